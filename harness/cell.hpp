@@ -1,0 +1,24 @@
+#pragma once
+// The child side of a cell: `cmbench cell ...` runs one repetition of one
+// (workload, model, parameters) point in this fresh process and writes its
+// result as one JSON document to a file descriptor the parent reads.
+#include <map>
+#include <string>
+
+namespace cmbench {
+
+class Probe;
+enum class Outcome;
+
+// How a run that returned normally ended: ok, invalid (its verification
+// failed) or failed (it did not bracket its timed region or never verified).
+// `message` says why when not ok.
+Outcome classify(const Probe& probe, std::string& message);
+
+int run_cell_child(const std::string& workload, const std::string& model,
+                   const std::map<std::string, std::string>& params, int result_fd);
+
+// Reads "VmHWM", "VmRSS" ... from /proc/<pid>/status, in bytes; -1 when absent.
+long long read_status_bytes(const std::string& pid, const char* field);
+
+}  // namespace cmbench

@@ -1,0 +1,228 @@
+#include "harness/cli.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <ctime>
+#include <map>
+
+#include "harness/cell.hpp"
+#include "harness/context.hpp"
+#include "harness/matrix.hpp"
+#include "harness/registry.hpp"
+#include "harness/results.hpp"
+#include "harness/runner.hpp"
+#include "harness/table.hpp"
+
+namespace cmbench {
+
+namespace {
+
+volatile sig_atomic_t g_interrupted = 0;
+
+void on_interrupt(int) { g_interrupted = 1; }
+
+struct RunOptions {
+  Selection sel;
+  int repetitions = -1;  // -1: the preset's
+  int warmup = -1;
+  double timeout_s = 120;
+  std::string out;
+};
+
+void print_list() {
+  fmt::print("Models:\n");
+  for (const auto* m : all_models()) {
+    fmt::print("  {:<10} {}\n", m->name, m->summary);
+    fmt::print("  {:<10}   scheduled by: {}\n", "", m->taxonomy.scheduled_by);
+    for (const auto& p : m->params)
+      fmt::print("  {:<10}   --param {}=  {} (default {}; {})\n", "", p.name, p.help,
+                 p.default_value, p.accepted());
+  }
+  fmt::print("\nWorkloads:\n");
+  for (const auto* w : all_workloads()) {
+    std::vector<std::string> in;
+    for (const auto& e : all_entries())
+      if (e.workload == w) in.push_back(e.model->name);
+    fmt::print("  {:<10} {}\n  {:<10}   models: {}\n", w->name, w->summary, "", fmt::join(in, ", "));
+    for (const auto& p : w->params)
+      fmt::print("  {:<10}   --param {}=  {} (default {}; {})\n", "", p.name, p.help,
+                 p.default_value, p.accepted());
+  }
+  fmt::print("\nPresets:\n");
+  for (const auto& p : presets())
+    fmt::print("  {:<10} {} ({} repetitions, {} warm-up)\n", p.name, p.summary, p.repetitions,
+               p.warmup);
+}
+
+std::string default_out_path() {
+  std::time_t now = std::time(nullptr);
+  return fmt::format("results/runs/{:%Y%m%d-%H%M%S}.json", fmt::localtime(now));
+}
+
+int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
+  std::vector<Cell> cells;
+  try {
+    cells = expand(opt.sel);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "cmbench run: {}\n", e.what());
+    return 2;
+  }
+  const Preset& preset = *find_preset(opt.sel.preset);
+  const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
+  const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
+  const std::string out = opt.out.empty() ? default_out_path() : opt.out;
+
+  become_subreaper();
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  nlohmann::json doc;
+  doc["schema"] = kSchemaName;
+  doc["schema_version"] = kSchemaVersion;
+  doc["context"] = collect_context();
+  doc["command"] = argv;
+  doc["options"] = {{"preset", opt.sel.preset},
+                    {"repetitions", reps},
+                    {"warmup", warmup},
+                    {"timeout_s", opt.timeout_s}};
+  doc["complete"] = false;
+  doc["cells"] = nlohmann::json::array();
+  try {
+    write_json_atomic(out, doc);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "cmbench run: --out: cannot write {}: {}\n", out, e.what());
+    return 2;
+  }
+
+  const bool progress = isatty(STDERR_FILENO);
+  const int64_t t0 = now_ns();
+  std::vector<CellResult> results;
+  results.reserve(cells.size());
+  for (size_t i = 0; i < cells.size() && !g_interrupted; ++i) {
+    const Cell& cell = cells[i];
+    CellResult r;
+    r.cell = &cell;
+    RepetitionRequest req{cell.entry->workload->name, cell.entry->model->name, cell.params.all(),
+                          opt.timeout_s, cell.entry->model->process_tree, {}};
+    // A cell stops at its first repetition that is not ok: a hang or a crash
+    // repeats, and the first one already says what happened.
+    bool good = true;
+    for (int w = 0; w < warmup && good && !g_interrupted; ++w) {
+      if (progress)
+        fmt::print(stderr, "\r\033[K[{}/{}] {} (warm-up)", i + 1, cells.size(), cell.name);
+      r.warmups.push_back(run_repetition(req));
+      good = r.warmups.back().outcome == Outcome::ok;
+    }
+    for (int k = 0; k < reps && good && !g_interrupted; ++k) {
+      if (progress)
+        fmt::print(stderr, "\r\033[K[{}/{}] {} ({}/{})", i + 1, cells.size(), cell.name, k + 1, reps);
+      r.reps.push_back(run_repetition(req));
+      good = r.reps.back().outcome == Outcome::ok;
+    }
+    if (g_interrupted) break;  // the running cell is incomplete: not recorded
+    finish_cell(r, build_type());
+    doc["cells"].push_back(to_json(r));
+    results.push_back(std::move(r));
+    write_json_atomic(out, doc);
+  }
+  if (progress) fmt::print(stderr, "\r\033[K");
+  const double wall = static_cast<double>(now_ns() - t0) / 1e9;
+  doc["complete"] = !g_interrupted;
+  doc["wall_s"] = wall;
+  write_json_atomic(out, doc);
+
+  print_table(stdout, results);
+  size_t ok = std::count_if(results.begin(), results.end(),
+                            [](const CellResult& r) { return r.outcome == Outcome::ok; });
+  fmt::print("\n{} of {} cells ok in {:.1f} s; results written to {}\n", ok, cells.size(), wall, out);
+  std::fflush(stdout);
+  if (g_interrupted) {
+    fmt::print(stderr, "cmbench run: interrupted; {} finished cells are in {}\n", results.size(), out);
+    return 130;
+  }
+  return ok == cells.size() ? 0 : 1;
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  CLI::App app{"cmbench: the four ways to write concurrent programs, measured side by side"};
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+
+  auto* list = app.add_subcommand("list", "List models, workloads with their parameters, and presets");
+
+  RunOptions opt;
+  auto* run = app.add_subcommand("run", "Run a benchmark matrix and write a results file");
+  run->add_option("--preset", opt.sel.preset, "Cells and sizes to start from: default | quick");
+  run->add_option("--models", opt.sel.models, "Models to run, comma-separated (default: all)")
+      ->delimiter(',');
+  run->add_option("--workloads", opt.sel.workloads,
+                  "Workloads to run, comma-separated (default: all in the preset)")
+      ->delimiter(',');
+  run->add_option("--param", opt.sel.params,
+                  "Parameter values, key=v1,v2 (repeatable); lists expand into a matrix");
+  run->add_option("--filter", opt.sel.filter,
+                  "Run only cells whose name matches this regular expression");
+  run->add_option("--repetitions", opt.repetitions,
+                  "Measured repetitions per cell (-1: the preset's; default 5, quick 3)")
+      ->check(CLI::Range(-1, 1000));
+  run->add_option("--warmup", opt.warmup, "Discarded repetitions before them (-1: the preset's, 1)")
+      ->check(CLI::Range(-1, 100));
+  run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
+      ->check(CLI::Range(0.1, 86400.0));
+  run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
+
+  std::string cell_workload, cell_model;
+  std::vector<std::string> cell_params;
+  int result_fd = 1;
+  auto* cell = app.add_subcommand("cell", "Run one repetition of one cell (internal: the harness runs it)");
+  cell->group("");  // hidden from --help
+  cell->add_option("--workload", cell_workload)->required();
+  cell->add_option("--model", cell_model)->required();
+  cell->add_option("--param", cell_params);
+  cell->add_option("--result-fd", result_fd);
+
+  // CLI11 would only say that a subcommand is required; name the word.
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (!first.empty() && first[0] != '-' && first != "list" && first != "run" && first != "cell") {
+    fmt::print(stderr, "cmbench: unknown command '{}'; accepted: list, run\n", argv[1]);
+    return 2;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    fmt::print(stderr, "cmbench: {} (see 'cmbench <command> --help' for the accepted flags)\n", e.what());
+    return 2;
+  }
+
+  if (*list) {
+    print_list();
+    return 0;
+  }
+  if (*cell) {
+    std::map<std::string, std::string> given;
+    for (const auto& p : cell_params) {
+      auto eq = p.find('=');
+      if (eq == std::string::npos) {
+        fmt::print(stderr, "cmbench cell: --param '{}' is not key=value\n", p);
+        return 2;
+      }
+      given[p.substr(0, eq)] = p.substr(eq + 1);
+    }
+    return run_cell_child(cell_workload, cell_model, given, result_fd);
+  }
+  std::vector<std::string> args(argv, argv + argc);
+  return run_matrix(opt, args);
+}
+
+}  // namespace cmbench

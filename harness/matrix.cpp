@@ -1,0 +1,220 @@
+#include "harness/matrix.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+#include <stdexcept>
+
+namespace cmbench {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    out.push_back(s.substr(start, pos - start));
+    if (pos == std::string::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+template <typename T, typename F>
+std::vector<std::string> names_of(const std::vector<T>& items, F name) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(name(i));
+  return out;
+}
+
+using Axes = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+// The values each parameter takes in this grid: the user's override, else
+// the preset's values, else the default. Every value is checked here.
+Axes axes_for(const std::vector<ParamDef>& defs, const Grid& grid,
+              const std::map<std::string, std::vector<std::string>>& overrides) {
+  Axes axes;
+  for (const auto& d : defs) {
+    std::vector<std::string> values = {d.default_value};
+    if (auto o = overrides.find(d.name); o != overrides.end()) values = o->second;
+    else if (auto g = grid.find(d.name); g != grid.end()) values = g->second;
+    for (const auto& v : values)
+      if (auto err = check_value(d, v)) throw std::invalid_argument("--param: " + *err);
+    axes.emplace_back(d.name, values);
+  }
+  return axes;
+}
+
+// Calls f(values) for every point of the cartesian product, the first axis
+// varying slowest.
+template <typename F>
+void for_each_combo(const Axes& axes, F&& f) {
+  std::vector<size_t> idx(axes.size(), 0);
+  while (true) {
+    std::map<std::string, std::string> given;
+    for (size_t i = 0; i < axes.size(); ++i) given[axes[i].first] = axes[i].second[idx[i]];
+    f(given);
+    size_t i = axes.size();
+    while (i > 0) {
+      --i;
+      if (++idx[i] < axes[i].second.size()) break;
+      idx[i] = 0;
+      if (i == 0) return;
+    }
+    if (axes.empty()) return;
+  }
+}
+
+}  // namespace
+
+const std::vector<Preset>& presets() {
+  // Sizes are the same for every model (the spec's parameters), so a cell
+  // compares like with like. The default matrix is the issue's: prodcons at
+  // 1x1 and 4x4 with capacity 0, 1 and 1024; counter with 2 and 64 units in
+  // every mode.
+  auto prodcons = [](std::string messages) {
+    return PresetGroup{"prodcons",
+                       {
+                           {{"producers", {"1"}},
+                            {"consumers", {"1"}},
+                            {"capacity", {"0", "1", "1024"}},
+                            {"messages", {messages}}},
+                           {{"producers", {"4"}},
+                            {"consumers", {"4"}},
+                            {"capacity", {"0", "1", "1024"}},
+                            {"messages", {messages}}},
+                       }};
+  };
+  auto counter = [](std::string increments) {
+    return PresetGroup{"counter",
+                       {{{"units", {"2", "64"}},
+                         {"mode", {"lock", "atomic", "message"}},
+                         {"increments", {increments}}}}};
+  };
+  static const std::vector<Preset> all = {
+      {"default", "the comparison matrix: every model on every workload, 5 repetitions", 5, 1,
+       {prodcons("100000"), counter("10000")}},
+      {"quick", "the same cells at a fifth of the size, 3 repetitions: a first look in a minute",
+       3, 1, {prodcons("20000"), counter("2000")}},
+  };
+  return all;
+}
+
+const Preset* find_preset(const std::string& name) {
+  for (const auto& p : presets())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+std::string cell_name(const Entry& entry, const Params& params) {
+  std::vector<std::string> order;
+  for (const auto& d : cell_param_defs(entry)) order.push_back(d.name);
+  return entry.workload->name + "/" + entry.model->name + "/" + params.label(order);
+}
+
+std::vector<Cell> expand(const Selection& sel) {
+  const Preset* preset = find_preset(sel.preset);
+  if (!preset)
+    throw std::invalid_argument(fmt::format(
+        "--preset: unknown preset '{}'; accepted: {}", sel.preset,
+        fmt::join(names_of(presets(), [](const Preset& p) { return p.name; }), ", ")));
+
+  std::vector<const ModelInfo*> models;
+  for (const auto& name : sel.models) {
+    const ModelInfo* m = find_model(name);
+    if (!m)
+      throw std::invalid_argument(fmt::format(
+          "--models: unknown model '{}'; accepted: {}", name,
+          fmt::join(names_of(all_models(), [](const ModelInfo* x) { return x->name; }), ", ")));
+    models.push_back(m);
+  }
+  if (models.empty()) models = all_models();
+
+  std::vector<PresetGroup> groups;
+  for (const auto& name : sel.workloads) {
+    if (!find_workload(name))
+      throw std::invalid_argument(fmt::format(
+          "--workloads: unknown workload '{}'; accepted: {}", name,
+          fmt::join(names_of(all_workloads(), [](const WorkloadSpec* x) { return x->name; }), ", ")));
+    auto it = std::find_if(preset->groups.begin(), preset->groups.end(),
+                           [&](const PresetGroup& g) { return g.workload == name; });
+    // A workload the preset does not size runs at its defaults.
+    groups.push_back(it != preset->groups.end() ? *it : PresetGroup{name, {Grid{}}});
+  }
+  if (groups.empty()) groups = preset->groups;
+
+  // --param key=v1,v2: replaces the preset's values of `key` wherever a
+  // selected workload or model has that parameter.
+  std::map<std::string, std::vector<std::string>> overrides;
+  for (const auto& p : sel.params) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == p.size())
+      throw std::invalid_argument(
+          fmt::format("--param: '{}' is not of the form key=value[,value...]", p));
+    std::string key = p.substr(0, eq);
+    auto values = split(p.substr(eq + 1), ',');
+    if (std::any_of(values.begin(), values.end(), [](const std::string& v) { return v.empty(); }))
+      throw std::invalid_argument(fmt::format("--param: '{}' has an empty value", p));
+    overrides[key] = values;
+  }
+  std::set<std::string> known;
+  for (const auto& g : groups)
+    for (const auto* m : models)
+      if (const Entry* e = find_entry(g.workload, m->name))
+        for (const auto& d : cell_param_defs(*e)) known.insert(d.name);
+  for (const auto& [key, values] : overrides) {
+    if (!known.count(key))
+      throw std::invalid_argument(fmt::format(
+          "--param: no selected workload or model has a parameter '{}'; accepted: {}", key,
+          fmt::join(known, ", ")));
+  }
+
+  std::optional<std::regex> filter;
+  if (!sel.filter.empty()) {
+    try {
+      filter.emplace(sel.filter);
+    } catch (const std::regex_error& e) {
+      throw std::invalid_argument(
+          fmt::format("--filter: '{}' is not a regular expression ({})", sel.filter, e.what()));
+    }
+  }
+
+  // Cells come out grouped the way they are read: per workload and its
+  // parameter point, every model side by side.
+  std::vector<Cell> cells;
+  std::set<std::string> seen;
+  for (const auto& group : groups) {
+    const WorkloadSpec* spec = find_workload(group.workload);
+    for (const auto& preset_grid : group.grids) {
+      for_each_combo(axes_for(spec->params, preset_grid, overrides), [&](const auto& wgiven) {
+        for (const auto* model : models) {
+          const Entry* entry = find_entry(group.workload, model->name);
+          if (!entry) continue;
+          for_each_combo(axes_for(model->params, preset_grid, overrides), [&](const auto& mgiven) {
+            std::map<std::string, std::string> given = wgiven;
+            given.insert(mgiven.begin(), mgiven.end());
+            Params params = make_params(cell_param_defs(*entry), given);
+            std::string name = cell_name(*entry, params);
+            if ((filter && !std::regex_search(name, *filter)) || !seen.insert(name).second) return;
+            if (spec->validate)
+              if (auto err = spec->validate(params))
+                throw std::invalid_argument(fmt::format("--param: {} (cell {})", *err, name));
+            if (entry->impl->unsupported)
+              if (auto err = entry->impl->unsupported(params))
+                throw std::invalid_argument(fmt::format("--param: {} (cell {})", *err, name));
+            cells.push_back({entry, std::move(params), std::move(name)});
+          });
+        }
+      });
+    }
+  }
+  if (cells.empty())
+    throw std::invalid_argument("the selection matches no cell (check --models, --workloads, --filter)");
+  return cells;
+}
+
+}  // namespace cmbench

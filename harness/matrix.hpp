@@ -1,0 +1,55 @@
+#pragma once
+// Matrix expansion: a preset's groups of parameter grids, narrowed by the
+// user's --models/--workloads/--param/--filter, become a list of cells.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "harness/params.hpp"
+#include "harness/registry.hpp"
+
+namespace cmbench {
+
+// Values per parameter; the grid is their cartesian product.
+using Grid = std::map<std::string, std::vector<std::string>>;
+
+struct PresetGroup {
+  std::string workload;
+  std::vector<Grid> grids;
+};
+
+struct Preset {
+  std::string name;
+  std::string summary;
+  int repetitions;
+  int warmup;
+  std::vector<PresetGroup> groups;
+};
+
+const std::vector<Preset>& presets();
+const Preset* find_preset(const std::string& name);
+
+struct Cell {
+  const Entry* entry;
+  Params params;
+  std::string name;  // "prodcons/thread/producers:1/consumers:1/..."
+};
+
+struct Selection {
+  std::string preset = "default";
+  std::vector<std::string> models;     // empty: all
+  std::vector<std::string> workloads;  // empty: all in the preset
+  std::vector<std::string> params;     // "key=v1,v2"
+  std::string filter;                  // a regular expression over cell names; empty: all
+};
+
+// Expands the selection into cells, checking every name and value; throws
+// std::invalid_argument with a one-line message naming the flag and what it
+// accepts. Nothing runs before this has succeeded for the whole matrix.
+std::vector<Cell> expand(const Selection& sel);
+
+// The cell name for these parameters, in the order the workload and model
+// define them.
+std::string cell_name(const Entry& entry, const Params& params);
+
+}  // namespace cmbench

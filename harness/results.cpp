@@ -1,0 +1,183 @@
+#include "harness/results.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "harness/errors.hpp"
+#include "harness/stats.hpp"
+
+namespace cmbench {
+
+namespace {
+
+// A repetition's value of an aggregated metric, or nothing when absent.
+std::optional<double> metric_of(const RepetitionResult& rep, const std::string& name) {
+  const auto& m = rep.metrics;
+  if (!m.is_object()) return std::nullopt;
+  if (name.rfind("latency_", 0) == 0) {
+    // latency_p50_ns -> metrics.latency_ns.p50
+    std::string key = name.substr(8, name.size() - 8 - 3);
+    if (!m.contains("latency_ns") || !m["latency_ns"].contains(key)) return std::nullopt;
+    return m["latency_ns"][key].get<double>();
+  }
+  if (!m.contains(name) || !m[name].is_number()) return std::nullopt;
+  double v = m[name].get<double>();
+  if (name == "memory_peak_bytes" && v < 0) return std::nullopt;
+  return v;
+}
+
+nlohmann::json summary_json(const Summary& s) {
+  return {{"n", s.n},          {"median", s.median}, {"min", s.min}, {"max", s.max},
+          {"mean", s.mean},    {"stddev", s.stddev}, {"cv", s.cv},   {"mad", s.mad}};
+}
+
+nlohmann::json rep_json(const RepetitionResult& r) {
+  nlohmann::json j = {{"outcome", to_string(r.outcome)}, {"elapsed_s", r.elapsed_s}};
+  if (!r.message.empty()) j["message"] = r.message;
+  if (r.err) j["errno"] = r.err;
+  if (r.signal) j["signal"] = r.signal;
+  if (!r.metrics.is_null()) j["metrics"] = r.metrics;
+  if (!r.cell_rusage.is_null()) j["cell_rusage"] = r.cell_rusage;
+  return j;
+}
+
+}  // namespace
+
+const std::vector<std::string>& aggregated_metrics() {
+  static const std::vector<std::string> names = {
+      "wall_s",          "ns_per_op",         "ops_per_s",       "cpu_user_s",
+      "cpu_sys_s",       "cpu_ns_per_op",     "ctx_voluntary",   "ctx_involuntary",
+      "ctx_per_op",      "memory_peak_bytes", "latency_p50_ns",  "latency_p90_ns",
+      "latency_p99_ns",  "latency_p999_ns",   "latency_max_ns",
+  };
+  return names;
+}
+
+void finish_cell(CellResult& r, const std::string& build_type) {
+  for (const auto* set : {&r.warmups, &r.reps}) {
+    for (const auto& rep : *set) {
+      if (rep.outcome != Outcome::ok && r.outcome == Outcome::ok) {
+        r.outcome = rep.outcome;
+        r.message = rep.message;
+        r.err = rep.err;
+        r.signal = rep.signal;
+      }
+    }
+  }
+  r.aggregates = nlohmann::json::object();
+  if (r.outcome != Outcome::ok) return;  // no numbers from a cell that was not ok
+
+  for (const auto& name : aggregated_metrics()) {
+    std::vector<double> values;
+    for (const auto& rep : r.reps)
+      if (auto v = metric_of(rep, name)) values.push_back(*v);
+    if (!values.empty()) r.aggregates[name] = summary_json(summarize(values));
+  }
+  if (build_type != "Release")
+    r.warnings.push_back(fmt::format(
+        "built as {}: these numbers do not represent optimised code; build with the release preset",
+        build_type));
+  if (r.aggregates.contains("ns_per_op")) {
+    const auto& a = r.aggregates["ns_per_op"];
+    double cv = a["cv"].get<double>();
+    if (cv > kUnstableCv)
+      r.warnings.push_back(fmt::format(
+          "unstable: time per {} varies by {:.1f}% (CV) over {} repetitions, above {:.0f}%; close "
+          "other programs, set the CPU governor to performance, or raise --repetitions",
+          "operation", cv * 100, a["n"].get<size_t>(), kUnstableCv * 100));
+  }
+  if (r.reps.size() >= 3) {
+    std::vector<double> rest;
+    for (size_t i = 1; i < r.reps.size(); ++i)
+      if (auto v = metric_of(r.reps[i], "ns_per_op")) rest.push_back(*v);
+    auto first = metric_of(r.reps[0], "ns_per_op");
+    double med = median(rest);
+    if (first && med > 0 && *first > kSlowFirstRatio * med)
+      r.warnings.push_back(fmt::format(
+          "the first repetition was {:.1f}x slower than the median of the rest: warm-up effects "
+          "remain; raise --warmup",
+          *first / med));
+  }
+}
+
+nlohmann::json to_json(const CellResult& r) {
+  const Cell& c = *r.cell;
+  nlohmann::json j;
+  j["name"] = c.name;
+  j["workload"] = c.entry->workload->name;
+  j["model"] = c.entry->model->name;
+  j["params"] = c.params.all();
+  j["operation"] = c.entry->workload->operation;
+  j["outcome"] = to_string(r.outcome);
+  if (!r.message.empty()) j["message"] = r.message;
+  if (r.err) j["errno"] = r.err;
+  if (r.signal) j["signal"] = r.signal;
+  j["warnings"] = r.warnings;
+  // Notes are the implementation's own account of itself; they are the same
+  // for every repetition, so the first one that has them speaks for all.
+  nlohmann::json notes = nlohmann::json::object();
+  for (const auto& rep : r.reps)
+    if (rep.notes.is_object() && !rep.notes.empty()) {
+      notes = rep.notes;
+      break;
+    }
+  j["notes"] = notes;
+  j["warmup"] = nlohmann::json::array();
+  for (const auto& rep : r.warmups) j["warmup"].push_back(rep_json(rep));
+  j["repetitions"] = nlohmann::json::array();
+  for (const auto& rep : r.reps) j["repetitions"].push_back(rep_json(rep));
+  j["aggregates"] = r.aggregates;
+  return j;
+}
+
+void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) throw_errno("open " + tmp);
+    out << doc.dump(2) << '\n';
+    out.flush();
+    if (!out) throw_errno("write " + tmp);
+  }
+  // fsync before rename, so a power cut leaves the old file or the new one.
+  int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp);
+}
+
+nlohmann::json load_results(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(fmt::format("{}: cannot open the results file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto doc = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded())
+    throw std::invalid_argument(fmt::format("{}: not JSON (truncated or another kind of file)", path));
+  if (!doc.is_object() || doc.value("schema", "") != kSchemaName)
+    throw std::invalid_argument(
+        fmt::format("{}: not a cmbench results file (expected \"schema\": \"{}\")", path, kSchemaName));
+  if (!doc.contains("schema_version") || !doc["schema_version"].is_number_integer())
+    throw std::invalid_argument(fmt::format("{}: no integer schema_version", path));
+  int v = doc["schema_version"].get<int>();
+  if (v > kSchemaVersion)
+    throw std::invalid_argument(fmt::format(
+        "{}: schema_version {} is newer than this cmbench reads (up to {}); use a newer cmbench",
+        path, v, kSchemaVersion));
+  if (!doc.contains("cells") || !doc["cells"].is_array())
+    throw std::invalid_argument(fmt::format("{}: no \"cells\" array", path));
+  return doc;
+}
+
+}  // namespace cmbench

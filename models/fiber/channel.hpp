@@ -1,0 +1,197 @@
+#pragma once
+// Channel<T>: Go's channel, for fibers of one Scheduler.
+//
+// Capacity B is honoured exactly:
+//   B > 0  a ring buffer of exactly B slots, allocated when the channel is
+//          made. A send completes once its value is in a slot; with all B
+//          slots full the sender parks, so at most B values are ever sent and
+//          not yet received.
+//   B = 0  no buffer at all (rendezvous). A sender that finds no parked
+//          receiver parks with a pointer to its value in the senders' queue,
+//          and only the receiver that has taken the value out makes it
+//          runnable again; so send() returns only after a receiver took the
+//          value. A sender that finds a parked receiver writes the value
+//          straight into the receiver's result and wakes it: that receiver is
+//          committed to the value, which is Go's "receive happens before the
+//          send completes".
+// As in Go, values bypass the buffer whenever they can: a send that finds a
+// parked receiver hands its value over directly, and a receive that frees a
+// slot of a full buffer moves the oldest parked sender's value into it (so
+// the buffer stays FIFO and that sender completes).
+//
+// close(): parked receivers wake with std::nullopt, later receivers drain the
+// buffer and then get std::nullopt; send on a closed channel throws
+// ChannelClosed (Go panics), and so do the sends of senders parked at the
+// time of close. Closing twice throws too.
+//
+// Waiter queues are intrusive lists of records on the parked fibers' stacks:
+// no operation allocates. Not thread-safe: the runtime is one thread.
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "models/fiber/intrusive.hpp"
+#include "models/fiber/scheduler.hpp"
+
+namespace cmbench::fiber {
+
+class ChannelClosed : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+template <typename T>
+class Channel {
+ public:
+  explicit Channel(std::size_t capacity)
+      : cap_(capacity), buf_(capacity ? alloc_.allocate(capacity) : nullptr) {}
+  // Precondition: no fiber is parked on the channel.
+  ~Channel() {
+    while (count_ > 0) {
+      std::destroy_at(buf_ + head_);
+      advance(head_);
+      --count_;
+    }
+    if (buf_) alloc_.deallocate(buf_, cap_);
+  }
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  void send(const T& value) { send_impl(value); }
+  void send(T&& value) { send_impl(std::move(value)); }
+
+  // The next value, or std::nullopt once the channel is closed and drained.
+  std::optional<T> recv() {
+    std::optional<T> out;  // one result object, so the return is elided
+    if (count_ > 0) {
+      out.emplace(std::move(buf_[head_]));
+      std::destroy_at(buf_ + head_);
+      advance(head_);
+      --count_;
+      if (SendWaiter* w = sendq_.pop()) {
+        take(w, [this](auto&& v) {
+          std::construct_at(buf_ + tail_, std::forward<decltype(v)>(v));
+        });
+        advance(tail_);
+        ++count_;
+        complete(w);
+      }
+      return out;
+    }
+    if (SendWaiter* w = sendq_.pop()) {  // unbuffered: take from the sender
+      take(w, [&out](auto&& v) { out.emplace(std::forward<decltype(v)>(v)); });
+      complete(w);
+      return out;
+    }
+    if (closed_) return out;
+    Scheduler* s = Scheduler::current();
+    RecvWaiter r{nullptr, running_fiber(s), &out};
+    recvq_.push(&r);
+    try {
+      s->park();  // woken by a sender (out holds its value) or by close()
+    } catch (...) {
+      recvq_.remove(&r);
+      throw;
+    }
+    return out;
+  }
+
+  void close() {
+    if (closed_) throw ChannelClosed("close of closed channel");
+    closed_ = true;
+    while (RecvWaiter* r = recvq_.pop()) r->fiber->sched->ready(r->fiber);
+    while (SendWaiter* w = sendq_.pop()) w->fiber->sched->ready(w->fiber);  // w->taken stays false
+  }
+
+  std::size_t capacity() const noexcept { return cap_; }
+  std::size_t size() const noexcept { return count_; }
+  bool closed() const noexcept { return closed_; }
+  std::size_t parked_senders() const noexcept { return sendq_.size(); }
+  std::size_t parked_receivers() const noexcept { return recvq_.size(); }
+
+ private:
+  struct SendWaiter {
+    SendWaiter* next;
+    ControlBlock* fiber;
+    const T* value;  // the sender's argument, on the sender's stack
+    bool movable;    // sent as an rvalue: the receiver may move from it
+    bool taken;      // a receiver took the value (false when woken by close)
+  };
+  struct RecvWaiter {
+    RecvWaiter* next;
+    ControlBlock* fiber;
+    std::optional<T>* slot;  // the receiver's result, on the receiver's stack
+  };
+
+  template <typename U>
+  void send_impl(U&& value) {
+    if (closed_) throw ChannelClosed("send on closed channel");
+    if (RecvWaiter* r = recvq_.pop()) {
+      r->slot->emplace(std::forward<U>(value));
+      r->fiber->sched->ready(r->fiber);
+      return;
+    }
+    if (count_ < cap_) {
+      std::construct_at(buf_ + tail_, std::forward<U>(value));
+      advance(tail_);
+      ++count_;
+      return;
+    }
+    Scheduler* s = Scheduler::current();
+    SendWaiter w{nullptr, running_fiber(s), &value, std::is_rvalue_reference_v<U&&>, false};
+    sendq_.push(&w);
+    try {
+      s->park();  // woken by the receiver that took the value, or by close()
+    } catch (...) {
+      sendq_.remove(&w);
+      throw;
+    }
+    if (!w.taken) throw ChannelClosed("send on closed channel");
+  }
+
+  static ControlBlock* running_fiber(Scheduler* s) {
+    ControlBlock* self = s ? s->running() : nullptr;
+    if (!self)
+      throw std::logic_error(
+          "cmbench::fiber::Channel: an operation that must wait was called outside a fiber");
+    return self;
+  }
+
+  // Constructs from the parked sender's value, in place: moved when it was
+  // sent as an rvalue (the object is the sender's own, not const), copied
+  // otherwise.
+  template <typename Construct>
+  static void take(SendWaiter* w, Construct&& construct) {
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (!w->movable) {
+        construct(*w->value);
+        return;
+      }
+    }
+    construct(std::move(*const_cast<T*>(w->value)));
+  }
+
+  static void complete(SendWaiter* w) noexcept {
+    w->taken = true;
+    w->fiber->sched->ready(w->fiber);
+  }
+
+  void advance(std::size_t& i) const noexcept {
+    if (++i == cap_) i = 0;
+  }
+
+  [[no_unique_address]] std::allocator<T> alloc_;
+  std::size_t cap_;
+  T* buf_;
+  std::size_t head_ = 0;  // oldest value
+  std::size_t tail_ = 0;  // next free slot
+  std::size_t count_ = 0;
+  bool closed_ = false;
+  IntrusiveQueue<SendWaiter> sendq_;
+  IntrusiveQueue<RecvWaiter> recvq_;
+};
+
+}  // namespace cmbench::fiber

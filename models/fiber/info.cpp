@@ -1,0 +1,27 @@
+#include "harness/registry.hpp"
+
+namespace cmbench::models::fiber {
+
+const ModelInfo& info() {
+  static const ModelInfo m{
+      "fiber",
+      "the project's own goroutine-style runtime: stackful fibers on Boost.Context, Go-style "
+      "channels",
+      {
+          "a fiber (stackful coroutine, boost::context::fiber)",
+          "the runtime in user space, cooperatively: a fiber runs until it blocks or yields",
+          "none: one address space; one thread, so fibers never run at the same time",
+          "a fixed-size mmap'd stack (the stack_size parameter) with a guard page below it, "
+          "from a pool that reuses finished fibers' stacks",
+          "Go-style channels (buffered with exact capacity, or rendezvous) and a fiber mutex",
+          "Boost.Context (context switching); scheduler and channels are cmbench's own",
+      },
+      {
+          ParamDef::integer("stack_size", "bytes of stack per fiber", 16384, 4096, 8 << 20),
+      },
+      false,
+  };
+  return m;
+}
+
+}  // namespace cmbench::models::fiber

@@ -1,0 +1,43 @@
+#include "models/fiber/mutex.hpp"
+
+#include <stdexcept>
+
+#include "models/fiber/scheduler.hpp"
+
+namespace cmbench::fiber {
+
+void Mutex::lock() {
+  Scheduler* s = Scheduler::current();
+  ControlBlock* self = s ? s->running() : nullptr;
+  if (!self) throw std::logic_error("cmbench::fiber::Mutex::lock() must be called from a fiber");
+  if (!owner_) {
+    owner_ = self;
+    return;
+  }
+  if (owner_ == self) throw std::logic_error("cmbench::fiber::Mutex is not recursive");
+  waiters_.push(self);
+  try {
+    s->park();  // woken by unlock(), which has made this fiber the owner
+  } catch (...) {
+    // Unwound while waiting: leave the queue, or pass on a lock that was
+    // handed over in the meantime.
+    if (!waiters_.remove(self) && owner_ == self) unlock();
+    throw;
+  }
+}
+
+bool Mutex::try_lock() noexcept {
+  Scheduler* s = Scheduler::current();
+  ControlBlock* self = s ? s->running() : nullptr;
+  if (!self || owner_) return false;
+  owner_ = self;
+  return true;
+}
+
+void Mutex::unlock() noexcept {
+  ControlBlock* next = waiters_.pop();
+  owner_ = next;
+  if (next) next->sched->ready(next);
+}
+
+}  // namespace cmbench::fiber

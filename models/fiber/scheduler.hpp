@@ -1,0 +1,197 @@
+#pragma once
+// cmbench's own goroutine-style runtime: fibers (stackful coroutines on
+// Boost.Context) scheduled cooperatively from a FIFO run queue.
+//
+// The notes the project starts from say that where a language has no
+// coroutines the program brings its own scheduler; this is that scheduler,
+// kept small enough to read in one sitting:
+//   - spawn(fn) puts a new fiber at the tail of the run queue and returns a
+//     JoinHandle; run() runs fibers until every one has finished;
+//   - a fiber runs until it yields or parks (on a Mutex, a Channel or a join);
+//     it then switches directly to the fiber at the head of the run queue —
+//     one boost::context::fiber::resume_with, no trip through a scheduler
+//     loop — and back to the thread that called run() only when nothing is
+//     runnable;
+//   - a switch reads no clock, takes no lock and allocates nothing: the run
+//     queue and the wait queues are intrusive lists of control blocks and of
+//     waiter records on the parked fibers' own stacks;
+//   - stacks come from a StackPool (fixed size, guard page, reused).
+//
+// One thread for now. Everything the runtime keeps is in the Scheduler
+// object, and running code reaches it through one thread-local pointer
+// (Scheduler::current()), so an M:N mode can later give each worker thread a
+// scheduler of its own and move control blocks between their run queues.
+//
+// Errors: an exception escaping a fiber's function stops the runtime — like
+// an unrecovered panic in Go — and run() rethrows the first one after it has
+// unwound every other fiber. If fibers remain but none is runnable, run()
+// unwinds them and throws FiberDeadlock (Go: "all goroutines are asleep").
+// Unwinding a fiber throws FiberCancelled from the park or yield it is
+// suspended in, so its destructors run; code that catches every exception
+// inside a fiber must rethrow FiberCancelled.
+#include <boost/context/fiber.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+
+#include "models/fiber/intrusive.hpp"
+#include "models/fiber/stack_pool.hpp"
+
+namespace cmbench::fiber {
+
+inline constexpr std::size_t kDefaultStackSize = 16384;
+
+// Thrown inside a fiber to unwind it when the runtime shuts down. Not an
+// std::exception, so that `catch (const std::exception&)` does not swallow it.
+struct FiberCancelled {};
+
+class FiberDeadlock : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Scheduler;
+
+// Refers to one spawned fiber. Cheap to copy; valid as long as its Scheduler.
+class JoinHandle {
+ public:
+  JoinHandle() = default;
+  // True once the fiber's function has returned (or it was unwound).
+  bool done() const noexcept { return !cb_ || cb_->generation != generation_; }
+  // Parks the calling fiber until this fiber has finished. Must be called
+  // from another fiber of the same scheduler.
+  void join();
+
+ private:
+  friend class Scheduler;
+  JoinHandle(ControlBlock* cb, uint64_t generation) : cb_(cb), generation_(generation) {}
+  ControlBlock* cb_ = nullptr;
+  uint64_t generation_ = 0;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(std::size_t stack_size = kDefaultStackSize);
+  // Unwinds fibers that never finished (spawned but never run, say).
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Creates a fiber that will run fn() and queues it at the tail of the run
+  // queue. Callable from the thread before run() and from fibers. Allocates
+  // nothing once the pool has a free stack: fn is moved into the fiber's
+  // record, which Boost.Context places on the fiber's own stack.
+  template <typename F>
+  JoinHandle spawn(F&& fn);
+
+  // Runs fibers until all have finished. Rethrows the first exception that
+  // escaped a fiber; throws FiberDeadlock if fibers remain but none can run.
+  void run();
+
+  // The scheduler running on this thread (inside run()), or null.
+  static Scheduler* current() noexcept { return current_scheduler_; }
+
+  // Moves the running fiber to the tail of the run queue and runs the head.
+  void yield();
+
+  // --- for the runtime's primitives (Mutex, Channel, JoinHandle) ---
+  // The running fiber, or null when called from the thread outside a fiber.
+  ControlBlock* running() const noexcept { return current_ == &main_ ? nullptr : current_; }
+  // Suspends the running fiber until someone calls ready() on it; the caller
+  // has already put it in some wait queue. Throws FiberCancelled when the
+  // runtime is shutting down (the caller must then unlink itself).
+  void park();
+  // Makes a parked fiber runnable (tail of the run queue).
+  void ready(ControlBlock* cb) noexcept { runq_.push(cb); }
+
+  // --- introspection, for tests and notes ---
+  std::size_t stack_size() const noexcept { return pool_.stack_size(); }
+  std::size_t guard_size() const noexcept { return pool_.guard_size(); }
+  std::size_t stacks_mapped() const noexcept { return pool_.mapped(); }
+  std::size_t stacks_free() const noexcept { return pool_.free_count(); }
+  std::size_t live() const noexcept { return live_; }
+
+ private:
+  template <typename F>
+  boost::context::fiber entry(ControlBlock* self, F& fn) noexcept;
+  void switch_to(ControlBlock* next);
+  ControlBlock* next_to_run() noexcept;
+  boost::context::fiber finish(ControlBlock* self) noexcept;
+  void fail(std::exception_ptr error) noexcept;
+  void link_live(ControlBlock* cb) noexcept;
+  void unlink_live(ControlBlock* cb) noexcept;
+  void shutdown();
+  void asan_entered() noexcept;
+  void asan_resumed(void* fake_stack) noexcept;
+
+  static inline thread_local Scheduler* current_scheduler_ = nullptr;
+
+  StackPool pool_;  // first member: destroyed last, after every fiber is gone
+  // The thread that called run(): its context while a fiber runs.
+  ControlBlock main_;
+  ControlBlock* current_ = &main_;
+  ControlBlock* switched_from_ = nullptr;  // for the AddressSanitizer annotations
+  IntrusiveQueue<ControlBlock> runq_;
+  ControlBlock* live_list_ = nullptr;
+  std::size_t live_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+};
+
+namespace this_fiber {
+// Lets the other runnable fibers run; returns at once outside a fiber.
+inline void yield() {
+  if (Scheduler* s = Scheduler::current(); s && s->running()) s->yield();
+}
+}  // namespace this_fiber
+
+// ---------------------------------------------------------------------------
+
+template <typename F>
+JoinHandle Scheduler::spawn(F&& fn) {
+  ControlBlock* cb = pool_.acquire();
+  try {
+    // The context function receives the fiber that resumed it; that is always
+    // empty here, because switch_to() saves the switching fiber's context on
+    // the way in (resume_with) instead of passing it along.
+    cb->ctx = boost::context::fiber(
+        std::allocator_arg, pool_.preallocated(cb), PoolStackAllocator(pool_),
+        [this, cb, fn = std::forward<F>(fn)](boost::context::fiber&&) mutable {
+          return entry(cb, fn);
+        });
+  } catch (...) {
+    pool_.release(cb);
+    throw;
+  }
+  cb->sched = this;
+  cb->cancelled = false;
+  link_live(cb);
+  runq_.push(cb);
+  return JoinHandle(cb, cb->generation);
+}
+
+template <typename F>
+boost::context::fiber Scheduler::entry(ControlBlock* self, F& fn) noexcept {
+  asan_entered();
+  if (!self->cancelled) {
+    // The function object is moved onto this frame so that it is destroyed
+    // here, in this fiber, before finish(); left in Boost's record it would be
+    // destroyed on top of the next fiber, after the switch. Nothing may switch
+    // away from inside a catch block (Boost.Context's rule), so the handlers
+    // only record; finish() switches afterwards.
+    try {
+      F body = std::move(fn);
+      body();
+    } catch (const FiberCancelled&) {
+    } catch (...) {
+      fail(std::current_exception());
+    }
+  }
+  return finish(self);
+}
+
+}  // namespace cmbench::fiber

@@ -1,0 +1,148 @@
+#pragma once
+// The uv model's event loop: one uv_loop_t, run on one thread, plus the ready
+// queue through which the loop runs in-process continuations (units starting,
+// and waiters of a CbChannel being woken).
+//
+// Nothing in this model blocks. A unit is a callback and the state it closes
+// over; when it has to wait it registers a callback with the thing it waits
+// on and returns to the loop. uv_run(UV_RUN_DEFAULT) returns when no handle is
+// active any more, which here means: no continuation is waiting to run. If
+// callbacks are still parked on a channel at that point nothing can ever wake
+// them (the callback-model equivalent of Go's "all goroutines are asleep"),
+// and the caller sees it as units that never finished, not as a hang.
+#include <uv.h>
+
+#include <string>
+#include <string_view>
+
+#include "harness/params.hpp"
+
+namespace cmbench::uv {
+
+// A continuation waiting to run on the loop. It is intrusive (the caller owns
+// the memory, as with libuv's own uv_req_t), so scheduling one never
+// allocates. A task is in at most one queue at a time.
+struct Task {
+  Task* next = nullptr;
+  void (*run)(Task* self) = nullptr;
+  void* data = nullptr;  // the owner's, as uv_handle_t::data and uv_req_t::data
+};
+
+// A FIFO of tasks linked through Task::next: O(1), no allocation.
+class TaskQueue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  void push(Task* t) noexcept {
+    t->next = nullptr;
+    if (tail_ != nullptr) {
+      tail_->next = t;
+    } else {
+      head_ = t;
+    }
+    tail_ = t;
+  }
+
+  Task* pop() noexcept {
+    Task* t = head_;
+    if (t != nullptr) {
+      head_ = t->next;
+      if (head_ == nullptr) tail_ = nullptr;
+      t->next = nullptr;
+    }
+    return t;
+  }
+
+  // Moves every task into the returned queue and leaves this one empty.
+  TaskQueue take() noexcept {
+    TaskQueue all = *this;
+    head_ = tail_ = nullptr;
+    return all;
+  }
+
+ private:
+  Task* head_ = nullptr;
+  Task* tail_ = nullptr;
+};
+
+// How the callback of a woken waiter is scheduled. Which one a run uses is
+// part of what the uv model measures, so it is a model parameter
+// ("continuation") and every workload records it with probe.note().
+enum class Continuation {
+  // The woken callback runs on this thread before control returns to the
+  // loop: called from the send/recv/close that woke it, through a
+  // trampoline. The outermost caller drains a FIFO ready queue, and a
+  // completion raised while a callback is already running is appended to that
+  // queue instead of being called, so the stack stays one callback deep
+  // however long a chain of send -> on_sent -> send runs. This is how
+  // in-process promise continuations behave on an event loop (Node.js runs
+  // them as microtasks before going back to libuv), and it keeps the cost of
+  // a hand-off to a few instructions: no system call per wake-up.
+  inline_trampoline,
+  // The woken callback is queued and run by the loop itself on its next
+  // iteration, from a uv_idle_t handle (setImmediate-style). Every
+  // generation of continuations costs one loop iteration, including a
+  // zero-timeout epoll_wait(), in exchange for letting I/O and timers in
+  // between.
+  deferred,
+};
+
+std::string_view to_string(Continuation c) noexcept;
+// Reads the model parameter "continuation" (inline | deferred); a Params
+// without it (a caller that did not add the model's parameters) gets the
+// default, inline.
+Continuation continuation_param(const Params& params);
+// One sentence for probe.note("continuation", ...): how this run schedules
+// woken callbacks.
+std::string continuation_note(Continuation c);
+
+// An RAII uv_loop_t. Not movable: libuv handles keep a pointer to their loop.
+// Handles initialised on this loop must either be closed by their owner (and
+// their memory kept until the close callback ran) or outlive the Loop: the
+// destructor closes every handle still open, runs the loop until all the
+// close callbacks have run, and only then calls uv_loop_close(), which would
+// fail with UV_EBUSY while any handle is open, so the loop never leaks.
+class Loop {
+ public:
+  explicit Loop(Continuation continuation = Continuation::inline_trampoline);
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  uv_loop_t* get() noexcept { return &loop_; }
+  Continuation continuation() const noexcept { return continuation_; }
+
+  // Runs `t` from the loop: on a later iteration of uv_run, or, when the
+  // ready queue is already being drained, after the callbacks queued before
+  // it. Never calls `t` itself. This is how units start: posted before
+  // run(), called by uv_run.
+  void post(Task* t) noexcept;
+
+  // Schedules the continuation of a waiter that was just woken, according to
+  // continuation(): see Continuation. With inline_trampoline it may run
+  // before complete() returns, so callers must have updated their own state
+  // first.
+  void complete(Task* t) noexcept;
+
+  // uv_run(UV_RUN_DEFAULT): returns once no handle is active, i.e. the ready
+  // queue is empty and nothing else was registered. Returns true if the loop
+  // still had work (only after uv_stop()).
+  bool run();
+
+ private:
+  static void idle_cb(uv_idle_t* handle);
+  void drain() noexcept;
+
+  uv_loop_t loop_{};
+  // Drains the ready queue while it is not empty. An idle handle, not a check
+  // or prepare handle: an active idle handle makes the loop poll for I/O with
+  // a zero timeout instead of blocking, and a stopped one lets uv_run return
+  // once there is nothing left to run. A check handle alone would leave the
+  // loop blocked in epoll_wait() forever with nothing to wake it.
+  uv_idle_t idle_{};
+  TaskQueue ready_;
+  Continuation continuation_;
+  bool draining_ = false;
+};
+
+}  // namespace cmbench::uv

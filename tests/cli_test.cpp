@@ -1,0 +1,63 @@
+// The command line as a user meets it: help with defaults, the listing, and
+// bad input refused with one line naming the flag, exit status 2, before
+// anything runs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "harness_support.hpp"
+
+namespace cmbench {
+namespace {
+
+using testing::run_cmbench;
+
+size_t lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
+
+void expect_bad_input(const std::string& args, const std::string& says) {
+  auto r = run_cmbench(args + " --out /tmp/cmbench-cli-must-not-exist.json");
+  EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+  EXPECT_EQ(lines(r.err), 1u) << args << ": " << r.err;
+  EXPECT_NE(r.err.find(says), std::string::npos) << args << ": " << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_NE(access("/tmp/cmbench-cli-must-not-exist.json", F_OK), 0) << "nothing ran for " << args;
+}
+
+TEST(Cli, BadInputIsOneLineNamingTheFlag) {
+  expect_bad_input("run --models thraed", "--models: unknown model 'thraed'; accepted: process, thread, uv, fiber");
+  expect_bad_input("run --workloads prodcon", "--workloads: unknown workload 'prodcon'; accepted: prodcons, counter");
+  expect_bad_input("run --param capacity=-1", "parameter 'capacity': '-1' is not accepted; accepted: 0..1048576");
+  expect_bad_input("run --param mode=mutex", "accepted: lock | atomic | message");
+  expect_bad_input("run --param nosuch=1", "no selected workload or model has a parameter 'nosuch'");
+  expect_bad_input("run --preset fastest", "--preset: unknown preset 'fastest'; accepted: default, quick");
+  expect_bad_input("run --repetitions -5", "--repetitions");
+  expect_bad_input("run --timeout abc", "--timeout");
+  expect_bad_input("run --frobnicate", "--frobnicate");
+  expect_bad_input("launch", "launch");
+}
+
+TEST(Cli, UnwritableOutIsRefusedBeforeRunning) {
+  auto r = run_cmbench("run --out /proc/cmbench/no/x.json");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+}
+
+TEST(Cli, HelpShowsEveryFlagWithItsDefault) {
+  auto r = run_cmbench("run --help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* s : {"--preset", "default", "--models", "--workloads", "--param", "--filter",
+                        "--repetitions", "--warmup", "--timeout", "120", "--out"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  EXPECT_EQ(r.out.find("result-fd"), std::string::npos) << "the internal command stays hidden";
+}
+
+TEST(Cli, ListNamesEveryModelWorkloadAndParameter) {
+  auto r = run_cmbench("list");
+  EXPECT_EQ(r.status, 0);
+  for (const char* s : {"process", "thread", "uv", "fiber", "prodcons", "counter", "capacity",
+                        "stack_size", "lock | atomic | message", "quick"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace cmbench

@@ -1,0 +1,68 @@
+// The smoke matrix: every model x workload x mode at a tiny size, each cell
+// run the way `cmbench run` runs it (a fresh child process of the cmbench
+// binary), must be ok and verified. It includes capacity 0 (rendezvous),
+// capacity 1, an odd capacity, several producers and consumers, and every
+// payload size.
+#include <gtest/gtest.h>
+
+#include "harness/matrix.hpp"
+#include "harness/runner.hpp"
+#include "harness_support.hpp"
+
+namespace cmbench {
+namespace {
+
+std::vector<Cell> smoke_cells() {
+  std::vector<Cell> cells;
+  Selection prodcons;
+  prodcons.workloads = {"prodcons"};
+  prodcons.params = {"producers=1,4", "consumers=1,3", "capacity=0,1,7", "payload=0,64,1024",
+                     "messages=600"};
+  Selection counter;
+  counter.workloads = {"counter"};
+  counter.params = {"units=1,3,16", "mode=lock,atomic,message", "increments=200"};
+  for (const auto& sel : {prodcons, counter})
+    for (auto& c : expand(sel)) cells.push_back(std::move(c));
+  return cells;
+}
+
+const std::vector<Cell>& cells() {
+  static const std::vector<Cell> all = smoke_cells();
+  return all;
+}
+
+class Smoke : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(Smoke, CellIsOkAndVerified) {
+  const Cell& cell = cells()[GetParam()];
+  RepetitionRequest req{cell.entry->workload->name, cell.entry->model->name, cell.params.all(), 60,
+                        cell.entry->model->process_tree, testing::binary()};
+  RepetitionResult r = run_repetition(req);
+  ASSERT_EQ(to_string(r.outcome), std::string("ok")) << cell.name << ": " << r.message;
+  const auto& m = r.metrics;
+  EXPECT_EQ(m["operations"].get<uint64_t>(), cell.entry->workload->operations(cell.params));
+  EXPECT_GT(m["wall_s"].get<double>(), 0);
+  EXPECT_GT(m["memory_peak_bytes"].get<long long>(), 0);
+  if (cell.entry->workload->name == "prodcons") {
+    // Every message's latency was recorded, once.
+    EXPECT_EQ(m["latency_ns"]["count"].get<uint64_t>(), cell.params.u("messages")) << cell.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModels, Smoke, ::testing::Range<size_t>(0, cells().size()),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           std::string name = cells()[info.param].name;
+                           for (char& ch : name)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return name;
+                         });
+
+TEST(SmokeCoverage, EveryRegisteredImplementationIsInTheSmokeMatrix) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& c : cells()) seen.insert({c.entry->workload->name, c.entry->model->name});
+  for (const auto& e : all_entries())
+    EXPECT_TRUE(seen.count({e.workload->name, e.model->name})) << e.workload->name << "/" << e.model->name;
+}
+
+}  // namespace
+}  // namespace cmbench

@@ -1,0 +1,572 @@
+// The fiber model: the semantics of cmbench's own runtime (scheduler, mutex,
+// channel, stack pool) and its workload implementations at tiny sizes. No
+// timing assertions.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "harness/params.hpp"
+#include "harness/probe.hpp"
+#include "harness/registry.hpp"
+#include "models/fiber/channel.hpp"
+#include "models/fiber/mutex.hpp"
+#include "models/fiber/scheduler.hpp"
+#include "workloads/counter/spec.hpp"
+#include "workloads/prodcons/spec.hpp"
+
+namespace cmbench::models::fiber {
+const ModelInfo& info();
+}
+namespace cmbench::impls {
+extern const Impl prodcons_fiber;
+extern const Impl counter_fiber;
+}  // namespace cmbench::impls
+
+namespace {
+
+using cmbench::fiber::Channel;
+using cmbench::fiber::ChannelClosed;
+using cmbench::fiber::FiberDeadlock;
+using cmbench::fiber::JoinHandle;
+using cmbench::fiber::Mutex;
+using cmbench::fiber::Scheduler;
+namespace this_fiber = cmbench::fiber::this_fiber;
+
+// Roomier than the default so that gtest's failure messages (built on the
+// fiber's stack) fit even under AddressSanitizer.
+constexpr std::size_t kTestStack = 64 * 1024;
+
+TEST(FiberScheduler, SpawnAndYieldRunFibersInFifoOrder) {
+  Scheduler s(kTestStack);
+  std::vector<int> log;
+  for (int id = 0; id < 3; ++id) {
+    s.spawn([&log, id] {
+      for (int round = 0; round < 3; ++round) {
+        log.push_back(id);
+        this_fiber::yield();
+      }
+    });
+  }
+  s.run();
+  EXPECT_EQ(log, (std::vector<int>{0, 1, 2, 0, 1, 2, 0, 1, 2}));
+  EXPECT_EQ(s.live(), 0u);
+}
+
+TEST(FiberScheduler, SpawnFromAFiberQueuesAtTheTail) {
+  Scheduler s(kTestStack);
+  std::vector<std::string> log;
+  s.spawn([&] {
+    log.push_back("a");
+    s.spawn([&] { log.push_back("child"); });
+    this_fiber::yield();
+    log.push_back("a2");
+  });
+  s.spawn([&] { log.push_back("b"); });
+  s.run();
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "b", "child", "a2"}));
+}
+
+TEST(FiberScheduler, RunCanBeCalledAgainAfterMoreSpawns) {
+  Scheduler s(kTestStack);
+  int runs = 0;
+  s.spawn([&] { ++runs; });
+  s.run();
+  s.spawn([&] { ++runs; });
+  s.run();
+  s.run();  // nothing to do
+  EXPECT_EQ(runs, 2);
+}
+
+TEST(FiberScheduler, JoinWaitsForTheFiberToFinish) {
+  Scheduler s(kTestStack);
+  bool child_done = false;
+  bool seen_done_after_join = false;
+  bool done_before = true, done_after = false;
+  s.spawn([&] {
+    JoinHandle child = s.spawn([&] {
+      for (int i = 0; i < 5; ++i) this_fiber::yield();
+      child_done = true;
+    });
+    done_before = child.done();
+    child.join();
+    seen_done_after_join = child_done;
+    done_after = child.done();
+    child.join();  // joining a finished fiber returns at once
+  });
+  s.run();
+  EXPECT_FALSE(done_before);
+  EXPECT_TRUE(seen_done_after_join);
+  EXPECT_TRUE(done_after);
+}
+
+TEST(FiberScheduler, SeveralFibersCanJoinOne) {
+  Scheduler s(kTestStack);
+  int joined = 0;
+  JoinHandle target = s.spawn([] {
+    for (int i = 0; i < 3; ++i) this_fiber::yield();
+  });
+  for (int i = 0; i < 3; ++i) {
+    s.spawn([&] {
+      target.join();
+      EXPECT_TRUE(target.done());
+      ++joined;
+    });
+  }
+  s.run();
+  EXPECT_EQ(joined, 3);
+}
+
+TEST(FiberScheduler, JoinOutsideAFiberIsALogicError) {
+  Scheduler s(kTestStack);
+  JoinHandle h = s.spawn([] {});
+  EXPECT_THROW(h.join(), std::logic_error);
+  s.run();
+  EXPECT_TRUE(h.done());
+  EXPECT_NO_THROW(h.join());  // done: nothing to wait for
+}
+
+TEST(FiberScheduler, StacksAreReusedFromThePool) {
+  Scheduler s(16384);
+  int finished = 0;
+  s.spawn([&] {
+    for (int i = 0; i < 2000; ++i) {
+      JoinHandle h = s.spawn([&] { ++finished; });
+      h.join();
+    }
+  });
+  s.run();
+  EXPECT_EQ(finished, 2000);
+  // The driver and one child at a time: two stacks, whatever the count.
+  EXPECT_LE(s.stacks_mapped(), 2u);
+  EXPECT_EQ(s.stacks_free(), s.stacks_mapped());
+
+  // A wave of 100 fibers alive at once, run to the end, then another wave:
+  // the second wave maps nothing new.
+  for (int wave = 0; wave < 3; ++wave) {
+    for (int i = 0; i < 100; ++i) s.spawn([] { this_fiber::yield(); });
+    s.run();
+  }
+  EXPECT_EQ(s.stacks_mapped(), 100u);
+  EXPECT_EQ(s.stacks_free(), 100u);
+}
+
+TEST(FiberScheduler, StackSizeIsRoundedToPages) {
+  Scheduler s(5000);
+  EXPECT_EQ(s.stack_size() % s.guard_size(), 0u);
+  EXPECT_GE(s.stack_size(), 5000u);
+}
+
+TEST(FiberScheduler, AnExceptionInAFiberReachesRunAfterTheOthersAreUnwound) {
+  Scheduler s(kTestStack);
+  Channel<int> never(0);
+  auto alive = std::make_shared<int>(0);
+  bool parked_unwound = false;
+  bool ran_after_throw = false;
+  s.spawn([&] {
+    struct OnUnwind {
+      bool* flag;
+      ~OnUnwind() { *flag = true; }
+    } guard{&parked_unwound};
+    never.recv();  // parks forever
+  });
+  s.spawn([] { throw std::runtime_error("boom"); });
+  s.spawn([&, alive] { ran_after_throw = true; });  // queued, never started
+  try {
+    s.run();
+    FAIL() << "run() returned normally";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "boom");
+  }
+  EXPECT_TRUE(parked_unwound);
+  EXPECT_FALSE(ran_after_throw);
+  EXPECT_EQ(alive.use_count(), 1);  // the never-started fiber's function was destroyed
+  EXPECT_EQ(s.live(), 0u);
+  EXPECT_EQ(s.stacks_free(), s.stacks_mapped());
+}
+
+TEST(FiberScheduler, OnlyTheFirstExceptionIsRethrown) {
+  Scheduler s(kTestStack);
+  s.spawn([] { throw std::runtime_error("first"); });
+  s.spawn([] { throw std::runtime_error("second"); });
+  try {
+    s.run();
+    FAIL() << "run() returned normally";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "first");
+  }
+}
+
+TEST(FiberScheduler, AllFibersParkedIsADeadlock) {
+  Scheduler s(kTestStack);
+  Channel<int> ch(0);
+  Mutex m;
+  s.spawn([&] { ch.recv(); });
+  s.spawn([&] {
+    std::lock_guard<Mutex> hold(m);
+    ch.send(1);  // the receiver is parked: handed over, no wait
+    ch.send(2);  // nobody will receive: parks holding the lock
+  });
+  s.spawn([&] { std::lock_guard<Mutex> wait(m); });
+  EXPECT_THROW(s.run(), FiberDeadlock);
+  EXPECT_EQ(s.live(), 0u);
+  EXPECT_EQ(ch.parked_senders(), 0u);  // unwound senders left the queue
+  EXPECT_FALSE(m.locked());            // and released the lock
+  EXPECT_EQ(m.waiters(), 0u);
+}
+
+TEST(FiberScheduler, DestroyingASchedulerUnwindsFibersThatNeverRan) {
+  auto alive = std::make_shared<int>(0);
+  bool ran = false;
+  {
+    Scheduler s(kTestStack);
+    s.spawn([alive, &ran] { ran = true; });
+    EXPECT_EQ(alive.use_count(), 2);
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(alive.use_count(), 1);
+}
+
+int recurse(int depth) {
+  volatile char pad[512];
+  pad[0] = static_cast<char>(depth);
+  if (depth == 0) return pad[0];
+  return recurse(depth - 1) + pad[0];
+}
+
+TEST(FiberSchedulerDeathTest, StackOverflowHitsTheGuardPage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto overflow = [] {
+    Scheduler s(16384);
+    int sink = 0;
+    s.spawn([&sink] { sink = recurse(1 << 20); });
+    s.run();
+  };
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer catches the SIGSEGV itself and reports a stack overflow.
+  EXPECT_DEATH(overflow(), "stack-overflow|SEGV");
+#else
+  EXPECT_EXIT(overflow(), ::testing::KilledBySignal(SIGSEGV), "");
+#endif
+}
+
+// --- Channel ------------------------------------------------------------
+
+class BufferedChannel : public ::testing::TestWithParam<int> {};
+
+TEST_P(BufferedChannel, ExactlyCapacitySendsCompleteWithoutAReceiver) {
+  const int cap = GetParam();
+  const int total = 3 * cap + 2;
+  Scheduler s(kTestStack);
+  Channel<int> ch(static_cast<std::size_t>(cap));
+  int sent = 0;
+  std::vector<int> got;
+  s.spawn([&] {
+    for (int i = 0; i < total; ++i) {
+      ch.send(i);
+      ++sent;
+    }
+  });
+  s.spawn([&] {
+    // The sender ran first: B sends completed, the (B+1)-th parked.
+    EXPECT_EQ(sent, cap);
+    EXPECT_EQ(ch.size(), static_cast<std::size_t>(cap));
+    EXPECT_EQ(ch.parked_senders(), 1u);
+    // A receive frees a slot and moves the parked sender's value into it.
+    got.push_back(*ch.recv());
+    EXPECT_EQ(ch.size(), static_cast<std::size_t>(cap));
+    EXPECT_EQ(ch.parked_senders(), 0u);
+    EXPECT_EQ(sent, cap);  // the sender is runnable but has not run
+    this_fiber::yield();
+    EXPECT_EQ(sent, cap + 1);  // its send returned; the next one parked
+    EXPECT_EQ(ch.parked_senders(), 1u);
+    while (static_cast<int>(got.size()) < total) got.push_back(*ch.recv());
+  });
+  s.run();
+  ASSERT_EQ(static_cast<int>(got.size()), total);
+  for (int i = 0; i < total; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], i);
+}
+
+INSTANTIATE_TEST_SUITE_P(Capacities, BufferedChannel, ::testing::Values(1, 3, 7));
+
+TEST(Channel, RendezvousSendCompletesOnlyWhenAReceiverTakesTheValue) {
+  Scheduler s(kTestStack);
+  Channel<int> ch(0);
+  bool sent = false;
+  s.spawn([&] {
+    ch.send(42);
+    sent = true;
+  });
+  s.spawn([&] {
+    for (int i = 0; i < 5; ++i) this_fiber::yield();
+    EXPECT_FALSE(sent);
+    EXPECT_EQ(ch.parked_senders(), 1u);
+    EXPECT_EQ(ch.size(), 0u);
+    EXPECT_EQ(ch.recv(), std::optional<int>(42));
+    EXPECT_FALSE(sent);  // runnable, not yet run
+    this_fiber::yield();
+    EXPECT_TRUE(sent);
+  });
+  s.run();
+  EXPECT_TRUE(sent);
+}
+
+TEST(Channel, SendToAParkedReceiverHandsTheValueOverDirectly) {
+  for (std::size_t cap : {0u, 4u}) {
+    Scheduler s(kTestStack);
+    Channel<int> ch(cap);
+    std::vector<std::string> log;
+    s.spawn([&] {
+      log.push_back("recv");
+      std::optional<int> v = ch.recv();
+      log.push_back("got " + std::to_string(v.value_or(-1)));
+    });
+    s.spawn([&] {
+      ch.send(7);  // the receiver is parked: no wait, no buffer
+      log.push_back("sent");
+      EXPECT_EQ(ch.size(), 0u);
+      EXPECT_EQ(ch.parked_receivers(), 0u);
+    });
+    s.run();
+    EXPECT_EQ(log, (std::vector<std::string>{"recv", "sent", "got 7"})) << "capacity " << cap;
+  }
+}
+
+TEST(Channel, ReceiversAreServedInFifoOrder) {
+  Scheduler s(kTestStack);
+  Channel<int> ch(0);
+  std::vector<std::pair<int, int>> got;  // (receiver, value)
+  for (int r = 0; r < 3; ++r)
+    s.spawn([&, r] { got.emplace_back(r, *ch.recv()); });
+  s.spawn([&] {
+    for (int v = 10; v < 13; ++v) ch.send(v);
+  });
+  s.run();
+  EXPECT_EQ(got, (std::vector<std::pair<int, int>>{{0, 10}, {1, 11}, {2, 12}}));
+}
+
+TEST(Channel, CloseLetsReceiversDrainThenReturnsNullopt) {
+  Scheduler s(kTestStack);
+  Channel<int> ch(4);
+  std::vector<std::optional<int>> got;
+  bool send_threw = false, close_threw = false;
+  s.spawn([&] {
+    ch.send(1);
+    ch.send(2);
+    ch.close();
+    try {
+      ch.send(3);
+    } catch (const ChannelClosed&) {
+      send_threw = true;
+    }
+    try {
+      ch.close();
+    } catch (const ChannelClosed&) {
+      close_threw = true;
+    }
+    for (int i = 0; i < 4; ++i) got.push_back(ch.recv());
+  });
+  s.run();
+  EXPECT_TRUE(send_threw);
+  EXPECT_TRUE(close_threw);
+  EXPECT_EQ(got, (std::vector<std::optional<int>>{1, 2, std::nullopt, std::nullopt}));
+}
+
+TEST(Channel, CloseWakesParkedReceiversWithNullopt) {
+  Scheduler s(kTestStack);
+  Channel<int> ch(2);
+  int woke_empty = 0;
+  for (int r = 0; r < 3; ++r)
+    s.spawn([&] {
+      if (!ch.recv()) ++woke_empty;
+    });
+  s.spawn([&] {
+    EXPECT_EQ(ch.parked_receivers(), 3u);
+    ch.close();
+  });
+  s.run();
+  EXPECT_EQ(woke_empty, 3);
+}
+
+TEST(Channel, CloseMakesParkedSendersThrow) {
+  for (std::size_t cap : {0u, 1u}) {
+    Scheduler s(kTestStack);
+    Channel<int> ch(cap);
+    int threw = 0, completed = 0;
+    for (int w = 0; w < 2; ++w)
+      s.spawn([&] {
+        try {
+          ch.send(1);
+          ++completed;
+          ch.send(2);
+          ++completed;
+        } catch (const ChannelClosed&) {
+          ++threw;
+        }
+      });
+    s.spawn([&] { ch.close(); });
+    s.run();
+    EXPECT_EQ(threw, 2) << "capacity " << cap;
+    EXPECT_EQ(completed, cap == 0 ? 0 : 1) << "capacity " << cap;
+  }
+}
+
+TEST(Channel, AnEscapingChannelClosedReachesRun) {
+  Scheduler s(kTestStack);
+  Channel<int> ch(0);
+  s.spawn([&] { ch.send(1); });
+  s.spawn([&] { ch.close(); });
+  EXPECT_THROW(s.run(), ChannelClosed);
+}
+
+TEST(Channel, CarriesMoveOnlyValues) {
+  Scheduler s(kTestStack);
+  Channel<std::unique_ptr<int>> buffered(1), unbuffered(0);
+  int sum = 0;
+  s.spawn([&] {
+    buffered.send(std::make_unique<int>(1));
+    buffered.send(std::make_unique<int>(2));  // parks: moved from the waiter
+    unbuffered.send(std::make_unique<int>(3));
+  });
+  s.spawn([&] {
+    for (int i = 0; i < 2; ++i) sum += **buffered.recv();
+    sum += **unbuffered.recv();
+  });
+  s.run();
+  EXPECT_EQ(sum, 6);
+}
+
+TEST(Channel, WaitingOutsideAFiberIsALogicError) {
+  Scheduler s(kTestStack);
+  Channel<int> ch(1);
+  ch.send(1);  // fits: no need to wait
+  EXPECT_THROW(ch.send(2), std::logic_error);
+  EXPECT_EQ(ch.recv(), std::optional<int>(1));
+  EXPECT_THROW(ch.recv(), std::logic_error);
+  ch.close();
+  EXPECT_EQ(ch.recv(), std::nullopt);
+}
+
+// --- Mutex ----------------------------------------------------------------
+
+TEST(FiberMutex, ExcludesAcrossYields) {
+  Scheduler s(kTestStack);
+  Mutex m;
+  int inside = 0, max_inside = 0, total = 0;
+  for (int f = 0; f < 4; ++f) {
+    s.spawn([&] {
+      for (int i = 0; i < 50; ++i) {
+        m.lock();
+        ++inside;
+        max_inside = std::max(max_inside, inside);
+        this_fiber::yield();  // the others run, and park on the lock
+        ++total;
+        --inside;
+        m.unlock();
+        this_fiber::yield();
+      }
+    });
+  }
+  s.run();
+  EXPECT_EQ(max_inside, 1);
+  EXPECT_EQ(total, 200);
+  EXPECT_FALSE(m.locked());
+}
+
+TEST(FiberMutex, UnlockHandsTheLockToTheFirstWaiter) {
+  Scheduler s(kTestStack);
+  Mutex m;
+  std::vector<int> order;
+  s.spawn([&] {
+    m.lock();
+    this_fiber::yield();  // 1, 2, 3 park in that order
+    m.unlock();
+    // Handed off: the lock belongs to waiter 1 already, so it is not free to
+    // take back even though waiter 1 has not run yet.
+    EXPECT_FALSE(m.try_lock());
+    order.push_back(0);
+  });
+  for (int f = 1; f <= 3; ++f) {
+    s.spawn([&, f] {
+      m.lock();
+      order.push_back(f);
+      m.unlock();
+    });
+  }
+  s.run();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+}
+
+// --- the workloads ----------------------------------------------------------
+
+cmbench::Params params_for(const cmbench::WorkloadSpec& spec,
+                           const std::map<std::string, std::string>& given) {
+  std::vector<cmbench::ParamDef> defs = spec.params;
+  const auto& model = cmbench::models::fiber::info().params;
+  defs.insert(defs.end(), model.begin(), model.end());
+  return cmbench::make_params(defs, given);
+}
+
+class ProdconsFiber
+    : public ::testing::TestWithParam<std::tuple<std::pair<int, int>, int, int>> {};
+
+TEST_P(ProdconsFiber, DeliversEveryMessageOnce) {
+  auto [pc, capacity, payload] = GetParam();
+  cmbench::Params p = params_for(cmbench::prodcons::spec(),
+                                 {{"producers", std::to_string(pc.first)},
+                                  {"consumers", std::to_string(pc.second)},
+                                  {"capacity", std::to_string(capacity)},
+                                  {"payload", std::to_string(payload)},
+                                  {"messages", "2000"}});
+  cmbench::Probe probe;
+  cmbench::impls::prodcons_fiber.run(p, probe);
+  EXPECT_TRUE(probe.started());
+  EXPECT_TRUE(probe.stopped());
+  ASSERT_TRUE(probe.verified());
+  EXPECT_TRUE(probe.verdict().ok) << probe.verdict().message;
+  EXPECT_EQ(probe.merged_latency().count(), 2000u);
+  EXPECT_EQ(probe.notes().at("stack_protection"), "guard page");
+  EXPECT_EQ(probe.notes().at("stack_size"), 16384);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sizes, ProdconsFiber,
+    ::testing::Combine(::testing::Values(std::pair{1, 1}, std::pair{4, 4}, std::pair{3, 2}),
+                       ::testing::Values(0, 1, 7, 1024), ::testing::Values(0, 64, 1024)));
+
+TEST(ProdconsFiberStack, HonoursTheStackSizeParameter) {
+  cmbench::Params p = params_for(cmbench::prodcons::spec(),
+                                 {{"messages", "100"}, {"stack_size", "65536"}});
+  cmbench::Probe probe;
+  cmbench::impls::prodcons_fiber.run(p, probe);
+  EXPECT_TRUE(probe.verdict().ok) << probe.verdict().message;
+  EXPECT_EQ(probe.notes().at("stack_size"), 65536);
+}
+
+class CounterFiber : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
+
+TEST_P(CounterFiber, CountsEveryIncrement) {
+  auto [units, mode] = GetParam();
+  cmbench::Params p = params_for(
+      cmbench::counter::spec(),
+      {{"units", std::to_string(units)}, {"increments", "3000"}, {"mode", mode}});
+  cmbench::Probe probe;
+  cmbench::impls::counter_fiber.run(p, probe);
+  EXPECT_TRUE(probe.started());
+  EXPECT_TRUE(probe.stopped());
+  ASSERT_TRUE(probe.verified());
+  EXPECT_TRUE(probe.verdict().ok) << probe.verdict().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, CounterFiber,
+                         ::testing::Combine(::testing::Values(1, 2, 64),
+                                            ::testing::Values("lock", "atomic", "message")));
+
+}  // namespace

@@ -1,0 +1,170 @@
+// Parameter parsing and matrix expansion, including every kind of bad input:
+// each must be a one-line error that names the flag or field and what it
+// accepts.
+#include <gtest/gtest.h>
+
+#include "harness/matrix.hpp"
+#include "harness/params.hpp"
+#include "harness/registry.hpp"
+
+namespace cmbench {
+namespace {
+
+TEST(ParseInt, SizesAsUsersWriteThem) {
+  EXPECT_EQ(parse_int("1000"), 1000);
+  EXPECT_EQ(parse_int("10k"), 10'000);
+  EXPECT_EQ(parse_int("1M"), 1'000'000);
+  EXPECT_EQ(parse_int("2G"), 2'000'000'000);
+  EXPECT_EQ(parse_int("64Ki"), 65'536);
+  EXPECT_EQ(parse_int("1Mi"), 1'048'576);
+  EXPECT_EQ(parse_int("1_000_000"), 1'000'000);
+  EXPECT_FALSE(parse_int(""));
+  EXPECT_FALSE(parse_int("-5"));
+  EXPECT_FALSE(parse_int("12x"));
+  EXPECT_FALSE(parse_int("k"));
+  EXPECT_FALSE(parse_int("1.5"));
+  EXPECT_FALSE(parse_int("99999999999999999999"));
+}
+
+TEST(CheckValue, RangeAllowedAndChoices) {
+  auto range = ParamDef::integer("producers", "", 1, 1, 1024);
+  std::string canon;
+  EXPECT_FALSE(check_value(range, "4", &canon));
+  EXPECT_EQ(canon, "4");
+  EXPECT_FALSE(check_value(range, "1k", &canon));
+  EXPECT_EQ(canon, "1000");
+  auto err = check_value(range, "0");
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->find("'producers'"), std::string::npos);
+  EXPECT_NE(err->find("1..1024"), std::string::npos);
+  EXPECT_TRUE(check_value(range, "2000"));
+  EXPECT_TRUE(check_value(range, "four"));
+
+  auto allowed = ParamDef::integer("payload", "", 0, 0, 1024, {0, 64, 1024});
+  EXPECT_FALSE(check_value(allowed, "64"));
+  err = check_value(allowed, "65");
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->find("one of 0, 64, 1024"), std::string::npos);
+
+  auto choice = ParamDef::choice("mode", "", "lock", {"lock", "atomic", "message"});
+  EXPECT_FALSE(check_value(choice, "atomic"));
+  err = check_value(choice, "Atomic");
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->find("lock | atomic | message"), std::string::npos);
+}
+
+TEST(MakeParams, DefaultsUnknownNamesAndBadValues) {
+  const auto& defs = find_workload("prodcons")->params;
+  Params p = make_params(defs, {{"producers", "4"}});
+  EXPECT_EQ(p.u("producers"), 4u);
+  EXPECT_EQ(p.u("consumers"), 1u);
+  EXPECT_EQ(p.u("capacity"), 1024u);
+  EXPECT_THROW(make_params(defs, {{"producer", "4"}}), std::invalid_argument);
+  EXPECT_THROW(make_params(defs, {{"capacity", "-1"}}), std::invalid_argument);
+  try {
+    make_params(defs, {{"producer", "4"}});
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("accepted: producers, consumers"), std::string::npos);
+  }
+}
+
+Selection sel(void (*f)(Selection&)) {
+  Selection s;
+  f(s);
+  return s;
+}
+
+std::string expand_error(Selection sel) {
+  try {
+    expand(sel);
+  } catch (const std::invalid_argument& e) {
+    std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+    return msg;
+  }
+  ADD_FAILURE() << "expected an error";
+  return {};
+}
+
+TEST(Expand, DefaultMatrixHasTheIssuesCells) {
+  auto cells = expand(Selection{});
+  // prodcons: 2 shapes x 3 capacities; counter: 2 unit counts x 3 modes; x 4 models.
+  EXPECT_EQ(cells.size(), (6u + 6u) * all_models().size());
+  std::set<std::string> names;
+  for (const auto& c : cells) names.insert(c.name);
+  EXPECT_EQ(names.size(), cells.size()) << "cell names are unique";
+  EXPECT_TRUE(names.count(
+      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:100000/payload:0/stack_size:16384"));
+}
+
+TEST(Expand, ParamListsExpandIntoAMatrix) {
+  Selection sel;
+  sel.workloads = {"counter"};
+  sel.models = {"thread"};
+  sel.params = {"units=1,2,3", "mode=atomic"};
+  auto cells = expand(sel);
+  ASSERT_EQ(cells.size(), 3u);
+  EXPECT_EQ(cells[0].params.u("units"), 1u);
+  EXPECT_EQ(cells[2].params.u("units"), 3u);
+  EXPECT_EQ(cells[1].params.s("mode"), "atomic");
+}
+
+TEST(Expand, ModelParametersApplyOnlyToTheirModel) {
+  Selection sel;
+  sel.workloads = {"counter"};
+  sel.params = {"stack_size=8Ki,64Ki", "units=2", "mode=lock"};
+  auto cells = expand(sel);
+  size_t fiber = 0;
+  for (const auto& c : cells) fiber += c.entry->model->name == "fiber";
+  EXPECT_EQ(fiber, 2u);
+  EXPECT_EQ(cells.size(), all_models().size() - 1 + 2);
+}
+
+TEST(Expand, FilterSelectsByName) {
+  Selection sel;
+  sel.filter = "^counter/uv/.*mode:atomic";
+  auto cells = expand(sel);
+  ASSERT_EQ(cells.size(), 2u);
+  for (const auto& c : cells) EXPECT_EQ(c.entry->model->name, "uv");
+}
+
+TEST(Expand, EveryKindOfBadInputNamesTheFlag) {
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.preset = "fast"; })).find("--preset: unknown preset 'fast'; accepted: default, quick"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.models = {"thraed"}; })).find("--models: unknown model 'thraed'; accepted: process, thread, uv, fiber"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.workloads = {"pingpong2"}; })).find("--workloads: unknown workload"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.params = {"capacity"}; })).find("--param: 'capacity' is not of the form"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.params = {"capacity=1,,2"}; })).find("empty value"), std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.params = {"capacitty=4"}; })).find("no selected workload or model has a parameter 'capacitty'"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.params = {"capacity=-3"}; })).find("parameter 'capacity': '-3' is not accepted; accepted: 0..1048576"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.params = {"mode=mutex"}; })).find("accepted: lock | atomic | message"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.params = {"payload=100"}; })).find("one of 0, 64, 1024"), std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) {
+              s.workloads = {"prodcons"};
+              s.params = {"producers=8", "messages=4"};
+            }))
+                .find("messages >= producers"),
+            std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.filter = "("; })).find("--filter"), std::string::npos);
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.filter = "no-such-cell"; })).find("matches no cell"),
+            std::string::npos);
+}
+
+TEST(Expand, CapacityAModelCannotHonourIsRefusedBeforeAnythingRuns) {
+  // A pipe cannot hold a million 1 KiB messages: the process model says so.
+  std::string err = expand_error(sel([](Selection& s) {
+    s.workloads = {"prodcons"};
+    s.models = {"process"};
+    s.params = {"capacity=1048576", "payload=1024"};
+  }));
+  EXPECT_NE(err.find("capacity"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace cmbench

@@ -1,0 +1,118 @@
+// The results file: written atomically, read back equal, and every kind of
+// bad file refused with a one-line error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "harness/matrix.hpp"
+#include "harness/results.hpp"
+
+namespace cmbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("cmbench-test-" + std::to_string(getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+RepetitionResult fake_rep(double ns_per_op) {
+  RepetitionResult r;
+  r.outcome = Outcome::ok;
+  r.metrics = {{"wall_s", ns_per_op * 1e-4}, {"ns_per_op", ns_per_op}, {"ops_per_s", 1e9 / ns_per_op},
+               {"memory_peak_bytes", 1 << 20},
+               {"latency_ns", {{"p50", 100}, {"p90", 200}, {"p99", 300}, {"p999", 400}, {"max", 500}}}};
+  return r;
+}
+
+TEST(Results, WrittenAndReadBack) {
+  TempDir dir;
+  Selection sel;
+  sel.filter = "^counter/thread/units:2/.*mode:lock";
+  auto cells = expand(sel);
+  ASSERT_EQ(cells.size(), 1u);
+  CellResult r;
+  r.cell = &cells[0];
+  for (double v : {100.0, 101.0, 99.0}) r.reps.push_back(fake_rep(v));
+  finish_cell(r, "Release");
+  EXPECT_EQ(r.outcome, Outcome::ok);
+  EXPECT_TRUE(r.warnings.empty());
+  EXPECT_DOUBLE_EQ(r.aggregates["ns_per_op"]["median"].get<double>(), 100.0);
+  EXPECT_DOUBLE_EQ(r.aggregates["latency_p99_ns"]["median"].get<double>(), 300.0);
+
+  nlohmann::json doc = {{"schema", kSchemaName}, {"schema_version", kSchemaVersion},
+                        {"cells", nlohmann::json::array({to_json(r)})}};
+  std::string path = (dir.path / "sub" / "run.json").string();
+  write_json_atomic(path, doc);
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  auto back = load_results(path);
+  EXPECT_EQ(back, doc);
+  EXPECT_EQ(back["cells"][0]["params"]["mode"], "lock");
+}
+
+TEST(Results, WarningsForUnstableDebugAndSlowFirst) {
+  Selection sel;
+  sel.filter = "^counter/thread/units:2/.*mode:lock";
+  auto cells = expand(sel);
+  CellResult r;
+  r.cell = &cells[0];
+  for (double v : {300.0, 100.0, 130.0, 90.0}) r.reps.push_back(fake_rep(v));
+  finish_cell(r, "Debug");
+  ASSERT_EQ(r.warnings.size(), 3u);
+  EXPECT_NE(r.warnings[0].find("Debug"), std::string::npos);
+  EXPECT_NE(r.warnings[1].find("unstable"), std::string::npos);
+  EXPECT_NE(r.warnings[2].find("first repetition"), std::string::npos);
+}
+
+TEST(Results, ACellIsNotOkWhenAnyRepetitionIsNot) {
+  Selection sel;
+  sel.filter = "^counter/thread/units:2/.*mode:lock";
+  auto cells = expand(sel);
+  CellResult r;
+  r.cell = &cells[0];
+  r.reps.push_back(fake_rep(100));
+  RepetitionResult bad;
+  bad.outcome = Outcome::timeout;
+  bad.message = "killed";
+  r.reps.push_back(bad);
+  finish_cell(r, "Release");
+  EXPECT_EQ(r.outcome, Outcome::timeout);
+  EXPECT_TRUE(r.aggregates.empty()) << "no numbers from a cell that was not ok";
+}
+
+std::string load_error(const std::string& path) {
+  try {
+    load_results(path);
+  } catch (const std::invalid_argument& e) {
+    std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+    return msg;
+  }
+  ADD_FAILURE() << "expected an error";
+  return {};
+}
+
+TEST(Results, BadFilesAreRefused) {
+  TempDir dir;
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir.path / name) << text;
+    return (dir.path / name).string();
+  };
+  EXPECT_NE(load_error((dir.path / "missing.json").string()).find("cannot open"), std::string::npos);
+  EXPECT_NE(load_error(write("trunc.json", "{\"schema\": \"cmbench-res")).find("not JSON"),
+            std::string::npos);
+  EXPECT_NE(load_error(write("other.json", "{\"hello\": 1}")).find("not a cmbench results file"),
+            std::string::npos);
+  EXPECT_NE(load_error(write("newer.json", "{\"schema\": \"cmbench-results\", \"schema_version\": 99, \"cells\": []}"))
+                .find("newer than this cmbench reads"),
+            std::string::npos);
+  EXPECT_NE(load_error(write("nocells.json", "{\"schema\": \"cmbench-results\", \"schema_version\": 1}"))
+                .find("no \"cells\""),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace cmbench

@@ -1,0 +1,430 @@
+// The thread model: the semantics of its primitives (BoundedQueue,
+// ThreadGroup) and its prodcons and counter implementations at tiny sizes.
+// No assertion depends on timing: where a test checks that something has
+// NOT happened yet (a push blocked on a full queue or an untaken rendezvous),
+// it waits a little first, which can only make a broken queue pass, never a
+// correct one fail.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "harness/errors.hpp"
+#include "harness/params.hpp"
+#include "harness/probe.hpp"
+#include "harness/registry.hpp"
+#include "models/thread/bounded_queue.hpp"
+#include "models/thread/thread_group.hpp"
+#include "workloads/counter/spec.hpp"
+#include "workloads/prodcons/spec.hpp"
+
+namespace cmbench::models::thread {
+const ModelInfo& info();
+}
+namespace cmbench::impls {
+extern const Impl prodcons_thread;
+extern const Impl counter_thread;
+}  // namespace cmbench::impls
+
+namespace {
+
+using cmbench::models::thread::BoundedQueue;
+using cmbench::models::thread::ThreadGroup;
+using namespace std::chrono_literals;
+
+// Long enough for a wrongly unblocked thread to get scheduled and show it.
+constexpr auto kSettle = 50ms;
+
+// Waits until `pred` holds; a correct queue makes it hold, a broken one
+// hangs and is caught by the test timeout.
+template <typename Pred>
+void wait_until(Pred pred) {
+  while (!pred()) std::this_thread::sleep_for(1ms);
+}
+
+// --- BoundedQueue --------------------------------------------------------
+
+TEST(BoundedQueue, FifoWithinCapacity) {
+  BoundedQueue<int> q(4);
+  for (int round = 0; round < 3; ++round) {  // wraps around the ring
+    for (int i = 0; i < 4; ++i) q.push(round * 10 + i);
+    for (int i = 0; i < 4; ++i) {
+      auto v = q.pop();
+      ASSERT_TRUE(v.has_value());
+      EXPECT_EQ(*v, round * 10 + i);
+    }
+  }
+}
+
+TEST(BoundedQueue, PushBlocksWhileFull) {
+  constexpr int kCapacity = 3;
+  BoundedQueue<int> q(kCapacity);
+  std::atomic<int> pushed{0};
+  std::thread pusher([&] {
+    for (int i = 0; i < kCapacity + 2; ++i) {
+      q.push(i);
+      pushed.fetch_add(1);
+    }
+  });
+  wait_until([&] { return pushed.load() == kCapacity; });
+  std::this_thread::sleep_for(kSettle);
+  EXPECT_EQ(pushed.load(), kCapacity) << "a push completed with the queue full";
+  EXPECT_EQ(q.pop(), 0);
+  wait_until([&] { return pushed.load() == kCapacity + 1; });
+  std::this_thread::sleep_for(kSettle);
+  EXPECT_EQ(pushed.load(), kCapacity + 1);
+  for (int i = 1; i < kCapacity + 2; ++i) EXPECT_EQ(q.pop(), i);
+  pusher.join();
+  EXPECT_EQ(pushed.load(), kCapacity + 2);
+}
+
+TEST(BoundedQueue, RendezvousPushCompletesOnlyWhenTaken) {
+  BoundedQueue<int> q(0);
+  std::atomic<int> pushed{0};
+  std::thread pusher([&] {
+    q.push(1);
+    pushed.fetch_add(1);
+    q.push(2);
+    pushed.fetch_add(1);
+  });
+  // Nobody pops yet: the first value sits in the handoff slot, untaken.
+  std::this_thread::sleep_for(kSettle);
+  EXPECT_EQ(pushed.load(), 0) << "a capacity-0 push completed with no popper";
+  EXPECT_EQ(q.pop(), 1);
+  wait_until([&] { return pushed.load() == 1; });
+  std::this_thread::sleep_for(kSettle);
+  EXPECT_EQ(pushed.load(), 1) << "the second push completed before it was taken";
+  EXPECT_EQ(q.pop(), 2);
+  pusher.join();
+  EXPECT_EQ(pushed.load(), 2);
+}
+
+TEST(BoundedQueue, RendezvousDeliversInOrder) {
+  // One pusher, one popper, many handoffs through the single slot: every
+  // value arrives once and in order, and close() after the last push (which
+  // returned, so its value was taken) leaves nothing behind.
+  BoundedQueue<int> q(0);
+  constexpr int kN = 2000;
+  std::vector<int> got;
+  got.reserve(kN);
+  std::thread popper([&] {
+    while (auto v = q.pop()) got.push_back(*v);
+  });
+  for (int i = 0; i < kN; ++i) q.push(i);
+  q.close();
+  popper.join();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kN));
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(got[i], i);
+}
+
+TEST(BoundedQueue, ClosedAndDrainedPopsNullopt) {
+  BoundedQueue<int> q(2);
+  q.push(7);
+  q.close();
+  q.close();  // harmless
+  EXPECT_EQ(q.pop(), 7);
+  EXPECT_EQ(q.pop(), std::nullopt);
+  EXPECT_EQ(q.pop(), std::nullopt);
+}
+
+TEST(BoundedQueue, PushAfterCloseThrows) {
+  for (size_t capacity : {0u, 1u, 4u}) {
+    BoundedQueue<int> q(capacity);
+    q.close();
+    EXPECT_THROW(q.push(1), std::logic_error) << "capacity " << capacity;
+  }
+}
+
+TEST(BoundedQueue, CloseWakesEveryBlockedPopper) {
+  for (size_t capacity : {0u, 1u, 8u}) {
+    BoundedQueue<int> q(capacity);
+    constexpr int kPoppers = 4;
+    std::atomic<int> nullopts{0};
+    std::vector<std::thread> poppers;
+    for (int i = 0; i < kPoppers; ++i)
+      poppers.emplace_back([&] {
+        if (!q.pop().has_value()) nullopts.fetch_add(1);
+      });
+    std::this_thread::sleep_for(kSettle);  // let them block (not required for correctness)
+    q.close();
+    for (auto& t : poppers) t.join();
+    EXPECT_EQ(nullopts.load(), kPoppers) << "capacity " << capacity;
+  }
+}
+
+TEST(BoundedQueue, CloseMakesBlockedPushersThrow) {
+  BoundedQueue<int> q(1);
+  q.push(0);
+  std::atomic<int> threw{0};
+  std::vector<std::thread> pushers;
+  for (int i = 0; i < 3; ++i)
+    pushers.emplace_back([&] {
+      try {
+        q.push(1);
+      } catch (const std::logic_error&) {
+        threw.fetch_add(1);
+      }
+    });
+  std::this_thread::sleep_for(kSettle);
+  q.close();
+  for (auto& t : pushers) t.join();
+  // Pushers that found the queue full when it closed throw; the value
+  // already in it is still delivered.
+  EXPECT_EQ(threw.load(), 3);
+  EXPECT_EQ(q.pop(), 0);
+  EXPECT_EQ(q.pop(), std::nullopt);
+}
+
+TEST(BoundedQueue, RendezvousDepositSurvivesClose) {
+  BoundedQueue<int> q(0);
+  std::atomic<int> outcome{0};  // 1: push returned, 2: push threw
+  std::thread pusher([&] {
+    try {
+      q.push(42);
+      outcome = 1;
+    } catch (const std::logic_error&) {
+      outcome = 2;
+    }
+  });
+  // Almost always the push has deposited its value by now; if close() comes
+  // first instead, the push throws, which is also correct.
+  std::this_thread::sleep_for(kSettle);
+  q.close();
+  std::optional<int> v = q.pop();
+  pusher.join();
+  if (outcome.load() == 1) {
+    // Deposited before close(): the value counts as sent, so it is
+    // delivered, and the push returned only because this pop took it.
+    EXPECT_EQ(v, 42);
+  } else {
+    EXPECT_EQ(outcome.load(), 2);
+    EXPECT_EQ(v, std::nullopt);
+  }
+  EXPECT_EQ(q.pop(), std::nullopt);
+}
+
+// Many producers and consumers: every value exactly once, nobody stuck (a
+// lost wake-up shows as a hang, caught by the test timeout).
+class QueueStress : public ::testing::TestWithParam<std::tuple<size_t, int, int>> {};
+
+TEST_P(QueueStress, EveryValueOnce) {
+  const auto [capacity, producers, consumers] = GetParam();
+  constexpr uint64_t kPerProducer = 5000;
+  BoundedQueue<uint64_t> q(capacity);
+  std::vector<uint64_t> sums(consumers), counts(consumers);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < consumers; ++c)
+    threads.emplace_back([&, c] {
+      uint64_t sum = 0, count = 0;
+      while (auto v = q.pop()) {
+        sum += *v;
+        ++count;
+      }
+      sums[c] = sum;
+      counts[c] = count;
+    });
+  std::vector<std::thread> pushers;
+  for (int p = 0; p < producers; ++p)
+    pushers.emplace_back([&, p] {
+      for (uint64_t i = 0; i < kPerProducer; ++i) q.push(p * kPerProducer + i);
+    });
+  for (auto& t : pushers) t.join();
+  q.close();
+  for (auto& t : threads) t.join();
+  const uint64_t n = producers * kPerProducer;
+  uint64_t sum = 0, count = 0;
+  for (int c = 0; c < consumers; ++c) {
+    sum += sums[c];
+    count += counts[c];
+  }
+  EXPECT_EQ(count, n);
+  EXPECT_EQ(sum, n * (n - 1) / 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, QueueStress,
+                         ::testing::Combine(::testing::Values(size_t{0}, size_t{1}, size_t{7}),
+                                            ::testing::Values(1, 4), ::testing::Values(1, 3)));
+
+// --- ThreadGroup ---------------------------------------------------------
+
+TEST(ThreadGroup, NothingRunsBeforeStart) {
+  std::atomic<int> ran{0};
+  ThreadGroup g(4);
+  for (int i = 0; i < 4; ++i) g.spawn([&] { ran.fetch_add(1); });
+  std::this_thread::sleep_for(kSettle);
+  EXPECT_EQ(ran.load(), 0);
+  g.start();
+  g.join_all();
+  EXPECT_EQ(ran.load(), 4);
+}
+
+TEST(ThreadGroup, UnstartedGroupReleasesAndJoinsWithoutRunning) {
+  std::atomic<int> ran{0};
+  {
+    ThreadGroup g(3);
+    for (int i = 0; i < 3; ++i) g.spawn([&] { ran.fetch_add(1); });
+  }
+  EXPECT_EQ(ran.load(), 0);
+}
+
+// The tests run as root here, where RLIMIT_NPROC does not apply; a small
+// RLIMIT_AS makes pthread_create fail to map thread stacks instead, which
+// glibc reports as EAGAIN. ASan reserves terabytes of shadow address space,
+// so this cannot run under it (nor under ThreadSanitizer).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CMBENCH_NO_RLIMIT_AS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CMBENCH_NO_RLIMIT_AS 1
+#endif
+#endif
+
+#ifndef CMBENCH_NO_RLIMIT_AS
+size_t address_space_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0;
+  statm >> pages;
+  return pages * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+void limit_address_space_to_current_plus(size_t extra) {
+  rlimit lim{};
+  lim.rlim_cur = lim.rlim_max = address_space_bytes() + extra;
+  if (setrlimit(RLIMIT_AS, &lim) != 0) std::_Exit(2);
+}
+#endif
+
+TEST(ThreadGroupDeathTest, ThreadCreationFailureIsLimitErrorAfterJoining) {
+#ifdef CMBENCH_NO_RLIMIT_AS
+  GTEST_SKIP() << "RLIMIT_AS cannot be used under AddressSanitizer";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        limit_address_space_to_current_plus(64ull << 20);  // room for a few 8 MiB stacks
+        try {
+          ThreadGroup g(1000);
+          for (int i = 0; i < 1000; ++i) g.spawn([] {});
+          g.start();
+          g.join_all();
+          std::_Exit(3);  // every thread was created: the limit did not bite
+        } catch (const cmbench::LimitError& e) {
+          std::fprintf(stderr, "limit: %s (errno %d)\n", e.what(), e.err());
+          std::_Exit(e.err() == EAGAIN ? 0 : 4);
+        }
+      },
+      ::testing::ExitedWithCode(0), "limit: std::thread");
+#endif
+}
+
+// --- prodcons ------------------------------------------------------------
+
+std::vector<cmbench::ParamDef> defs(const cmbench::WorkloadSpec& spec) {
+  auto d = spec.params;
+  for (const auto& p : cmbench::models::thread::info().params) d.push_back(p);
+  return d;
+}
+
+using Shape = std::tuple<int, int>;  // producers, consumers
+class Prodcons : public ::testing::TestWithParam<std::tuple<Shape, int, int>> {};
+
+TEST_P(Prodcons, VerifiesAtTinySizes) {
+  const auto [shape, capacity, payload] = GetParam();
+  const auto [producers, consumers] = shape;
+  auto params = cmbench::make_params(defs(cmbench::prodcons::spec()),
+                                     {{"producers", std::to_string(producers)},
+                                      {"consumers", std::to_string(consumers)},
+                                      {"capacity", std::to_string(capacity)},
+                                      {"messages", "3001"},
+                                      {"payload", std::to_string(payload)}});
+  cmbench::Probe probe;
+  cmbench::impls::prodcons_thread.run(params, probe);
+  EXPECT_TRUE(probe.started());
+  EXPECT_TRUE(probe.stopped());
+  ASSERT_TRUE(probe.verified());
+  EXPECT_TRUE(probe.verdict().ok) << probe.verdict().message;
+  EXPECT_EQ(probe.merged_latency().count(), 3001u);
+  EXPECT_TRUE(probe.notes().contains("channel"));
+}
+
+std::string prodcons_name(const ::testing::TestParamInfo<Prodcons::ParamType>& info) {
+  const auto& [shape, capacity, payload] = info.param;
+  return "p" + std::to_string(std::get<0>(shape)) + "c" + std::to_string(std::get<1>(shape)) +
+         "_cap" + std::to_string(capacity) + "_payload" + std::to_string(payload);
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrix, Prodcons,
+                         ::testing::Combine(::testing::Values(Shape{1, 1}, Shape{4, 4},
+                                                              Shape{3, 2}),
+                                            ::testing::Values(0, 1, 7, 1024),
+                                            ::testing::Values(0, 64, 1024)),
+                         prodcons_name);
+
+TEST(ThreadImpls, NoUnsupportedParameters) {
+  EXPECT_EQ(cmbench::impls::prodcons_thread.unsupported, nullptr);
+  EXPECT_EQ(cmbench::impls::counter_thread.unsupported, nullptr);
+}
+
+TEST(ProdconsDeathTest, ThreadLimitIsLimitError) {
+#ifdef CMBENCH_NO_RLIMIT_AS
+  GTEST_SKIP() << "RLIMIT_AS cannot be used under AddressSanitizer";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto params = cmbench::make_params(defs(cmbench::prodcons::spec()),
+                                     {{"producers", "500"}, {"consumers", "500"},
+                                      {"messages", "1000"}, {"capacity", "0"}});
+  EXPECT_EXIT(
+      {
+        limit_address_space_to_current_plus(64ull << 20);
+        try {
+          cmbench::Probe probe;
+          cmbench::impls::prodcons_thread.run(params, probe);
+          std::_Exit(3);
+        } catch (const cmbench::LimitError& e) {
+          std::fprintf(stderr, "limit: %s\n", e.what());
+          std::_Exit(0);
+        }
+      },
+      ::testing::ExitedWithCode(0), "limit: std::thread");
+#endif
+}
+
+// --- counter -------------------------------------------------------------
+
+class Counter : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
+
+TEST_P(Counter, Verifies) {
+  const auto [units, mode] = GetParam();
+  auto params = cmbench::make_params(
+      defs(cmbench::counter::spec()),
+      {{"units", std::to_string(units)}, {"increments", "1000"}, {"mode", mode}});
+  cmbench::Probe probe;
+  cmbench::impls::counter_thread.run(params, probe);
+  EXPECT_TRUE(probe.started());
+  EXPECT_TRUE(probe.stopped());
+  ASSERT_TRUE(probe.verified());
+  EXPECT_TRUE(probe.verdict().ok) << probe.verdict().message;
+  EXPECT_TRUE(probe.notes().contains("lock"));
+  EXPECT_EQ(probe.notes().contains("owner"), mode == "message");
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrix, Counter,
+                         ::testing::Combine(::testing::Values(1, 2, 64),
+                                            ::testing::Values("lock", "atomic", "message")),
+                         [](const auto& info) {
+                           return "u" + std::to_string(std::get<0>(info.param)) + "_" +
+                                  std::get<1>(info.param);
+                         });
+
+}  // namespace
