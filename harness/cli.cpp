@@ -18,6 +18,7 @@
 #include "harness/results.hpp"
 #include "harness/runner.hpp"
 #include "harness/table.hpp"
+#include "report/report.hpp"
 
 namespace cmbench {
 
@@ -93,6 +94,17 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
                     {"repetitions", reps},
                     {"warmup", warmup},
                     {"timeout_s", opt.timeout_s}};
+  // The models' taxonomy travels with the numbers, so a report needs nothing
+  // but this file to print the notes' table.
+  doc["models"] = nlohmann::json::object();
+  for (const auto* m : all_models())
+    doc["models"][m->name] = {{"summary", m->summary},
+                              {"unit", m->taxonomy.unit},
+                              {"scheduled_by", m->taxonomy.scheduled_by},
+                              {"isolation", m->taxonomy.isolation},
+                              {"stack", m->taxonomy.stack},
+                              {"communication", m->taxonomy.communication},
+                              {"library", m->taxonomy.library}};
   doc["complete"] = false;
   doc["cells"] = nlohmann::json::array();
   try {
@@ -181,6 +193,12 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 86400.0));
   run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
 
+  std::vector<std::string> report_inputs;
+  std::string report_out;
+  auto* report = app.add_subcommand("report", "Write report.html and report.md from results files");
+  report->add_option("files", report_inputs, "Results files (results/runs/*.json)")->required();
+  report->add_option("--out", report_out, "Folder for report.html and report.md")->required();
+
   std::string cell_workload, cell_model;
   std::vector<std::string> cell_params;
   int result_fd = 1;
@@ -193,8 +211,9 @@ int cli_main(int argc, char** argv) {
 
   // CLI11 would only say that a subcommand is required; name the word.
   const std::string first = argc > 1 ? argv[1] : "";
-  if (!first.empty() && first[0] != '-' && first != "list" && first != "run" && first != "cell") {
-    fmt::print(stderr, "cmbench: unknown command '{}'; accepted: list, run\n", argv[1]);
+  if (!first.empty() && first[0] != '-' && first != "list" && first != "run" && first != "report" &&
+      first != "cell") {
+    fmt::print(stderr, "cmbench: unknown command '{}'; accepted: list, run, report\n", argv[1]);
     return 2;
   }
   try {
@@ -205,6 +224,7 @@ int cli_main(int argc, char** argv) {
     return 2;
   }
 
+  if (*report) return run_report(report_inputs, report_out);
   if (*list) {
     print_list();
     return 0;
