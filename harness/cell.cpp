@@ -7,28 +7,16 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "harness/errors.hpp"
+#include "harness/memory.hpp"
 #include "harness/outcome.hpp"
 #include "harness/registry.hpp"
 
 namespace cmbench {
-
-long long read_status_bytes(const std::string& pid, const char* field) {
-  std::ifstream in("/proc/" + pid + "/status");
-  std::string line;
-  const size_t n = std::strlen(field);
-  while (std::getline(in, line)) {
-    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':') {
-      return std::atoll(line.c_str() + n + 1) * 1024;  // the kernel reports kB
-    }
-  }
-  return -1;
-}
 
 namespace {
 
@@ -109,6 +97,7 @@ int run_cell_child(const std::string& workload, const std::string& model,
   try {
     const Params params = make_params(cell_param_defs(*entry), given);
     inject_fault(workload + "/" + model);
+    probe.set_process_tree(entry->model->process_tree);
     entry->impl->run(params, probe);
     std::string message;
     outcome = classify(probe, message);
@@ -140,7 +129,7 @@ int run_cell_child(const std::string& workload, const std::string& model,
   out["notes"] = probe.notes();
   // The cell's own peak resident memory. It is read here, from /proc, and
   // not from ru_maxrss, which survives execve and would carry the parent's.
-  out["vm_hwm_bytes"] = read_status_bytes("self", "VmHWM");
+  out["vm_hwm_bytes"] = proc_status_bytes("self", "VmHWM");
   write_all(result_fd, out.dump());
   return 0;
 }

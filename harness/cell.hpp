@@ -18,7 +18,4 @@ Outcome classify(const Probe& probe, std::string& message);
 int run_cell_child(const std::string& workload, const std::string& model,
                    const std::map<std::string, std::string>& params, int result_fd);
 
-// Reads "VmHWM", "VmRSS" ... from /proc/<pid>/status, in bytes; -1 when absent.
-long long read_status_bytes(const std::string& pid, const char* field);
-
 }  // namespace cmbench

@@ -73,33 +73,76 @@ void for_each_combo(const Axes& axes, F&& f) {
 
 const std::vector<Preset>& presets() {
   // Sizes are the same for every model (the spec's parameters), so a cell
-  // compares like with like. The default matrix is the issue's: prodcons at
-  // 1x1 and 4x4 with capacity 0, 1 and 1024; counter with 2 and 64 units in
-  // every mode.
-  auto prodcons = [](std::string messages) {
+  // compares like with like; where a model cannot hold a size (skynet), the
+  // preset gives it the same shape at a smaller size, and the cell name says
+  // so. `scale` divides the work of the default preset for the quick one.
+  auto prodcons = [](int scale) {
+    std::string m = std::to_string(100'000 / scale);
     return PresetGroup{"prodcons",
-                       {
-                           {{"producers", {"1"}},
-                            {"consumers", {"1"}},
-                            {"capacity", {"0", "1", "1024"}},
-                            {"messages", {messages}}},
-                           {{"producers", {"4"}},
-                            {"consumers", {"4"}},
-                            {"capacity", {"0", "1", "1024"}},
-                            {"messages", {messages}}},
-                       }};
+                       {{{"producers", {"1"}}, {"consumers", {"1"}},
+                         {"capacity", {"0", "1", "1024"}}, {"messages", {m}}},
+                        {{"producers", {"4"}}, {"consumers", {"4"}},
+                         {"capacity", {"0", "1", "1024"}}, {"messages", {m}}}}};
   };
-  auto counter = [](std::string increments) {
+  // Both unit counts do the same number of increments in total, so their
+  // rows compare directly: 2 units x 100,000 and 64 units x 3,125.
+  auto counter = [](int scale) {
     return PresetGroup{"counter",
-                       {{{"units", {"2", "64"}},
+                       {{{"units", {"2"}},
                          {"mode", {"lock", "atomic", "message"}},
-                         {"increments", {increments}}}}};
+                         {"increments", {std::to_string(100'000 / scale)}}},
+                        {{"units", {"64"}},
+                         {"mode", {"lock", "atomic", "message"}},
+                         {"increments", {std::to_string(3'125 / scale)}}}}};
+  };
+  auto pingpong = [](int scale) {
+    return PresetGroup{"pingpong", {{{"rounds", {std::to_string(100'000 / scale)}}}}};
+  };
+  // Every model is swept to the same sizes; threads and processes stop at
+  // the kernel's limits (pid_max), which is the result.
+  auto spawn = [](std::vector<std::string> sizes) {
+    return PresetGroup{"spawn", {{{"units", sizes}}}};
+  };
+  auto skynet = [](std::string light, std::string thread, std::string process) {
+    return std::vector<PresetGroup>{
+        {"skynet", {{{"leaves", {light}}}}, {"fiber", "uv"}},
+        {"skynet", {{{"leaves", {thread}}}}, {"thread"}},
+        {"skynet", {{{"leaves", {process}}}}, {"process"}},
+    };
+  };
+  auto ring = [](int scale) {
+    return PresetGroup{"ring", {{{"units", {"503"}}, {"hops", {std::to_string(100'000 / scale)}}}}};
+  };
+  auto echo = [](std::vector<std::string> conns, std::string requests, std::string open_requests) {
+    return PresetGroup{"echo",
+                       {{{"connections", conns}, {"requests", {requests}}, {"loop", {"closed"}}},
+                        {{"connections", {"100"}}, {"requests", {open_requests}},
+                         {"loop", {"open"}}, {"rate", {"20000"}}}}};
+  };
+  auto sleepers = [](std::vector<std::string> units, std::string sleeps) {
+    return PresetGroup{"sleepers", {{{"units", units}, {"sleeps", {sleeps}}, {"sleep_ms", {"10"}}}}};
+  };
+  auto build = [](std::vector<PresetGroup> head, std::vector<PresetGroup> sky, std::vector<PresetGroup> tail) {
+    head.insert(head.end(), sky.begin(), sky.end());
+    head.insert(head.end(), tail.begin(), tail.end());
+    return head;
   };
   static const std::vector<Preset> all = {
       {"default", "the comparison matrix: every model on every workload, 5 repetitions", 5, 1,
-       {prodcons("100000"), counter("10000")}},
-      {"quick", "the same cells at a fifth of the size, 3 repetitions: a first look in a minute",
-       3, 1, {prodcons("20000"), counter("2000")}},
+       build({prodcons(1), counter(1), pingpong(1), spawn({"1000", "10000", "100000"})},
+             skynet("1000000", "10000", "1000"),
+             {ring(1), echo({"10", "100", "1000"}, "100000", "20000"), sleepers({"100", "1000"}, "20")})},
+      {"quick", "the same workloads at a fifth of the size or less, 3 repetitions: a first look in a minute",
+       3, 1,
+       build({prodcons(5), counter(5), pingpong(5), spawn({"1000"})}, skynet("10000", "1000", "100"),
+             {ring(5), echo({"100"}, "20000", "5000"), sleepers({"100"}, "5")})},
+      {"full", "the default matrix swept to the claims' limits: spawn to 1,000,000 units, echo to "
+               "10,000 connections",
+       5, 1,
+       build({prodcons(1), counter(1), pingpong(1), spawn({"1000", "10000", "100000", "1000000"})},
+             skynet("1000000", "10000", "1000"),
+             {ring(1), echo({"10", "100", "1000", "10000"}, "200000", "20000"),
+              sleepers({"100", "1000", "10000"}, "20")})},
   };
   return all;
 }
@@ -140,10 +183,15 @@ std::vector<Cell> expand(const Selection& sel) {
       throw std::invalid_argument(fmt::format(
           "--workloads: unknown workload '{}'; accepted: {}", name,
           fmt::join(names_of(all_workloads(), [](const WorkloadSpec* x) { return x->name; }), ", ")));
-    auto it = std::find_if(preset->groups.begin(), preset->groups.end(),
-                           [&](const PresetGroup& g) { return g.workload == name; });
-    // A workload the preset does not size runs at its defaults.
-    groups.push_back(it != preset->groups.end() ? *it : PresetGroup{name, {Grid{}}});
+    // Every group of the preset for this workload; a workload the preset does
+    // not size runs at its defaults.
+    bool found = false;
+    for (const auto& g : preset->groups)
+      if (g.workload == name) {
+        groups.push_back(g);
+        found = true;
+      }
+    if (!found) groups.push_back(PresetGroup{name, {Grid{}}});
   }
   if (groups.empty()) groups = preset->groups;
 
@@ -194,6 +242,9 @@ std::vector<Cell> expand(const Selection& sel) {
         for (const auto* model : models) {
           const Entry* entry = find_entry(group.workload, model->name);
           if (!entry) continue;
+          if (!group.models.empty() &&
+              std::find(group.models.begin(), group.models.end(), model->name) == group.models.end())
+            continue;
           for_each_combo(axes_for(model->params, preset_grid, overrides), [&](const auto& mgiven) {
             std::map<std::string, std::string> given = wgiven;
             given.insert(mgiven.begin(), mgiven.end());

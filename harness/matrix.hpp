@@ -16,6 +16,9 @@ using Grid = std::map<std::string, std::vector<std::string>>;
 struct PresetGroup {
   std::string workload;
   std::vector<Grid> grids;
+  // Only these models (empty: every model). Lets a preset give a model that
+  // cannot hold a size the same shape at a smaller one (skynet).
+  std::vector<std::string> models = {};
 };
 
 struct Preset {

@@ -1,6 +1,7 @@
 #include "harness/probe.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <new>
 
@@ -52,6 +53,49 @@ void Probe::stop() {
   stop_usage_ = read_usage();
 }
 
+Probe::MemoryReading Probe::read_memory() const {
+  MemoryReading m;
+  m.user = process_tree_ ? tree_pss_bytes(getpid()) : self_rss_bytes();
+  m.kernel = read_kernel_memory();
+  return m;
+}
+
+template <typename F>
+void Probe::untimed(F&& read) {
+  const bool timing = start_ns_ != 0 && stop_ns_ == 0;
+  Usage before{};
+  int64_t t0 = 0;
+  if (timing) {
+    before = read_usage();
+    t0 = now_ns();
+  }
+  read();
+  if (timing) {
+    excluded_ns_ += now_ns() - t0;
+    Usage after = read_usage();
+    excluded_user_s_ += seconds(after.self.ru_utime) - seconds(before.self.ru_utime);
+    excluded_sys_s_ += seconds(after.self.ru_stime) - seconds(before.self.ru_stime);
+    excluded_nvcsw_ += after.self.ru_nvcsw - before.self.ru_nvcsw;
+    excluded_nivcsw_ += after.self.ru_nivcsw - before.self.ru_nivcsw;
+  }
+}
+
+void Probe::memory_baseline() {
+  untimed([&] { mem_base_ = read_memory(); });
+}
+
+void Probe::memory_parked(uint64_t units) {
+  untimed([&] { mem_parked_ = read_memory(); });
+  mem_units_ = units;
+}
+
+void Probe::exclude_child_usage(const rusage& u) {
+  excluded_user_s_ += seconds(u.ru_utime);
+  excluded_sys_s_ += seconds(u.ru_stime);
+  excluded_nvcsw_ += u.ru_nvcsw;
+  excluded_nivcsw_ += u.ru_nivcsw;
+}
+
 void Probe::verify(const Verdict& verdict) {
   verified_ = true;
   verdict_ = verdict;
@@ -75,19 +119,37 @@ nlohmann::json Probe::metrics() const {
            seconds(stop_usage_.children.*field) - seconds(start_usage_.children.*field);
   };
   nlohmann::json m;
-  const double wall = static_cast<double>(stop_ns_ - start_ns_) / 1e9;
+  const int64_t wall_ns = stop_ns_ - start_ns_ - excluded_ns_;
+  const double wall = static_cast<double>(wall_ns) / 1e9;
   m["wall_s"] = wall;
   m["operations"] = operations_;
   m["ops_per_s"] = wall > 0 ? static_cast<double>(operations_) / wall : 0.0;
-  m["ns_per_op"] = operations_ ? static_cast<double>(stop_ns_ - start_ns_) / operations_ : 0.0;
-  m["cpu_user_s"] = cpu(&rusage::ru_utime);
-  m["cpu_sys_s"] = cpu(&rusage::ru_stime);
-  m["ctx_voluntary"] = delta(&rusage::ru_nvcsw);
-  m["ctx_involuntary"] = delta(&rusage::ru_nivcsw);
+  m["ns_per_op"] = operations_ ? static_cast<double>(wall_ns) / operations_ : 0.0;
+  m["cpu_user_s"] = cpu(&rusage::ru_utime) - excluded_user_s_;
+  m["cpu_sys_s"] = cpu(&rusage::ru_stime) - excluded_sys_s_;
+  const long nvcsw = delta(&rusage::ru_nvcsw) - excluded_nvcsw_;
+  const long nivcsw = delta(&rusage::ru_nivcsw) - excluded_nivcsw_;
+  m["ctx_voluntary"] = nvcsw;
+  m["ctx_involuntary"] = nivcsw;
   // Per operation, so models with different unit counts compare directly.
   const double ops = operations_ ? static_cast<double>(operations_) : 1.0;
   m["cpu_ns_per_op"] = (m["cpu_user_s"].get<double>() + m["cpu_sys_s"].get<double>()) * 1e9 / ops;
-  m["ctx_per_op"] = static_cast<double>(delta(&rusage::ru_nvcsw) + delta(&rusage::ru_nivcsw)) / ops;
+  m["ctx_per_op"] = static_cast<double>(nvcsw + nivcsw) / ops;
+  if (mem_units_ > 0 && mem_base_.user >= 0 && mem_parked_.user >= 0) {
+    const double n = static_cast<double>(mem_units_);
+    m["memory_units"] = mem_units_;
+    m["memory_baseline_bytes"] = mem_base_.user;
+    m["memory_parked_bytes"] = mem_parked_.user;
+    m["memory_per_unit_bytes"] = static_cast<double>(mem_parked_.user - mem_base_.user) / n;
+    m["memory_per_unit_method"] =
+        process_tree_ ? "PSS summed over the process tree" : "VmRSS of the cell process";
+    // Machine-wide: anything else running changes these too.
+    m["kernel_per_unit_bytes"] = {
+        {"kernel_stack", static_cast<double>(mem_parked_.kernel.kernel_stack - mem_base_.kernel.kernel_stack) / n},
+        {"page_tables", static_cast<double>(mem_parked_.kernel.page_tables - mem_base_.kernel.page_tables) / n},
+        {"slab", static_cast<double>(mem_parked_.kernel.slab - mem_base_.kernel.slab) / n},
+    };
+  }
   Histogram lat = merged_latency();
   if (lat.count() > 0) {
     m["latency_ns"] = {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "harness/histogram.hpp"
+#include "harness/memory.hpp"
 
 namespace cmbench {
 
@@ -59,6 +60,23 @@ class Probe {
   // e.g. note("continuation", "inline") or note("lock", "none: ...").
   void note(const std::string& key, nlohmann::json value);
 
+  // Memory per unit (spawn, sleepers, ...): call memory_baseline() before
+  // the units exist and memory_parked(n) while all n are alive and parked.
+  // Both read memory the same way for every model — this process's resident
+  // memory (VmRSS), or for a process model PSS summed over this process and
+  // its descendants — plus the machine-wide kernel memory the units cost
+  // (KernelStack, PageTables, Slab). Time spent reading is excluded from the
+  // timed region's wall and CPU time.
+  void memory_baseline();
+  void memory_parked(uint64_t units);
+
+  // Leaves a helper process's CPU time and context switches out of the timed
+  // region's (e.g. echo's load generator, a reaped child of the cell).
+  void exclude_child_usage(const rusage& usage);
+
+  // Set by the cell runner: the model's units are processes.
+  void set_process_tree(bool on) { process_tree_ = on; }
+
   // The number of operations the timed region performed, when it differs
   // from the workload's nominal count.
   void set_operations(uint64_t ops) { operations_ = ops; }
@@ -80,6 +98,14 @@ class Probe {
     rusage children{};
   };
   static Usage read_usage();
+  struct MemoryReading {
+    long long user = -1;  // VmRSS, or tree PSS
+    KernelMemory kernel;
+  };
+  MemoryReading read_memory() const;
+  // Runs `read` and leaves the time and CPU it took out of the timed region.
+  template <typename F>
+  void untimed(F&& read);
 
   Histogram* hists_ = nullptr;
   size_t nhists_ = 0;
@@ -92,6 +118,12 @@ class Probe {
   Verdict verdict_;
   uint64_t operations_ = 0;
   nlohmann::json notes_ = nlohmann::json::object();
+  bool process_tree_ = false;
+  int64_t excluded_ns_ = 0;
+  double excluded_user_s_ = 0, excluded_sys_s_ = 0;
+  long excluded_nvcsw_ = 0, excluded_nivcsw_ = 0;
+  MemoryReading mem_base_, mem_parked_;
+  uint64_t mem_units_ = 0;
 };
 
 }  // namespace cmbench

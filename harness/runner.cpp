@@ -20,6 +20,7 @@
 #include <sstream>
 #include <vector>
 
+#include "harness/memory.hpp"
 #include "harness/probe.hpp"
 
 extern char** environ;
@@ -40,39 +41,6 @@ std::string self_exe() {
   if (n <= 0) return "/proc/self/exe";
   buf[n] = '\0';
   return buf;
-}
-
-void children_of(pid_t pid, std::vector<pid_t>& out) {
-  // Every thread of `pid` lists the children it forked.
-  std::string task_dir = fmt::format("/proc/{}/task", pid);
-  std::vector<pid_t> tids;
-  if (auto* dir = opendir(task_dir.c_str())) {
-    while (auto* ent = readdir(dir))
-      if (ent->d_name[0] != '.') tids.push_back(std::atoi(ent->d_name));
-    closedir(dir);
-  }
-  for (pid_t tid : tids) {
-    std::ifstream in(fmt::format("{}/{}/children", task_dir, tid));
-    pid_t child;
-    while (in >> child) {
-      out.push_back(child);
-      children_of(child, out);
-    }
-  }
-}
-
-long long pss_of(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/smaps_rollup", pid));
-  long long kb = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Pss:", 0) == 0) {
-      std::istringstream ls(line.substr(4));
-      ls >> kb;
-      return kb * 1024;
-    }
-  }
-  return -1;
 }
 
 double tv_s(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
@@ -110,18 +78,6 @@ int clean_up_group(pid_t pgid) {
 }  // namespace
 
 void become_subreaper() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
-
-long long tree_pss_bytes(pid_t root) {
-  long long total = pss_of(root);
-  if (total < 0) return -1;
-  std::vector<pid_t> kids;
-  children_of(root, kids);
-  for (pid_t k : kids) {
-    long long p = pss_of(k);
-    if (p > 0) total += p;
-  }
-  return total;
-}
 
 RepetitionResult run_repetition(const RepetitionRequest& req) {
   RepetitionResult res;

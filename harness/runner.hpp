@@ -40,8 +40,4 @@ void become_subreaper();
 
 RepetitionResult run_repetition(const RepetitionRequest& req);
 
-// The sum of PSS (bytes) over `root` and all its descendants; -1 when the
-// root is gone.
-long long tree_pss_bytes(pid_t root);
-
 }  // namespace cmbench

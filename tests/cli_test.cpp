@@ -29,7 +29,7 @@ TEST(Cli, BadInputIsOneLineNamingTheFlag) {
   expect_bad_input("run --param capacity=-1", "parameter 'capacity': '-1' is not accepted; accepted: 0..1048576");
   expect_bad_input("run --param mode=mutex", "accepted: lock | atomic | message");
   expect_bad_input("run --param nosuch=1", "no selected workload or model has a parameter 'nosuch'");
-  expect_bad_input("run --preset fastest", "--preset: unknown preset 'fastest'; accepted: default, quick");
+  expect_bad_input("run --preset fastest", "--preset: unknown preset 'fastest'; accepted: default, quick, full");
   expect_bad_input("run --repetitions -5", "--repetitions");
   expect_bad_input("run --timeout abc", "--timeout");
   expect_bad_input("run --frobnicate", "--frobnicate");

@@ -119,6 +119,20 @@ void write_all(const Fd& fd, const void* buf, size_t n) {
   }
 }
 
+void send_and_await_ack(const Fd& data, const Fd& ack, const void* msg, size_t n) {
+  write_all(data, msg, n);
+  char token;
+  if (!read_exact(ack, &token, 1))
+    throw SystemError("acknowledgement pipe closed before the message was taken: every "
+                      "receiver is gone",
+                      EPIPE);
+}
+
+void acknowledge(const Fd& ack) {
+  const char token = 'a';
+  write_all(ack, &token, 1);
+}
+
 // --- children ---
 
 namespace detail {

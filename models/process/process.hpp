@@ -107,6 +107,23 @@ bool read_exact(const Fd& fd, void* buf, size_t n);
 // interleaved with another writer's, so one call is one whole message.
 void write_all(const Fd& fd, const void* buf, size_t n);
 
+// The two halves of a rendezvous over pipes, the process model's unbuffered
+// channel. A sender owns an acknowledgement pipe that only it reads; every
+// receiver holds the write end of every sender's acknowledgement pipe.
+// send_and_await_ack() writes one message of n <= PIPE_BUF bytes to the
+// shared data pipe (one atomic write) and then blocks until one byte arrives
+// on `ack`; a receiver calls acknowledge() on the sender's pipe only after it
+// has read and taken the message. So when send_and_await_ack() returns, a
+// receiver has the value, and a sender never has more than one message in the
+// data pipe. Throws SystemError (EPIPE) if `ack` reaches end of file: every
+// receiver is gone and the message will never be taken.
+void send_and_await_ack(const Fd& data, const Fd& ack, const void* msg, size_t n);
+// The receiver's half: one byte to the acknowledgement pipe of the sender
+// whose message it has taken. It never blocks, because a sender waits for
+// each acknowledgement before it sends again, so an acknowledgement pipe
+// holds at most one byte.
+void acknowledge(const Fd& ack);
+
 namespace detail {
 // Writes one line naming the child and the error to stderr with write(2)
 // (no stdio: the parent's buffers must not be flushed twice) and _exit(1)s.

@@ -87,7 +87,9 @@ std::string expand_error(Selection sel) {
 }
 
 TEST(Expand, DefaultMatrixHasTheIssuesCells) {
-  auto cells = expand(Selection{});
+  Selection foundation;
+  foundation.workloads = {"prodcons", "counter"};
+  auto cells = expand(foundation);
   // prodcons: 2 shapes x 3 capacities; counter: 2 unit counts x 3 modes; x 4 models.
   EXPECT_EQ(cells.size(), (6u + 6u) * all_models().size());
   std::set<std::string> names;
@@ -95,6 +97,22 @@ TEST(Expand, DefaultMatrixHasTheIssuesCells) {
   EXPECT_EQ(names.size(), cells.size()) << "cell names are unique";
   EXPECT_TRUE(names.count(
       "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:100000/payload:0/stack_size:16384"));
+}
+
+TEST(Expand, EveryWorkloadAndModelIsInTheDefaultMatrix) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& c : expand(Selection{})) seen.insert({c.entry->workload->name, c.entry->model->name});
+  for (const auto& e : all_entries()) EXPECT_TRUE(seen.count({e.workload->name, e.model->name}));
+}
+
+TEST(Expand, SkynetGivesEachModelTheSameShapeAtASizeItCanHold) {
+  Selection sel;
+  sel.workloads = {"skynet"};
+  std::map<std::string, uint64_t> leaves;
+  for (const auto& c : expand(sel)) leaves[c.entry->model->name] = c.params.u("leaves");
+  EXPECT_EQ(leaves["fiber"], 1'000'000u);
+  EXPECT_EQ(leaves["uv"], 1'000'000u);
+  EXPECT_EQ(leaves.size(), all_models().size());
 }
 
 TEST(Expand, ParamListsExpandIntoAMatrix) {
@@ -129,7 +147,7 @@ TEST(Expand, FilterSelectsByName) {
 }
 
 TEST(Expand, EveryKindOfBadInputNamesTheFlag) {
-  EXPECT_NE(expand_error(sel([](Selection& s) { s.preset = "fast"; })).find("--preset: unknown preset 'fast'; accepted: default, quick"),
+  EXPECT_NE(expand_error(sel([](Selection& s) { s.preset = "fast"; })).find("--preset: unknown preset 'fast'; accepted: default, quick, full"),
             std::string::npos);
   EXPECT_NE(expand_error(sel([](Selection& s) { s.models = {"thraed"}; })).find("--models: unknown model 'thraed'; accepted: process, thread, uv, fiber"),
             std::string::npos);

@@ -4,7 +4,9 @@
 // No assertion depends on timing.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <new>
 #include <stdexcept>
@@ -203,6 +206,97 @@ TEST(Pipe, HoldsAtLeastWhatRecordsInPromises) {
       EXPECT_GE(present, pm::pipe_records_in(pm::pipe_size(p.write), size));
     }
   }
+}
+
+// --- the rendezvous: send_and_await_ack, acknowledge ---------------------
+
+// The scheduler state of process `pid` (the third field of /proc/pid/stat):
+// 'R' running, 'S' asleep in the kernel, 'Z' exited, ...
+char process_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() ? '?' : line[paren + 2];
+}
+
+// Waits, without any time limit of its own (the test's watchdog has one),
+// until `pid` is asleep in the kernel or has exited: whatever it was going to
+// do without our help it has then done.
+void wait_until_blocked(pid_t pid) {
+  for (;;) {
+    const char state = process_state(pid);
+    if (state == 'S' || state == 'D' || state == 'Z' || state == 'X' || state == '?') return;
+    ::sched_yield();
+  }
+}
+
+size_t bytes_in(const pm::Fd& fd) {
+  int n = 0;
+  EXPECT_EQ(::ioctl(fd.get(), FIONREAD, &n), 0);
+  return static_cast<size_t>(n);
+}
+
+// The property of capacity 0: a send does not complete before a receiver has
+// taken the message. A sender child reports each completed send on a third
+// pipe; the test, as the receiver, reads each message, lets the sender run
+// until it blocks (or exits), and checks that the send has not completed and
+// nothing further was sent, before it acknowledges. No timing is involved: a
+// correct sender blocks in its acknowledgement read whatever the schedule, and
+// a sender that did not wait would have completed by the time it blocks or
+// exits.
+TEST(Rendezvous, SendDoesNotCompleteBeforeTheReceiverTookTheMessage) {
+  constexpr uint64_t kSends = 5;
+  pm::Pipe data = pm::make_pipe();
+  pm::Pipe ack = pm::make_pipe();
+  pm::Pipe done = pm::make_pipe();
+  const pid_t pid = pm::fork_child([&] {
+    data.read.close();
+    ack.write.close();
+    done.read.close();
+    for (uint64_t i = 0; i < kSends; ++i) {
+      pm::send_and_await_ack(data.write, ack.read, &i, sizeof i);
+      pm::write_all(done.write, &i, sizeof i);
+    }
+  });
+  data.write.close();
+  ack.read.close();
+  done.write.close();
+  for (uint64_t i = 0; i < kSends; ++i) {
+    uint64_t got = ~0ull;
+    ASSERT_TRUE(pm::read_exact(data.read, &got, sizeof got));
+    EXPECT_EQ(got, i);
+    wait_until_blocked(pid);
+    EXPECT_EQ(bytes_in(done.read), i * sizeof(uint64_t)) << "send " << i << " completed early";
+    EXPECT_EQ(bytes_in(data.read), 0u) << "a second message was sent before " << i << " was taken";
+    pm::acknowledge(ack.write);
+  }
+  ack.write.close();
+  EXPECT_NO_THROW(pm::reap(pid));
+  std::vector<uint64_t> completed(kSends, ~0ull);
+  ASSERT_TRUE(pm::read_exact(done.read, completed.data(), kSends * sizeof(uint64_t)));
+  for (uint64_t i = 0; i < kSends; ++i) EXPECT_EQ(completed[i], i);
+  EXPECT_TRUE(drain(data.read).empty());
+}
+
+TEST(Rendezvous, SendFailsWhenEveryReceiverIsGone) {
+  pm::Pipe data = pm::make_pipe();
+  pm::Pipe ack = pm::make_pipe();
+  ack.write.close();  // no receiver can acknowledge any more
+  const uint64_t msg = 7;
+  try {
+    pm::send_and_await_ack(data.write, ack.read, &msg, sizeof msg);
+    FAIL() << "send_and_await_ack did not throw";
+  } catch (const SystemError& e) {
+    EXPECT_EQ(e.err(), EPIPE);
+  }
+  EXPECT_EQ(bytes_in(data.read), sizeof msg);  // sent, but never taken
+}
+
+TEST(Rendezvous, AcknowledgeWritesOneByte) {
+  pm::Pipe ack = pm::make_pipe();
+  pm::acknowledge(ack.write);
+  EXPECT_EQ(bytes_in(ack.read), 1u);
 }
 
 // --- fork_child, reap, Children ------------------------------------------
@@ -485,6 +579,69 @@ TEST(ProdconsProcessLimits, RunsAtTheLargestAcceptedCapacity) {
   }
 }
 
+// Capacity 0 with many producers: one acknowledgement pipe each, and every
+// descriptor closed where the file's header comment says, or consumers would
+// never see EOF (the test would hang).
+TEST(ProdconsProcessRendezvous, ManyProducersAndManyConsumers) {
+  for (auto [p, c] : {std::pair{64, 1}, std::pair{1, 8}, std::pair{33, 5}}) {
+    cmbench::Probe probe;
+    cmbench::impls::prodcons_process.run(prodcons_params(p, c, 0, 64, 1000), probe);
+    expect_ok(probe);
+    EXPECT_NE(probe.notes().at("capacity").get<std::string>().find("rendezvous"),
+              std::string::npos);
+    EXPECT_NE(probe.notes().at("channel").get<std::string>().find("acknowledgement pipe per "
+                                                                  "producer"),
+              std::string::npos);
+  }
+}
+
+// Runs `f` in a child whose RLIMIT_NOFILE soft limit is `soft` and returns its
+// exit status, so the limit does not leak into the rest of the test binary.
+template <typename F>
+int with_nofile_limit(rlim_t soft, F f) {
+  const pid_t pid = pm::fork_child([&] {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(90);
+    limit.rlim_cur = soft;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(91);
+    ::_exit(f());
+  });
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(ProdconsProcessRendezvous, TooFewDescriptorsAreRefusedUpFront) {
+  // 64 descriptors: 32 in reserve, 2 for the data pipe, 2 per producer.
+  const int status = with_nofile_limit(64, [] {
+    const auto& impl = cmbench::impls::prodcons_process;
+    auto why = impl.unsupported(prodcons_params(16, 1, 0, 0, 100));
+    if (!why || why->find("'producers'") == std::string::npos ||
+        why->find("1..15") == std::string::npos || why->find('\n') != std::string::npos)
+      return 1;
+    if (impl.unsupported(prodcons_params(15, 1, 0, 0, 100))) return 2;
+    // Capacity > 0 needs four descriptors whatever P is.
+    if (impl.unsupported(prodcons_params(16, 1, 1, 0, 100))) return 3;
+    return 0;
+  });
+  EXPECT_EQ(status, 0);
+}
+
+TEST(ProdconsProcessRendezvous, RunningOutOfDescriptorsIsALimit) {
+  const int status = with_nofile_limit(24, [] {
+    cmbench::Probe probe;
+    try {
+      cmbench::impls::prodcons_process.run(prodcons_params(64, 1, 0, 0, 100), probe);
+      return 1;
+    } catch (const cmbench::LimitError& e) {
+      return e.err() == EMFILE && !probe.started() ? 0 : 2;
+    } catch (...) {
+      return 3;
+    }
+  });
+  EXPECT_EQ(status, 0);
+}
+
 // --- counter --------------------------------------------------------------
 
 class CounterProcess : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
@@ -502,6 +659,19 @@ TEST_P(CounterProcess, CountIsUnitsTimesIncrements) {
   impl.run(params, probe);
   expect_ok(probe);
   EXPECT_TRUE(probe.notes().contains("lock"));
+  if (mode == "message") {
+    // The smallest pipe that always holds kMessageCapacity messages, and the
+    // note states the range it holds.
+    const size_t bytes = pm::pipe_bytes_for(cmbench::counter::kMessageCapacity, 8);
+    const size_t at_least = pm::pipe_records_in(bytes, 8);
+    EXPECT_GE(at_least, cmbench::counter::kMessageCapacity);
+    EXPECT_LT(pm::pipe_records_in(bytes / 2, 8), cmbench::counter::kMessageCapacity);
+    const std::string note = probe.notes().at("channel").get<std::string>();
+    EXPECT_NE(note.find("between " + std::to_string(at_least) + " and " +
+                        std::to_string(bytes / 8)),
+              std::string::npos)
+        << note;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, CounterProcess,

@@ -1,0 +1,383 @@
+#include "report/charts.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <set>
+
+#include "harness/table.hpp"
+
+namespace cmbench::report {
+
+using nlohmann::json;
+
+namespace {
+
+// Medians further apart than this (largest / smallest) do not fit one linear
+// axis: the small ones would be flat at zero. Such a chart gets a log axis.
+constexpr double kLogSpread = 20;
+
+constexpr int kPanelColumns = 3;  // wrapped facets per row
+
+struct Percentile {
+  const char* metric;
+  const char* label;
+};
+constexpr Percentile kPercentiles[] = {{"latency_p50_ns", "p50"},
+                                       {"latency_p90_ns", "p90"},
+                                       {"latency_p99_ns", "p99"},
+                                       {"latency_p999_ns", "p99.9"},
+                                       {"latency_max_ns", "max"}};
+
+std::optional<double> number(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+bool multi(const ReportData& d) { return d.runs.size() > 1; }
+
+// A logarithmic scale for these values: log, or symlog (log-like, with a
+// place for zero) when one of them is zero or negative, as a fiber's context
+// switches per operation often are.
+json log_scale(const std::vector<double>& all_values) {
+  double smallest_positive = std::numeric_limits<double>::infinity();
+  bool nonpositive = false;
+  for (double v : all_values) {
+    if (v <= 0)
+      nonpositive = true;
+    else
+      smallest_positive = std::min(smallest_positive, v);
+  }
+  if (!nonpositive) return {{"type", "log"}};
+  if (!std::isfinite(smallest_positive)) smallest_positive = 1;
+  return {{"type", "symlog"}, {"constant", smallest_positive}};
+}
+
+// A scale for these values: linear while they fit, logarithmic when the
+// medians spread over more than kLogSpread.
+json scale_for(const std::vector<double>& medians, const std::vector<double>& all_values) {
+  double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  for (double v : medians)
+    if (v > 0) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  if (!(hi > 0) || hi / lo <= kLogSpread) return {{"type", "linear"}, {"zero", true}};
+  return log_scale(all_values);
+}
+
+bool is_log(const json& scale) { return scale["type"] != "linear"; }
+
+std::string axis_title(const std::string& title, const json& scale) {
+  if (scale["type"] == "log") return title + " (log scale)";
+  if (scale["type"] == "symlog") return title + " (symlog scale)";
+  return title;
+}
+
+json color_encoding(const ReportData& d) {
+  return {{"field", "series"},
+          {"type", "nominal"},
+          {"title", "model"},
+          {"scale", {{"domain", d.all_series}}}};
+}
+
+json tooltip() {
+  return json::array({{{"field", "series"}, {"title", "model"}},
+                      {{"field", "config"}, {"title", "configuration"}},
+                      {{"field", "file"}, {"title", "file"}},
+                      {{"field", "median_text"}, {"title", "median"}},
+                      {{"field", "range_text"}, {"title", "min – max"}}});
+}
+
+// Wraps a layered chart in a facet when the data has more than one panel.
+json compose(json data, json unit, const std::string& facet_field, size_t panels, int columns) {
+  json spec;
+  spec["data"] = {{"values", std::move(data)}};
+  if (panels > 1) {
+    spec["facet"] = {{"field", facet_field}, {"type", "nominal"}, {"title", nullptr}};
+    spec["columns"] = columns;
+    spec["spec"] = std::move(unit);
+  } else {
+    for (auto& [k, v] : unit.items()) spec[k] = v;
+  }
+  return spec;
+}
+
+// One row of data per ok cell that has the metric: the median and the
+// min–max over repetitions, scaled by `factor` for the axis.
+struct Point {
+  json row;
+  double median, min, max;
+};
+
+std::vector<Point> metric_points(const WorkloadView& w, const std::string& metric, double factor,
+                                 std::string (*human)(double)) {
+  std::vector<Point> out;
+  for (const auto& c : w.cells) {
+    if (!c.ok()) continue;
+    auto s = c.metric(metric);
+    if (!s) continue;
+    Point p{{}, s->median * factor, s->min * factor, s->max * factor};
+    p.row = {{"file", c.run->label},  {"series", c.series},        {"config", c.config},
+             {"median", p.median},    {"min", p.min},              {"max", p.max},
+             {"median_text", human(s->median)},
+             {"range_text", fmt::format("{} – {}", human(s->min), human(s->max))}};
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::string plain_number(double v) { return fmt::format("{:.4g}", v); }
+
+// Models side by side for every configuration, a bar (or on a log axis a
+// point) at the median and a rule from the fastest to the slowest
+// repetition; one panel per results file.
+std::optional<Chart> side_by_side(const ReportData& d, const WorkloadView& w, const std::string& metric,
+                                  double factor, std::string (*human)(double), const std::string& y_title,
+                                  Chart chart) {
+  auto points = metric_points(w, metric, factor, human);
+  if (points.empty()) return std::nullopt;
+  std::vector<double> medians, all;
+  json values = json::array();
+  for (auto& p : points) {
+    medians.push_back(p.median);
+    all.insert(all.end(), {p.median, p.min, p.max});
+    values.push_back(std::move(p.row));
+  }
+  json scale = scale_for(medians, all);
+  json x = {{"field", "config"},
+            {"type", "nominal"},
+            {"title", w.varying.empty() ? "configuration" : fmt::format("{}", fmt::join(w.varying, " · "))},
+            {"sort", w.configs},
+            {"axis", {{"labelAngle", -20}, {"labelLimit", 240}}}};
+  json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", w.series}};
+  json y = {{"field", "median"}, {"type", "quantitative"}, {"scale", scale}, {"title", axis_title(y_title, scale)}};
+  json mark = is_log(scale) ? json{{"type", "point"}, {"filled", true}, {"size", 60}} : json{{"type", "bar"}};
+  json unit = {
+      {"width", {{"step", std::max<size_t>(48, 16 * w.series.size())}}},
+      {"height", 240},
+      {"layer",
+       json::array({{{"mark", mark},
+                     {"encoding",
+                      {{"x", x}, {"xOffset", x_offset}, {"y", y}, {"color", color_encoding(d)}, {"tooltip", tooltip()}}}},
+                    {{"mark", {{"type", "rule"}, {"strokeWidth", 1.5}}},
+                     {"encoding",
+                      {{"x", x},
+                       {"xOffset", x_offset},
+                       {"y", {{"field", "min"}, {"type", "quantitative"}, {"scale", scale}}},
+                       {"y2", {{"field", "max"}}},
+                       {"color", {{"value", "#222"}}}}}}})}};
+  chart.spec = compose(std::move(values), std::move(unit), "file", multi(d) ? d.runs.size() : 1, 1);
+  return chart;
+}
+
+// Time per operation against one numeric parameter, on log axes, one line
+// per model; the other varying parameters (and the file) make the panels.
+std::optional<Chart> scaling(const ReportData& d, const WorkloadView& w, const std::string& param) {
+  std::set<double> xs;
+  for (const auto& c : w.cells) {
+    auto v = c.param(param);
+    if (!v || !number(*v)) return std::nullopt;
+    xs.insert(*number(*v));
+  }
+  if (xs.size() < 3) return std::nullopt;
+
+  json values = json::array();
+  std::vector<double> all;
+  std::vector<std::string> panels;
+  for (const auto& c : w.cells) {
+    if (!c.ok()) continue;
+    auto s = c.metric("ns_per_op");
+    if (!s) continue;
+    std::string rest;
+    for (const auto& k : w.varying)
+      if (k != param) rest += (rest.empty() ? "" : " ") + k + ":" + *c.param(k);
+    std::string panel = multi(d) ? c.run->label + (rest.empty() ? "" : " · " + rest) : rest;
+    if (std::find(panels.begin(), panels.end(), panel) == panels.end()) panels.push_back(panel);
+    values.push_back({{"file", c.run->label},  {"series", c.series},  {"config", c.config},
+                      {"panel", panel},        {"x", *number(*c.param(param))},
+                      {"median", s->median},   {"min", s->min},     {"max", s->max},
+                      {"median_text", human_ns(s->median)},
+                      {"range_text", fmt::format("{} – {}", human_ns(s->min), human_ns(s->max))}});
+    all.insert(all.end(), {s->median, s->min, s->max});
+  }
+  if (values.empty()) return std::nullopt;
+
+  // The swept parameter spans orders of magnitude by design, so its axis is
+  // always logarithmic; symlog when it includes 0 (capacity 0: rendezvous).
+  double x_lo = *xs.begin();
+  json x_scale = x_lo > 0 ? json{{"type", "log"}} : json{{"type", "symlog"}, {"constant", 1}};
+  json y_scale = log_scale(all);
+  json x = {{"field", "x"}, {"type", "quantitative"}, {"scale", x_scale}, {"title", axis_title(param, x_scale)}};
+  json y = {{"field", "median"}, {"type", "quantitative"}, {"scale", y_scale},
+            {"title", axis_title(fmt::format("time per {}, ns", w.operation), y_scale)}};
+  json unit = {
+      {"width", 260},
+      {"height", 200},
+      {"layer",
+       json::array({{{"mark", {{"type", "line"}, {"point", {{"filled", true}, {"size", 50}}}}},
+                     {"encoding", {{"x", x}, {"y", y}, {"color", color_encoding(d)}, {"tooltip", tooltip()}}}},
+                    {{"mark", {{"type", "rule"}}},
+                     {"encoding",
+                      {{"x", x},
+                       {"y", {{"field", "min"}, {"type", "quantitative"}, {"scale", y_scale}}},
+                       {"y2", {{"field", "max"}}},
+                       {"color", color_encoding(d)}}}}})}};
+  Chart chart;
+  chart.anchor = anchor(w.name, "scaling-" + param);
+  chart.title = fmt::format("Scaling with {}", param);
+  chart.caption = fmt::format(
+      "Median time per {} against {}, both axes logarithmic; rules span the fastest to the slowest "
+      "repetition.{}",
+      w.operation, param, panels.size() > 1 ? " One panel per value of the other parameters." : "");
+  chart.spec = compose(std::move(values), std::move(unit), "panel", panels.size(), kPanelColumns);
+  return chart;
+}
+
+// p50, p90, p99, p99.9 and max per model: how far the tail reaches.
+std::optional<Chart> latency_spectrum(const ReportData& d, const WorkloadView& w) {
+  json values = json::array();
+  std::vector<double> medians;
+  std::vector<std::string> panels;
+  for (const auto& c : w.cells) {
+    if (!c.ok()) continue;
+    std::string panel = multi(d) ? c.run->label + " · " + c.config : c.config;
+    bool any = false;
+    for (size_t i = 0; i < std::size(kPercentiles); ++i) {
+      auto s = c.metric(kPercentiles[i].metric);
+      if (!s) continue;
+      any = true;
+      values.push_back({{"file", c.run->label}, {"series", c.series}, {"config", c.config}, {"panel", panel},
+                        {"percentile", kPercentiles[i].label}, {"order", i}, {"median", s->median},
+                        {"median_text", human_ns(s->median)},
+                        {"range_text", fmt::format("{} – {}", human_ns(s->min), human_ns(s->max))}});
+      medians.push_back(s->median);
+    }
+    if (any && std::find(panels.begin(), panels.end(), panel) == panels.end()) panels.push_back(panel);
+  }
+  if (values.empty()) return std::nullopt;
+  json scale = scale_for(medians, medians);
+  std::vector<std::string> order;
+  for (const auto& p : kPercentiles) order.push_back(p.label);
+  json unit = {
+      {"width", 240},
+      {"height", 200},
+      {"mark", {{"type", "line"}, {"point", {{"filled", true}, {"size", 40}}}}},
+      {"encoding",
+       {{"x", {{"field", "percentile"}, {"type", "ordinal"}, {"sort", order}, {"title", "percentile"},
+               {"axis", {{"labelAngle", 0}}}}},
+        {"y", {{"field", "median"}, {"type", "quantitative"}, {"scale", scale},
+               {"title", axis_title("latency, ns", scale)}}},
+        {"color", color_encoding(d)},
+        {"tooltip", json::array({{{"field", "series"}, {"title", "model"}},
+                                 {{"field", "percentile"}},
+                                 {{"field", "median_text"}, {"title", "median over repetitions"}},
+                                 {{"field", "range_text"}, {"title", "min – max"}}})}}}};
+  Chart chart;
+  chart.anchor = anchor(w.name, "latency");
+  chart.title = "Latency percentile spectrum";
+  chart.caption = fmt::format(
+      "Latency of one {} at each percentile (median over repetitions), one panel per configuration.",
+      w.operation);
+  chart.spec = compose(std::move(values), std::move(unit), "panel", panels.size(), kPanelColumns);
+  return chart;
+}
+
+// CPU time per operation, user and sys in two rows of panels, from the
+// aggregates' medians divided by the operation count of a repetition.
+std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
+  json values = json::array();
+  std::vector<double> medians, all;
+  for (const auto& c : w.cells) {
+    if (!c.ok() || c.operations <= 0) continue;
+    for (const char* kind : {"user", "sys"}) {
+      auto s = c.metric(fmt::format("cpu_{}_s", kind));
+      if (!s) continue;
+      double per = 1e9 / c.operations;
+      values.push_back({{"file", c.run->label}, {"series", c.series}, {"config", c.config}, {"kind", kind},
+                        {"median", s->median * per}, {"min", s->min * per}, {"max", s->max * per},
+                        {"median_text", human_ns(s->median * per)},
+                        {"range_text", fmt::format("{} – {}", human_ns(s->min * per), human_ns(s->max * per))}});
+      medians.push_back(s->median * per);
+      all.insert(all.end(), {s->median * per, s->min * per, s->max * per});
+    }
+  }
+  if (values.empty()) return std::nullopt;
+  json scale = scale_for(medians, all);
+  json x = {{"field", "config"}, {"type", "nominal"}, {"sort", w.configs},
+            {"title", w.varying.empty() ? "configuration" : fmt::format("{}", fmt::join(w.varying, " · "))},
+            {"axis", {{"labelAngle", -20}, {"labelLimit", 240}}}};
+  json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", w.series}};
+  json mark = is_log(scale) ? json{{"type", "point"}, {"filled", true}, {"size", 60}} : json{{"type", "bar"}};
+  json inner = {
+      {"width", {{"step", std::max<size_t>(48, 16 * w.series.size())}}},
+      {"height", 160},
+      {"layer",
+       json::array({{{"mark", mark},
+                     {"encoding",
+                      {{"x", x}, {"xOffset", x_offset},
+                       {"y", {{"field", "median"}, {"type", "quantitative"}, {"scale", scale},
+                              {"title", axis_title(fmt::format("CPU ns per {}", w.operation), scale)}}},
+                       {"color", color_encoding(d)}, {"tooltip", tooltip()}}}},
+                    {{"mark", {{"type", "rule"}, {"strokeWidth", 1.5}}},
+                     {"encoding",
+                      {{"x", x}, {"xOffset", x_offset},
+                       {"y", {{"field", "min"}, {"type", "quantitative"}, {"scale", scale}}},
+                       {"y2", {{"field", "max"}}}, {"color", {{"value", "#222"}}}}}}})}};
+  json facet = {{"row", {{"field", "kind"}, {"type", "nominal"}, {"sort", {"user", "sys"}}, {"title", nullptr},
+                         {"header", {{"labelExpr", "datum.value + ' CPU'"}}}}}};
+  if (multi(d)) facet["column"] = {{"field", "file"}, {"type", "nominal"}, {"title", nullptr}};
+  Chart chart;
+  chart.anchor = anchor(w.name, "cpu");
+  chart.title = "CPU time per operation: user and sys";
+  chart.caption = fmt::format(
+      "User and kernel CPU time per {} in the timed region (getrusage of the cell and its reaped children), "
+      "median with the min – max over repetitions.",
+      w.operation);
+  chart.spec = {{"data", {{"values", std::move(values)}}}, {"facet", facet}, {"spec", inner}};
+  return chart;
+}
+
+}  // namespace
+
+std::string anchor(const std::string& workload, const std::string& what) {
+  return "wl-" + workload + (what.empty() ? "" : "-" + what);
+}
+
+std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
+  std::vector<Chart> charts;
+  auto add = [&](std::optional<Chart> c) {
+    if (c) charts.push_back(std::move(*c));
+  };
+  add(side_by_side(d, w, "ns_per_op", 1, human_ns, fmt::format("time per {}, ns", w.operation),
+                   {anchor(w.name, "time"), fmt::format("Time per {}", w.operation),
+                    fmt::format("Median time per {} (1 / throughput) per model and configuration; the rule spans "
+                                "the fastest to the slowest repetition.",
+                                w.operation),
+                    {}}));
+  for (const auto& p : w.varying) add(scaling(d, w, p));
+  add(latency_spectrum(d, w));
+  add(cpu_split(d, w));
+  add(side_by_side(d, w, "ctx_per_op", 1, plain_number, fmt::format("context switches per {}", w.operation),
+                   {anchor(w.name, "ctx"), fmt::format("Context switches per {}", w.operation),
+                    "Voluntary plus involuntary context switches per operation in the timed region: a kernel "
+                    "switch is what user-space scheduling avoids.",
+                    {}}));
+  add(side_by_side(d, w, "memory_peak_bytes", 1.0 / (1024 * 1024), human_bytes, "peak memory, MiB",
+                   {anchor(w.name, "memory"), "Peak memory",
+                    "Peak resident memory of the cell (VmHWM; for the process model the peak PSS summed over its "
+                    "process tree), including the binary and its libraries.",
+                    {}}));
+  add(side_by_side(d, w, "memory_per_unit_bytes", 1, human_bytes, "memory per unit, bytes",
+                   {anchor(w.name, "memory-per-unit"), "Memory per unit",
+                    "(Memory with N units alive − memory before) / N, read while all units are parked.", {}}));
+  return charts;
+}
+
+}  // namespace cmbench::report

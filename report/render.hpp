@@ -1,0 +1,33 @@
+#pragma once
+// The two output formats: one self-contained HTML page and a Markdown file.
+#include <string>
+#include <vector>
+
+#include "report/charts.hpp"
+#include "report/data.hpp"
+#include "report/tables.hpp"
+
+namespace cmbench::report {
+
+// The minified builds of vega, vega-lite and vega-embed, inlined into the
+// page so it opens from disk with no network.
+struct Assets {
+  std::string vega, vega_lite, vega_embed;
+};
+
+// Reads the builds from <source_dir>/report/node_modules (installed by
+// scripts/setup with npm ci); throws std::runtime_error with a one-line
+// message naming the first missing file.
+Assets load_assets(const std::string& source_dir);
+
+struct WorkloadCharts {
+  const WorkloadView* workload;
+  std::vector<Chart> charts;
+};
+
+std::string render_html(const ReportData& data, const Taxonomy& taxonomy,
+                        const std::vector<WorkloadCharts>& charts, const Assets& assets);
+
+std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy);
+
+}  // namespace cmbench::report

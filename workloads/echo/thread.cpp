@@ -1,0 +1,11 @@
+// Placeholder until the thread implementation of echo lands.
+#include "harness/errors.hpp"
+#include "harness/registry.hpp"
+
+namespace {
+void run(const cmbench::Params&, cmbench::Probe&) {
+  throw cmbench::SystemError("echo is not implemented in the thread model yet", 0);
+}
+}  // namespace
+
+CMBENCH_IMPL(echo, thread, run, nullptr)

@@ -1,0 +1,11 @@
+// Placeholder until the process implementation of ring lands.
+#include "harness/errors.hpp"
+#include "harness/registry.hpp"
+
+namespace {
+void run(const cmbench::Params&, cmbench::Probe&) {
+  throw cmbench::SystemError("ring is not implemented in the process model yet", 0);
+}
+}  // namespace
+
+CMBENCH_IMPL(ring, process, run, nullptr)

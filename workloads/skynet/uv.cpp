@@ -1,0 +1,11 @@
+// Placeholder until the uv implementation of skynet lands.
+#include "harness/errors.hpp"
+#include "harness/registry.hpp"
+
+namespace {
+void run(const cmbench::Params&, cmbench::Probe&) {
+  throw cmbench::SystemError("skynet is not implemented in the uv model yet", 0);
+}
+}  // namespace
+
+CMBENCH_IMPL(skynet, uv, run, nullptr)

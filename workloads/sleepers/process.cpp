@@ -1,0 +1,11 @@
+// Placeholder until the process implementation of sleepers lands.
+#include "harness/errors.hpp"
+#include "harness/registry.hpp"
+
+namespace {
+void run(const cmbench::Params&, cmbench::Probe&) {
+  throw cmbench::SystemError("sleepers is not implemented in the process model yet", 0);
+}
+}  // namespace
+
+CMBENCH_IMPL(sleepers, process, run, nullptr)

@@ -1,0 +1,11 @@
+// Placeholder until the process implementation of spawn lands.
+#include "harness/errors.hpp"
+#include "harness/registry.hpp"
+
+namespace {
+void run(const cmbench::Params&, cmbench::Probe&) {
+  throw cmbench::SystemError("spawn is not implemented in the process model yet", 0);
+}
+}  // namespace
+
+CMBENCH_IMPL(spawn, process, run, nullptr)
