@@ -10,6 +10,7 @@
 #include <atomic>
 #include <ctime>
 #include <map>
+#include <set>
 
 #include "harness/cell.hpp"
 #include "harness/context.hpp"
@@ -19,6 +20,7 @@
 #include "harness/runner.hpp"
 #include "harness/table.hpp"
 #include "report/report.hpp"
+#include "workloads/echo/spec.hpp"  // ECHO-HELPER: the hidden loadgen command
 
 namespace cmbench {
 
@@ -34,7 +36,34 @@ struct RunOptions {
   int warmup = -1;
   double timeout_s = 120;
   std::string out;
+  std::string resume;  // a results file to complete
 };
+
+// What the selection was, stored in the results file so that --resume can
+// run exactly the rest of the same matrix.
+nlohmann::json selection_json(const RunOptions& opt) {
+  return {{"preset", opt.sel.preset},       {"models", opt.sel.models},
+          {"workloads", opt.sel.workloads}, {"params", opt.sel.params},
+          {"filter", opt.sel.filter},       {"repetitions", opt.repetitions},
+          {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s}};
+}
+
+// Restores the selection of an interrupted run from its results file.
+void restore_selection(const nlohmann::json& doc, const std::string& path, RunOptions& opt) {
+  const auto& o = doc.value("options", nlohmann::json::object());
+  if (!o.contains("selection"))
+    throw std::invalid_argument(
+        fmt::format("--resume: {} does not record its selection (written by an older cmbench)", path));
+  const auto& s = o["selection"];
+  opt.sel.preset = s.value("preset", "default");
+  opt.sel.models = s.value("models", std::vector<std::string>{});
+  opt.sel.workloads = s.value("workloads", std::vector<std::string>{});
+  opt.sel.params = s.value("params", std::vector<std::string>{});
+  opt.sel.filter = s.value("filter", "");
+  opt.repetitions = s.value("repetitions", -1);
+  opt.warmup = s.value("warmup", -1);
+  opt.timeout_s = s.value("timeout_s", 120.0);
+}
 
 void print_list() {
   fmt::print("Models:\n");
@@ -66,9 +95,24 @@ std::string default_out_path() {
   return fmt::format("results/runs/{:%Y%m%d-%H%M%S}.json", fmt::localtime(now));
 }
 
-int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
+int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
+  become_subreaper();
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  // Restart interrupted reads (of /proc, of git's output): the flag is what
+  // stops the run, at the next point that looks at it.
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
   std::vector<Cell> cells;
+  nlohmann::json earlier;  // the file being resumed
   try {
+    if (!opt.resume.empty()) {
+      earlier = load_results(opt.resume);
+      restore_selection(earlier, opt.resume, opt);
+      opt.out = opt.resume;
+    }
     cells = expand(opt.sel);
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench run: {}\n", e.what());
@@ -79,12 +123,6 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
   const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
   const std::string out = opt.out.empty() ? default_out_path() : opt.out;
 
-  become_subreaper();
-  struct sigaction sa {};
-  sa.sa_handler = on_interrupt;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-
   nlohmann::json doc;
   doc["schema"] = kSchemaName;
   doc["schema_version"] = kSchemaVersion;
@@ -93,7 +131,8 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
   doc["options"] = {{"preset", opt.sel.preset},
                     {"repetitions", reps},
                     {"warmup", warmup},
-                    {"timeout_s", opt.timeout_s}};
+                    {"timeout_s", opt.timeout_s},
+                    {"selection", selection_json(opt)}};
   // The models' taxonomy travels with the numbers, so a report needs nothing
   // but this file to print the notes' table.
   doc["models"] = nlohmann::json::object();
@@ -107,6 +146,28 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
                               {"library", m->taxonomy.library}};
   doc["complete"] = false;
   doc["cells"] = nlohmann::json::array();
+  // Resuming: the earlier file's context and command stand (its cells were
+  // measured there); cells it already has are kept and not run again.
+  std::set<std::string> done;
+  if (!earlier.is_null()) {
+    const auto& was = earlier["context"];
+    for (const char* key : {"host", "build_type", "git_commit", "cxx_flags"})
+      if (was.value(key, nlohmann::json()) != doc["context"].value(key, nlohmann::json())) {
+        fmt::print(stderr,
+                   "cmbench run: --resume: {} was measured with another {} ({} here, {} there); "
+                   "start a new run instead\n",
+                   opt.resume, key, doc["context"].value(key, nlohmann::json()).dump(),
+                   was.value(key, nlohmann::json()).dump());
+        return 2;
+      }
+    doc["context"] = was;
+    doc["command"] = earlier["command"];
+    doc["resumed_by"] = argv;
+    for (const auto& c : earlier["cells"]) {
+      done.insert(c.value("name", ""));
+      doc["cells"].push_back(c);
+    }
+  }
   try {
     write_json_atomic(out, doc);
   } catch (const std::exception& e) {
@@ -118,12 +179,14 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
   const int64_t t0 = now_ns();
   std::vector<CellResult> results;
   results.reserve(cells.size());
-  for (size_t i = 0; i < cells.size() && !g_interrupted; ++i) {
+  size_t i = 0;
+  for (; i < cells.size() && !g_interrupted; ++i) {
     const Cell& cell = cells[i];
+    if (done.count(cell.name)) continue;
     CellResult r;
     r.cell = &cell;
     RepetitionRequest req{cell.entry->workload->name, cell.entry->model->name, cell.params.all(),
-                          opt.timeout_s, cell.entry->model->process_tree, {}};
+                          opt.timeout_s, cell.entry->model->process_tree, {}, &g_interrupted};
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
@@ -139,7 +202,11 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
       r.reps.push_back(run_repetition(req));
       good = r.reps.back().outcome == Outcome::ok;
     }
-    if (g_interrupted) break;  // the running cell is incomplete: not recorded
+    // A cell interrupted before all its repetitions ran is not recorded:
+    // --resume runs it again whole.
+    const bool interrupted = (!r.warmups.empty() && r.warmups.back().interrupted) ||
+                             (!r.reps.empty() && r.reps.back().interrupted);
+    if (interrupted || (good && static_cast<int>(r.reps.size()) < reps)) break;
     finish_cell(r, build_type());
     doc["cells"].push_back(to_json(r));
     results.push_back(std::move(r));
@@ -147,16 +214,25 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
   }
   if (progress) fmt::print(stderr, "\r\033[K");
   const double wall = static_cast<double>(now_ns() - t0) / 1e9;
-  doc["complete"] = !g_interrupted;
+  // Complete when every cell was run; a signal that came after the last one
+  // interrupted nothing.
+  const bool complete = i == cells.size();
+  doc["complete"] = complete;
   doc["wall_s"] = wall;
   write_json_atomic(out, doc);
 
   print_table(stdout, results);
   size_t ok = std::count_if(results.begin(), results.end(),
                             [](const CellResult& r) { return r.outcome == Outcome::ok; });
+  size_t kept_ok = 0;
+  for (const auto& c : earlier.is_null() ? nlohmann::json::array() : earlier["cells"])
+    kept_ok += c.value("outcome", "") == "ok";
+  if (!done.empty())
+    fmt::print("\n{} cells kept from {} ({} ok); {} run now\n", done.size(), out, kept_ok, results.size());
+  ok += kept_ok;
   fmt::print("\n{} of {} cells ok in {:.1f} s; results written to {}\n", ok, cells.size(), wall, out);
   std::fflush(stdout);
-  if (g_interrupted) {
+  if (!complete) {
     fmt::print(stderr, "cmbench run: interrupted; {} finished cells are in {}\n", results.size(), out);
     return 130;
   }
@@ -166,6 +242,9 @@ int run_matrix(const RunOptions& opt, const std::vector<std::string>& argv) {
 }  // namespace
 
 int cli_main(int argc, char** argv) {
+  // ECHO-HELPER: the echo workload's load generator re-executes this binary
+  // as `cmbench loadgen key=value...`; hidden from --help and the command list.
+  if (argc > 1 && std::string_view(argv[1]) == "loadgen") return echo::loadgen_main(argc, argv);
   CLI::App app{"cmbench: the four ways to write concurrent programs, measured side by side"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
@@ -191,7 +270,16 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::Range(-1, 100));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
       ->check(CLI::Range(0.1, 86400.0));
-  run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
+  auto* out_opt =
+      run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
+  auto* resume_opt = run->add_option(
+      "--resume", opt.resume,
+      "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
+  // --resume takes everything from the file; any other choice contradicts it.
+  for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
+                           "--repetitions", "--warmup", "--timeout"})
+    resume_opt->excludes(run->get_option(name));
+  resume_opt->excludes(out_opt);
 
   std::vector<std::string> report_inputs;
   std::string report_out;

@@ -54,7 +54,7 @@ const std::vector<std::string>& aggregated_metrics() {
       "wall_s",          "ns_per_op",         "ops_per_s",       "cpu_user_s",
       "cpu_sys_s",       "cpu_ns_per_op",     "ctx_voluntary",   "ctx_involuntary",
       "ctx_per_op",      "memory_peak_bytes", "latency_p50_ns",  "latency_p90_ns",
-      "latency_p99_ns",  "latency_p999_ns",   "latency_max_ns",
+      "latency_p99_ns",  "latency_p999_ns",   "latency_max_ns",  "memory_per_unit_bytes",
   };
   return names;
 }
@@ -88,9 +88,8 @@ void finish_cell(CellResult& r, const std::string& build_type) {
     double cv = a["cv"].get<double>();
     if (cv > kUnstableCv)
       r.warnings.push_back(fmt::format(
-          "unstable: time per {} varies by {:.1f}% (CV) over {} repetitions, above {:.0f}%; close "
-          "other programs, set the CPU governor to performance, or raise --repetitions",
-          "operation", cv * 100, a["n"].get<size_t>(), kUnstableCv * 100));
+          "unstable: time per operation varies by {:.1f}% (CV) over {} repetitions, above {:.0f}%",
+          cv * 100, a["n"].get<size_t>(), kUnstableCv * 100));
   }
   if (r.reps.size() >= 3) {
     std::vector<double> rest;

@@ -1,6 +1,7 @@
 #pragma once
 // The parent side of a cell: runs one repetition in a fresh child process of
 // this binary, with a watchdog, and records how it ended and what it cost.
+#include <signal.h>
 #include <sys/types.h>
 
 #include <map>
@@ -21,6 +22,10 @@ struct RepetitionRequest {
   bool sample_tree_memory = false;
   // The cmbench binary to run the cell in; empty: this very binary.
   std::string executable;
+  // When set and it becomes non-zero (a signal handler's flag), the
+  // repetition is stopped at once: its process group is killed and the
+  // result says `interrupted`.
+  const volatile sig_atomic_t* stop = nullptr;
 };
 
 struct RepetitionResult {
@@ -32,6 +37,7 @@ struct RepetitionResult {
   nlohmann::json notes;
   nlohmann::json cell_rusage;  // wait4() of the whole cell process (and its reaped children)
   double elapsed_s = 0;        // the whole repetition, process start to reap
+  bool interrupted = false;    // stopped by `stop`: not a result
 };
 
 // Makes this process the reaper of orphaned descendants, so grandchildren a

@@ -76,6 +76,15 @@ void print_table(std::FILE* out, const std::vector<CellResult>& cells) {
     fmt::print(out, "\n");
     for (const auto& n : notes) fmt::print(out, "{}\n", n);
   }
+  // The advice once, loudly, rather than on every unstable cell.
+  bool unstable = false;
+  for (const auto& c : cells)
+    for (const auto& w : c.warnings) unstable |= w.rfind("unstable", 0) == 0;
+  if (unstable)
+    fmt::print(out,
+               "\nWARNING: some cells are unstable, so their medians may not be repeatable. Close "
+               "other programs, set the CPU governor to performance (and pin the benchmark to idle "
+               "cores), or raise --repetitions.\n");
 }
 
 }  // namespace cmbench

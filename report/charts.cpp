@@ -22,6 +22,14 @@ constexpr double kLogSpread = 20;
 
 constexpr int kPanelColumns = 3;  // wrapped facets per row
 
+// With models side by side (xOffset), Vega-Lite's width step is the width
+// of one model's band within a configuration.
+constexpr int kStepPerModel = 22;
+
+// Error bars in a mid grey: visible over a bar and beside a point, without
+// hiding the model's colour.
+constexpr const char* kRuleColour = "#555";
+
 struct Percentile {
   const char* metric;
   const char* label;
@@ -41,6 +49,12 @@ std::optional<double> number(const std::string& s) {
 }
 
 bool multi(const ReportData& d) { return d.runs.size() > 1; }
+
+std::vector<std::string> run_labels(const ReportData& d) {
+  std::vector<std::string> labels;
+  for (const auto& r : d.runs) labels.push_back(r.label);
+  return labels;
+}
 
 // A logarithmic scale for these values: log, or symlog (log-like, with a
 // place for zero) when one of them is zero or negative, as a fiber's context
@@ -72,6 +86,24 @@ json scale_for(const std::vector<double>& medians, const std::vector<double>& al
   return log_scale(all_values);
 }
 
+// A symlog axis left to itself ticks linearly (0, 5,000, 10,000), which
+// hides everything small; ticks at 0 and each power of ten read like a log
+// axis.
+json value_axis(const json& scale, const std::vector<double>& all_values) {
+  if (scale["type"] != "symlog") return json::object();
+  double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  for (double v : all_values)
+    if (v > 0) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  json values = json::array({0});
+  if (hi > 0)
+    for (int k = static_cast<int>(std::floor(std::log10(lo))); k <= static_cast<int>(std::ceil(std::log10(hi))); ++k)
+      values.push_back(std::pow(10.0, k));
+  return {{"values", values}, {"format", ",~r"}};
+}
+
 bool is_log(const json& scale) { return scale["type"] != "linear"; }
 
 std::string axis_title(const std::string& title, const json& scale) {
@@ -96,11 +128,14 @@ json tooltip() {
 }
 
 // Wraps a layered chart in a facet when the data has more than one panel.
-json compose(json data, json unit, const std::string& facet_field, size_t panels, int columns) {
+// Panels keep the order they are given in (the files' order, the run order
+// of configurations), not Vega-Lite's alphabetical default.
+json compose(json data, json unit, const std::string& facet_field, const std::vector<std::string>& panels,
+             int columns) {
   json spec;
   spec["data"] = {{"values", std::move(data)}};
-  if (panels > 1) {
-    spec["facet"] = {{"field", facet_field}, {"type", "nominal"}, {"title", nullptr}};
+  if (panels.size() > 1) {
+    spec["facet"] = {{"field", facet_field}, {"type", "nominal"}, {"title", nullptr}, {"sort", panels}};
     spec["columns"] = columns;
     spec["spec"] = std::move(unit);
   } else {
@@ -133,7 +168,6 @@ std::vector<Point> metric_points(const WorkloadView& w, const std::string& metri
   return out;
 }
 
-std::string plain_number(double v) { return fmt::format("{:.4g}", v); }
 
 // Models side by side for every configuration, a bar (or on a log axis a
 // point) at the median and a rule from the fastest to the slowest
@@ -157,23 +191,27 @@ std::optional<Chart> side_by_side(const ReportData& d, const WorkloadView& w, co
             {"sort", w.configs},
             {"axis", {{"labelAngle", -20}, {"labelLimit", 240}}}};
   json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", w.series}};
-  json y = {{"field", "median"}, {"type", "quantitative"}, {"scale", scale}, {"title", axis_title(y_title, scale)}};
+  json y = {{"field", "median"},
+            {"type", "quantitative"},
+            {"scale", scale},
+            {"axis", value_axis(scale, all)},
+            {"title", axis_title(y_title, scale)}};
   json mark = is_log(scale) ? json{{"type", "point"}, {"filled", true}, {"size", 60}} : json{{"type", "bar"}};
   json unit = {
-      {"width", {{"step", std::max<size_t>(48, 16 * w.series.size())}}},
+      {"width", {{"step", kStepPerModel}}},
       {"height", 240},
       {"layer",
        json::array({{{"mark", mark},
                      {"encoding",
                       {{"x", x}, {"xOffset", x_offset}, {"y", y}, {"color", color_encoding(d)}, {"tooltip", tooltip()}}}},
-                    {{"mark", {{"type", "rule"}, {"strokeWidth", 1.5}}},
+                    {{"mark", {{"type", "rule"}, {"strokeWidth", 2}}},
                      {"encoding",
                       {{"x", x},
                        {"xOffset", x_offset},
                        {"y", {{"field", "min"}, {"type", "quantitative"}, {"scale", scale}}},
                        {"y2", {{"field", "max"}}},
-                       {"color", {{"value", "#222"}}}}}}})}};
-  chart.spec = compose(std::move(values), std::move(unit), "file", multi(d) ? d.runs.size() : 1, 1);
+                       {"color", {{"value", kRuleColour}}}}}}})}};
+  chart.spec = compose(std::move(values), std::move(unit), "file", run_labels(d), 1);
   return chart;
 }
 
@@ -197,14 +235,14 @@ std::optional<Chart> scaling(const ReportData& d, const WorkloadView& w, const s
     if (!s) continue;
     std::string rest;
     for (const auto& k : w.varying)
-      if (k != param) rest += (rest.empty() ? "" : " ") + k + ":" + *c.param(k);
-    std::string panel = multi(d) ? c.run->label + (rest.empty() ? "" : " · " + rest) : rest;
+      if (k != param) rest += fmt::format("{}{}:{}", rest.empty() ? "" : " ", k, *c.param(k));
+    std::string panel = !multi(d) ? rest : rest.empty() ? c.run->label : fmt::format("{} · {}", c.run->label, rest);
     if (std::find(panels.begin(), panels.end(), panel) == panels.end()) panels.push_back(panel);
     values.push_back({{"file", c.run->label},  {"series", c.series},  {"config", c.config},
                       {"panel", panel},        {"x", *number(*c.param(param))},
                       {"median", s->median},   {"min", s->min},     {"max", s->max},
-                      {"median_text", human_ns(s->median)},
-                      {"range_text", fmt::format("{} – {}", human_ns(s->min), human_ns(s->max))}});
+                      {"median_text", time_text(s->median)},
+                      {"range_text", fmt::format("{} – {}", time_text(s->min), time_text(s->max))}});
     all.insert(all.end(), {s->median, s->min, s->max});
   }
   if (values.empty()) return std::nullopt;
@@ -214,8 +252,14 @@ std::optional<Chart> scaling(const ReportData& d, const WorkloadView& w, const s
   double x_lo = *xs.begin();
   json x_scale = x_lo > 0 ? json{{"type", "log"}} : json{{"type", "symlog"}, {"constant", 1}};
   json y_scale = log_scale(all);
-  json x = {{"field", "x"}, {"type", "quantitative"}, {"scale", x_scale}, {"title", axis_title(param, x_scale)}};
-  json y = {{"field", "median"}, {"type", "quantitative"}, {"scale", y_scale},
+  // Ticks at the swept values themselves: a log axis's own ticks (200, 400,
+  // 800) name values that were never run.
+  json x = {{"field", "x"},
+            {"type", "quantitative"},
+            {"scale", x_scale},
+            {"title", axis_title(param, x_scale)},
+            {"axis", {{"values", std::vector<double>(xs.begin(), xs.end())}}}};
+  json y = {{"field", "median"}, {"type", "quantitative"}, {"scale", y_scale}, {"axis", value_axis(y_scale, all)},
             {"title", axis_title(fmt::format("time per {}, ns", w.operation), y_scale)}};
   json unit = {
       {"width", 260},
@@ -230,13 +274,13 @@ std::optional<Chart> scaling(const ReportData& d, const WorkloadView& w, const s
                        {"y2", {{"field", "max"}}},
                        {"color", color_encoding(d)}}}}})}};
   Chart chart;
-  chart.anchor = anchor(w.name, "scaling-" + param);
+  chart.anchor = anchor(w.name, fmt::format("scaling-{}", param));
   chart.title = fmt::format("Scaling with {}", param);
   chart.caption = fmt::format(
       "Median time per {} against {}, both axes logarithmic; rules span the fastest to the slowest "
       "repetition.{}",
       w.operation, param, panels.size() > 1 ? " One panel per value of the other parameters." : "");
-  chart.spec = compose(std::move(values), std::move(unit), "panel", panels.size(), kPanelColumns);
+  chart.spec = compose(std::move(values), std::move(unit), "panel", panels, kPanelColumns);
   return chart;
 }
 
@@ -247,7 +291,7 @@ std::optional<Chart> latency_spectrum(const ReportData& d, const WorkloadView& w
   std::vector<std::string> panels;
   for (const auto& c : w.cells) {
     if (!c.ok()) continue;
-    std::string panel = multi(d) ? c.run->label + " · " + c.config : c.config;
+    std::string panel = multi(d) ? fmt::format("{} · {}", c.run->label, c.config) : c.config;
     bool any = false;
     for (size_t i = 0; i < std::size(kPercentiles); ++i) {
       auto s = c.metric(kPercentiles[i].metric);
@@ -255,8 +299,8 @@ std::optional<Chart> latency_spectrum(const ReportData& d, const WorkloadView& w
       any = true;
       values.push_back({{"file", c.run->label}, {"series", c.series}, {"config", c.config}, {"panel", panel},
                         {"percentile", kPercentiles[i].label}, {"order", i}, {"median", s->median},
-                        {"median_text", human_ns(s->median)},
-                        {"range_text", fmt::format("{} – {}", human_ns(s->min), human_ns(s->max))}});
+                        {"median_text", time_text(s->median)},
+                        {"range_text", fmt::format("{} – {}", time_text(s->min), time_text(s->max))}});
       medians.push_back(s->median);
     }
     if (any && std::find(panels.begin(), panels.end(), panel) == panels.end()) panels.push_back(panel);
@@ -272,7 +316,7 @@ std::optional<Chart> latency_spectrum(const ReportData& d, const WorkloadView& w
       {"encoding",
        {{"x", {{"field", "percentile"}, {"type", "ordinal"}, {"sort", order}, {"title", "percentile"},
                {"axis", {{"labelAngle", 0}}}}},
-        {"y", {{"field", "median"}, {"type", "quantitative"}, {"scale", scale},
+        {"y", {{"field", "median"}, {"type", "quantitative"}, {"scale", scale}, {"axis", value_axis(scale, medians)},
                {"title", axis_title("latency, ns", scale)}}},
         {"color", color_encoding(d)},
         {"tooltip", json::array({{{"field", "series"}, {"title", "model"}},
@@ -285,7 +329,7 @@ std::optional<Chart> latency_spectrum(const ReportData& d, const WorkloadView& w
   chart.caption = fmt::format(
       "Latency of one {} at each percentile (median over repetitions), one panel per configuration.",
       w.operation);
-  chart.spec = compose(std::move(values), std::move(unit), "panel", panels.size(), kPanelColumns);
+  chart.spec = compose(std::move(values), std::move(unit), "panel", panels, kPanelColumns);
   return chart;
 }
 
@@ -302,8 +346,8 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
       double per = 1e9 / c.operations;
       values.push_back({{"file", c.run->label}, {"series", c.series}, {"config", c.config}, {"kind", kind},
                         {"median", s->median * per}, {"min", s->min * per}, {"max", s->max * per},
-                        {"median_text", human_ns(s->median * per)},
-                        {"range_text", fmt::format("{} – {}", human_ns(s->min * per), human_ns(s->max * per))}});
+                        {"median_text", time_text(s->median * per)},
+                        {"range_text", fmt::format("{} – {}", time_text(s->min * per), time_text(s->max * per))}});
       medians.push_back(s->median * per);
       all.insert(all.end(), {s->median * per, s->min * per, s->max * per});
     }
@@ -316,23 +360,23 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
   json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", w.series}};
   json mark = is_log(scale) ? json{{"type", "point"}, {"filled", true}, {"size", 60}} : json{{"type", "bar"}};
   json inner = {
-      {"width", {{"step", std::max<size_t>(48, 16 * w.series.size())}}},
+      {"width", {{"step", kStepPerModel}}},
       {"height", 160},
       {"layer",
        json::array({{{"mark", mark},
                      {"encoding",
                       {{"x", x}, {"xOffset", x_offset},
                        {"y", {{"field", "median"}, {"type", "quantitative"}, {"scale", scale},
-                              {"title", axis_title(fmt::format("CPU ns per {}", w.operation), scale)}}},
+                              {"axis", value_axis(scale, all)}, {"title", axis_title("ns", scale)}}},
                        {"color", color_encoding(d)}, {"tooltip", tooltip()}}}},
-                    {{"mark", {{"type", "rule"}, {"strokeWidth", 1.5}}},
+                    {{"mark", {{"type", "rule"}, {"strokeWidth", 2}}},
                      {"encoding",
                       {{"x", x}, {"xOffset", x_offset},
                        {"y", {{"field", "min"}, {"type", "quantitative"}, {"scale", scale}}},
-                       {"y2", {{"field", "max"}}}, {"color", {{"value", "#222"}}}}}}})}};
+                       {"y2", {{"field", "max"}}}, {"color", {{"value", kRuleColour}}}}}}})}};
   json facet = {{"row", {{"field", "kind"}, {"type", "nominal"}, {"sort", {"user", "sys"}}, {"title", nullptr},
                          {"header", {{"labelExpr", "datum.value + ' CPU'"}}}}}};
-  if (multi(d)) facet["column"] = {{"field", "file"}, {"type", "nominal"}, {"title", nullptr}};
+  if (multi(d)) facet["column"] = {{"field", "file"}, {"type", "nominal"}, {"title", nullptr}, {"sort", run_labels(d)}};
   Chart chart;
   chart.anchor = anchor(w.name, "cpu");
   chart.title = "CPU time per operation: user and sys";
@@ -347,7 +391,7 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
 }  // namespace
 
 std::string anchor(const std::string& workload, const std::string& what) {
-  return "wl-" + workload + (what.empty() ? "" : "-" + what);
+  return what.empty() ? fmt::format("wl-{}", workload) : fmt::format("wl-{}-{}", workload, what);
 }
 
 std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
@@ -364,7 +408,7 @@ std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
   for (const auto& p : w.varying) add(scaling(d, w, p));
   add(latency_spectrum(d, w));
   add(cpu_split(d, w));
-  add(side_by_side(d, w, "ctx_per_op", 1, plain_number, fmt::format("context switches per {}", w.operation),
+  add(side_by_side(d, w, "ctx_per_op", 1, count_text, fmt::format("context switches per {}", w.operation),
                    {anchor(w.name, "ctx"), fmt::format("Context switches per {}", w.operation),
                     "Voluntary plus involuntary context switches per operation in the timed region: a kernel "
                     "switch is what user-space scheduling avoids.",

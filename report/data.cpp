@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "harness/table.hpp"
+
 namespace cmbench::report {
 
 namespace {
@@ -48,7 +50,7 @@ std::string join_params(const std::vector<std::pair<std::string, std::string>>& 
   for (const auto& [k, v] : params) {
     if (!keys.count(k)) continue;
     if (!out.empty()) out += ' ';
-    out += k + ":" + v;
+    out += fmt::format("{}:{}", k, v);
   }
   return out;
 }
@@ -105,7 +107,7 @@ void classify(WorkloadView& w) {
     for (const auto& [k, vals] : model_values[c.model])
       if (vals.size() > 1) own_varying.insert(k);
     c.series = c.model;
-    if (!own_varying.empty()) c.series += " " + join_params(c.params, own_varying);
+    if (!own_varying.empty()) c.series += fmt::format(" {}", join_params(c.params, own_varying));
     push_unique(w.models, c.model);
     push_unique(w.series, c.series);
     push_unique(w.configs, c.config);
@@ -188,7 +190,7 @@ void label_runs(std::vector<Run>& runs) {
     }
     std::string date = ctx.contains("date") && ctx["date"].is_string() ? ctx["date"].get<std::string>() : "";
     // "2026-11-26T13:06:11Z" -> "2026-11-26 13:06": minutes tell runs apart.
-    if (date.size() >= 16) date = date.substr(0, 10) + " " + date.substr(11, 5);
+    if (date.size() >= 16) date = fmt::format("{} {}", date.substr(0, 10), date.substr(11, 5));
     r.label = fmt::format("{} · {} · {}", host, commit, date);
   }
   // Two runs in the same minute on the same commit still need two names.
@@ -272,7 +274,7 @@ std::optional<int> count_code_lines(const std::string& path) {
         } else if (ch == 'R' && next == '"' && (i == 0 || !(std::isalnum(static_cast<unsigned char>(src[i - 1])) || src[i - 1] == '_'))) {
           auto open = src.find('(', i + 2);
           if (open == std::string::npos) break;
-          raw_end = ")" + src.substr(i + 2, open - (i + 2)) + "\"";
+          raw_end = fmt::format("){}\"", src.substr(i + 2, open - (i + 2)));
           st = State::raw_string;
           has_code = true;
           i = open;
@@ -315,6 +317,27 @@ std::optional<int> count_code_lines(const std::string& path) {
   }
   if (has_code) ++lines;
   return lines;
+}
+
+std::string time_text(double ns) {
+  if (ns < 100) return fmt::format("{:.3g} ns", ns);
+  return human_ns(ns);
+}
+
+std::string count_text(double v) {
+  if (v == 0 || v >= 0.01) return fmt::format("{:.3g}", v);
+  std::string s = fmt::format("{:.8f}", v);
+  while (s.back() == '0') s.pop_back();
+  // Three significant digits are plenty: cut after the third one.
+  size_t first = s.find_first_not_of("0.");
+  if (first != std::string::npos && s.size() > first + 3) s.resize(first + 3);
+  return s;
+}
+
+std::string ratio_text(double r) {
+  if (r < 10) return fmt::format("×{:.2f}", r);
+  if (r < 100) return fmt::format("×{:.1f}", r);
+  return fmt::format("×{:.0f}", r);
 }
 
 std::string shell_command(const nlohmann::json& command) {

@@ -76,6 +76,14 @@ void label_runs(std::vector<Run>& runs);
 // comment. Nothing when the file is absent.
 std::optional<int> count_code_lines(const std::string& path);
 
+// Numbers as the report prints them. Times below 100 ns keep three
+// significant digits (the console's human_ns rounds a 0.4 ns increment to
+// "0 ns"); counts below 0.01 are written out in plain decimals; a ratio keeps
+// three significant digits.
+std::string time_text(double ns);
+std::string count_text(double v);
+std::string ratio_text(double r);
+
 // The command that produced a file, quoted so that a shell would read it back.
 std::string shell_command(const nlohmann::json& command);
 

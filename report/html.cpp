@@ -96,6 +96,7 @@ const char* kStyle = R"(
   .bad { color: #b00020; }
   .warn { color: #b36b00; }
   small { color: #666; display: block; }
+  td.num small { white-space: normal; text-align: left; min-width: 16em; }
   code { background: #f4f4f4; padding: 1px 4px; border-radius: 3px; }
   figure { margin: 24px 0; }
   figcaption h3 { margin: 0 0 4px; }
@@ -133,15 +134,17 @@ std::string section_taxonomy(const ReportData& d, const Taxonomy& t) {
   for (const auto& row : t.rows) {
     out += fmt::format("<tr><th>{}</th><td>{}</td><td>{}</td>", esc(row.model), esc(row.unit), esc(row.scheduled_by));
     for (const auto& per_run : row.measures) {
+      auto shown = distinct_measures(per_run);
       out += "<td class=\"num\">";
-      for (size_t i = 0; i < per_run.size(); ++i) {
-        const auto& m = per_run[i];
+      for (size_t i = 0; i < shown.size(); ++i) {
+        const auto& m = shown[i];
         if (i) out += "<br>";
-        out += esc(run_mark(d, d.runs[i]));
+        if (shown.size() > 1) out += esc(run_mark(d, d.runs[i]));
         if (m.link.empty())
           out += fmt::format("<span class=\"not-run\">{}</span>", esc(m.text));
         else
           out += fmt::format("<a href=\"#{}\" title=\"{}\">{}</a>", m.link, esc(m.detail), esc(m.text));
+        if (m.show_detail && !m.detail.empty()) out += fmt::format("<small>{}</small>", esc(m.detail));
       }
       out += "</td>";
     }
@@ -157,7 +160,7 @@ std::string ctx_string(const json& ctx, const char* key) {
   if (ctx[key].is_object()) {
     std::string out;
     for (const auto& [k, v] : ctx[key].items())
-      out += (out.empty() ? "" : ", ") + k + " " + (v.is_string() ? v.get<std::string>() : v.dump());
+      out += fmt::format("{}{} {}", out.empty() ? "" : ", ", k, v.is_string() ? v.get<std::string>() : v.dump());
     return out;
   }
   return ctx[key].dump();
@@ -172,7 +175,7 @@ std::string section_context(const ReportData& d) {
   out += "</tr>\n";
   auto row = [&](const std::string& title, auto value_of) {
     out += fmt::format("<tr><th>{}</th>", esc(title));
-    for (const auto& run : d.runs) out += "<td>" + value_of(run) + "</td>";
+    for (const auto& run : d.runs) out += fmt::format("<td>{}</td>", value_of(run));
     out += "</tr>\n";
   };
   auto ctx_of = [](const Run& run) {
@@ -183,7 +186,7 @@ std::string section_context(const ReportData& d) {
   row("host", field("host"));
   row("CPU", field("cpu_model"));
   row("cores online / available", [&](const Run& run) {
-    return esc(ctx_string(ctx_of(run), "cores_online") + " / " + ctx_string(ctx_of(run), "cores_available"));
+    return esc(fmt::format("{} / {}", ctx_string(ctx_of(run), "cores_online"), ctx_string(ctx_of(run), "cores_available")));
   });
   row("kernel", field("kernel"));
   row("compiler", field("compiler"));
@@ -197,7 +200,7 @@ std::string section_context(const ReportData& d) {
     auto ctx = ctx_of(run);
     std::string commit = ctx_string(ctx, "git_commit");
     if (ctx.value("git_dirty", false)) commit += " (uncommitted changes)";
-    return "<code>" + esc(commit) + "</code>";
+    return fmt::format("<code>{}</code>", esc(commit));
   });
   row("options", [&](const Run& run) {
     const auto& o = run.doc.contains("options") ? run.doc["options"] : json::object();
@@ -211,9 +214,9 @@ std::string section_context(const ReportData& d) {
     return s;
   });
   row("command", [&](const Run& run) {
-    return "<code>" + esc(shell_command(run.doc.contains("command") ? run.doc["command"] : json())) + "</code>";
+    return fmt::format("<code>{}</code>", esc(shell_command(run.doc.contains("command") ? run.doc["command"] : json())));
   });
-  row("file", [&](const Run& run) { return "<code>" + esc(run.path) + "</code>"; });
+  row("file", [&](const Run& run) { return fmt::format("<code>{}</code>", esc(run.path)); });
   out += "</table>\n</section>\n";
   return out;
 }
@@ -266,7 +269,7 @@ std::string list_not_ok(const ReportData& d, const WorkloadView& w) {
       rows += fmt::format("<tr><td>{}<code>{}</code></td><td class=\"bad\">{}</td><td>{}</td></tr>\n",
                           esc(run_mark(d, *c.run)), esc(c.name), esc(c.outcome), esc(c.message));
   if (rows.empty()) return out + "<p class=\"muted\">None: every cell verified its work.</p>\n";
-  return out + "<table>\n<tr><th>cell</th><th>outcome</th><th>message</th></tr>\n" + rows + "</table>\n";
+  return fmt::format("{}<table>\n<tr><th>cell</th><th>outcome</th><th>message</th></tr>\n{}</table>\n", out, rows);
 }
 
 std::string list_warnings(const ReportData& d, const WorkloadView& w) {
@@ -277,7 +280,7 @@ std::string list_warnings(const ReportData& d, const WorkloadView& w) {
       items += fmt::format("<li>{}<code>{}</code>: <span class=\"warn\">{}</span></li>\n", esc(run_mark(d, *c.run)),
                            esc(c.name), esc(warning));
   if (items.empty()) return out + "<p class=\"muted\">None.</p>\n";
-  return out + "<ul>\n" + items + "</ul>\n";
+  return fmt::format("{}<ul>\n{}</ul>\n", out, items);
 }
 
 // What each implementation says about itself (the cells' notes), so a
@@ -315,8 +318,8 @@ std::string section_scripts(const std::vector<WorkloadCharts>& charts, const Ass
     for (const auto& c : wc.charts) specs[c.anchor] = c.spec;
   std::string out;
   for (const auto* lib : {&a.vega, &a.vega_lite, &a.vega_embed})
-    out += "<script>\n" + script_safe(without_source_map(*lib)) + "\n</script>\n";
-  out += "<script type=\"application/json\" id=\"cmbench-specs\">" + json_in_script(specs) + "</script>\n";
+    out += fmt::format("<script>\n{}\n</script>\n", script_safe(without_source_map(*lib)));
+  out += fmt::format("<script type=\"application/json\" id=\"cmbench-specs\">{}</script>\n", json_in_script(specs));
   // Every chart is embedded by the same loop; a chart that fails says so in
   // its place and on the console (which the browser test watches), and the
   // body is marked when all have settled.
@@ -355,7 +358,7 @@ Assets load_assets(const std::string& source_dir) {
 std::string render_html(const ReportData& d, const Taxonomy& t, const std::vector<WorkloadCharts>& charts,
                         const Assets& a) {
   std::string title = "cmbench report";
-  if (!d.runs.empty()) title += " — " + d.runs.front().label;
+  if (!d.runs.empty()) title += fmt::format(" — {}", d.runs.front().label);
   std::string out = fmt::format(
       "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{}</style>\n"

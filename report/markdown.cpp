@@ -45,10 +45,13 @@ std::string md_taxonomy(const ReportData& d, const Taxonomy& t) {
   for (const auto& row : t.rows) {
     out += fmt::format("| {} | {} |", cell(row.model), cell(row.scheduled_by));
     for (const auto& per_run : row.measures) {
+      auto shown = distinct_measures(per_run);
       std::string joined;
-      for (size_t i = 0; i < per_run.size(); ++i)
-        joined += (i ? "<br>" : "") + run_mark(d, d.runs[i]) + per_run[i].text;
-      out += " " + cell(joined) + " |";
+      for (size_t i = 0; i < shown.size(); ++i) {
+        joined += fmt::format("{}{}{}", i ? "<br>" : "", shown.size() > 1 ? run_mark(d, d.runs[i]) : "", shown[i].text);
+        if (shown[i].show_detail && !shown[i].detail.empty()) joined += fmt::format(" ({})", shown[i].detail);
+      }
+      out += fmt::format(" {} |", cell(joined));
     }
     out += "\n";
   }
@@ -64,19 +67,19 @@ std::string md_workload(const ReportData& d, const WorkloadView& w) {
   out += ". ⚠: the cell has warnings (see report.html).\n\n|";
   if (multi) out += " file |";
   out += " configuration |";
-  for (const auto& s : t.series) out += " " + cell(s) + " |";
+  for (const auto& s : t.series) out += fmt::format(" {} |", cell(s));
   out += multi ? "\n|---|---|" : "\n|---|";
   for (size_t i = 0; i < t.series.size(); ++i) out += "---:|";
   out += "\n";
   for (const auto& row : t.rows) {
     out += "|";
     if (multi) out += fmt::format(" [{}] |", row.run->index);
-    out += " " + cell(row.config) + " |";
-    for (const auto& c : row.cells) out += " " + cell(c.text) + (c.warned ? " ⚠" : "") + " |";
+    out += fmt::format(" {} |", cell(row.config));
+    for (const auto& c : row.cells) out += fmt::format(" {}{} |", cell(c.text), c.warned ? " ⚠" : "");
     out += "\n";
   }
   out += multi ? "| | lines of code |" : "| lines of code |";
-  for (const auto& loc : t.lines_of_code) out += " " + loc + " |";
+  for (const auto& loc : t.lines_of_code) out += fmt::format(" {} |", loc);
   out += "\n";
 
   size_t not_ok = 0;

@@ -61,7 +61,7 @@ int run_report(const std::vector<std::string>& inputs, const std::string& out_di
       charts.push_back({&w, workload_charts(data, w)});
       for (const auto& c : charts.back().charts) anchors.insert(c.anchor);
     }
-    Taxonomy taxonomy = build_taxonomy(data, anchors);
+    report::Taxonomy taxonomy = build_taxonomy(data, anchors);
     html = render_html(data, taxonomy, charts, assets);
     md = render_markdown(data, taxonomy);
   } catch (const std::exception& e) {

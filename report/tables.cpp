@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <functional>
 
@@ -49,7 +50,7 @@ std::string link_to(const std::set<std::string>& anchors, const std::string& wor
 
 // The measure for a workload that ran but has no ok cell of this model.
 Measure not_ok(const std::vector<const CellView*>& cells, const std::string& workload) {
-  return {"not ok: " + cells.front()->outcome, cells.front()->message, anchor(workload, "notok")};
+  return {fmt::format("not ok: {}", cells.front()->outcome), cells.front()->message, anchor(workload, "notok")};
 }
 
 // The ok cell with the best median of `metric` (the largest when `larger`).
@@ -77,7 +78,7 @@ std::optional<double> spawn_count(const CellView& c) {
 
 std::string detail_of(const CellView& c) {
   std::string out;
-  for (const auto& [k, v] : c.params) out += (out.empty() ? "" : " ") + k + ":" + v;
+  for (const auto& [k, v] : c.params) out += fmt::format("{}{}:{}", out.empty() ? "" : " ", k, v);
   return out;
 }
 
@@ -88,7 +89,7 @@ Measure switch_cost(const ReportData& d, const std::set<std::string>& anchors, c
   // The cheapest configuration is the switch itself; larger ones add work.
   const auto* c = best(cells, kSwitchMetric, false);
   if (!c) return not_ok(cells, kPingpong);
-  return {human_ns(c->metric(kSwitchMetric)->median), detail_of(*c), link_to(anchors, kPingpong, "latency")};
+  return {time_text(c->metric(kSwitchMetric)->median), detail_of(*c), link_to(anchors, kPingpong, "latency")};
 }
 
 Measure memory_per_unit(const ReportData& d, const std::set<std::string>& anchors, const std::string& model,
@@ -119,10 +120,25 @@ Measure largest_n(const ReportData& d, const std::set<std::string>& anchors, con
     if (c->ok()) reached = std::max(reached.value_or(0), *n);
     if (c->outcome == "limit" && (!limit || *n < *spawn_count(*limit))) limit = c;
   }
+  // A limit cell records how many units it had made before the model ran
+  // out (its note "reached"); that count was reached too.
+  if (limit && limit->json->contains("notes") && (*limit->json)["notes"].contains("reached")) {
+    const auto& r = (*limit->json)["notes"]["reached"];
+    std::optional<double> n;
+    if (r.is_number()) n = r.get<double>();
+    if (r.is_string()) {
+      char* end = nullptr;
+      double v = std::strtod(r.get_ref<const std::string&>().c_str(), &end);
+      if (end && *end == '\0') n = v;
+    }
+    if (n) reached = std::max(reached.value_or(0), *n);
+  }
   std::string limit_text =
-      limit ? fmt::format("limit at N={:.0f}: {}", *spawn_count(*limit), limit->message) : std::string();
+      limit ? fmt::format("limit at N={}: {}", group_digits(*spawn_count(*limit)), limit->message) : std::string();
   if (!reached) {
-    if (limit) return {fmt::format("limit at N={:.0f}", *spawn_count(*limit)), limit->message, anchor(kSpawn, "notok")};
+    if (limit)
+      return {fmt::format("limit at N={}", group_digits(*spawn_count(*limit))), limit->message,
+              anchor(kSpawn, "notok"), true};
     return not_ok(cells, kSpawn);
   }
   std::string count_param;
@@ -131,7 +147,8 @@ Measure largest_n(const ReportData& d, const std::set<std::string>& anchors, con
       count_param = key;
       break;
     }
-  return {fmt::format("{:.0f}", *reached), limit_text, link_to(anchors, kSpawn, "scaling-" + count_param)};
+  return {group_digits(*reached), limit_text, link_to(anchors, kSpawn, fmt::format("scaling-{}", count_param)),
+          limit != nullptr};
 }
 
 // The prodcons cell a model moved messages through fastest: its throughput,
@@ -158,7 +175,7 @@ Measure cpu_per_op(const ReportData& d, const std::set<std::string>& anchors, co
   auto user = c->metric("cpu_user_s"), sys = c->metric("cpu_sys_s");
   if (!user || !sys || c->operations <= 0) return {"not measured", detail_of(*c), ""};
   double per = 1e9 / c->operations;
-  return {fmt::format("{} / {}", human_ns(user->median * per), human_ns(sys->median * per)), detail_of(*c),
+  return {fmt::format("{} / {}", time_text(user->median * per), time_text(sys->median * per)), detail_of(*c),
           link_to(anchors, kProdcons, "cpu")};
 }
 
@@ -170,7 +187,7 @@ Measure ctx_per_op(const ReportData& d, const std::set<std::string>& anchors, co
   if (!c) return not_ok(cells, kProdcons);
   auto ctx = c->metric("ctx_per_op");
   if (!ctx) return {"not measured", detail_of(*c), ""};
-  return {fmt::format("{:.3g}", ctx->median), detail_of(*c), link_to(anchors, kProdcons, "ctx")};
+  return {count_text(ctx->median), detail_of(*c), link_to(anchors, kProdcons, "ctx")};
 }
 
 std::string fact(const ReportData& d, const std::string& model, const char* key) {
@@ -180,6 +197,22 @@ std::string fact(const ReportData& d, const std::string& model, const char* key)
 }
 
 }  // namespace
+
+std::vector<Measure> distinct_measures(const std::vector<Measure>& per_run) {
+  for (const auto& m : per_run)
+    if (!(m == per_run.front())) return per_run;
+  return {per_run.front()};
+}
+
+std::string group_digits(double n) {
+  std::string digits = fmt::format("{:.0f}", n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0 && std::isdigit(static_cast<unsigned char>(digits[i - 1]))) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
 
 Taxonomy build_taxonomy(const ReportData& d, const std::set<std::string>& anchors) {
   using Lookup = Measure (*)(const ReportData&, const std::set<std::string>&, const std::string&, const Run&);
@@ -228,8 +261,8 @@ WorkloadTable workload_table(const WorkloadView& w, const std::vector<Run>& runs
         } else if (auto m = c->metric("ns_per_op")) {
           cell.ok = true;
           cell.warned = !c->warnings.empty();
-          cell.text = fmt::format("{} ({} – {})", human_ns(m->median), human_ns(m->min), human_ns(m->max));
-          if (fastest > 0) cell.text += fmt::format(" ×{:.2f}", m->median / fastest);
+          cell.text = fmt::format("{} ({} – {})", time_text(m->median), time_text(m->min), time_text(m->max));
+          if (fastest > 0) cell.text += fmt::format(" {}", ratio_text(m->median / fastest));
           any = true;
         } else {
           cell.text = "no time";

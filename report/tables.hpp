@@ -16,7 +16,17 @@ struct Measure {
   std::string text;    // "1.23 M/s", or "not run"
   std::string detail;  // where it comes from: "capacity:1024 producers:1"
   std::string link;    // the anchor of the chart it comes from; empty when there is none
+  bool show_detail = false;  // the detail is part of the finding (a limit and its error)
+
+  bool operator==(const Measure&) const = default;
 };
+
+// One line per results file, or a single one when they all say the same
+// (every file "not run", say).
+std::vector<Measure> distinct_measures(const std::vector<Measure>& per_run);
+
+// 32051 -> "32,051".
+std::string group_digits(double n);
 
 struct TaxonomyColumn {
   std::string title;   // "switch cost"

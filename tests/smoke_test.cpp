@@ -21,7 +21,25 @@ std::vector<Cell> smoke_cells() {
   Selection counter;
   counter.workloads = {"counter"};
   counter.params = {"units=1,3,16", "mode=lock,atomic,message", "increments=200"};
-  for (const auto& sel : {prodcons, counter})
+  // The catalog at tiny sizes; spawn also at a size that needs more than a
+  // handful of units.
+  auto tiny = [](std::string workload, std::vector<std::string> params) {
+    Selection s;
+    s.workloads = {std::move(workload)};
+    s.params = std::move(params);
+    return s;
+  };
+  std::vector<Selection> all = {
+      prodcons,
+      counter,
+      tiny("pingpong", {"rounds=1000"}),
+      tiny("spawn", {"units=1,10,500"}),
+      tiny("skynet", {"leaves=100"}),
+      tiny("ring", {"units=5,503", "hops=2000"}),
+      tiny("echo", {"connections=1,8", "requests=200", "loop=closed,open", "rate=2000"}),
+      tiny("sleepers", {"units=10", "sleeps=3", "sleep_ms=2"}),
+  };
+  for (const auto& sel : all)
     for (auto& c : expand(sel)) cells.push_back(std::move(c));
   return cells;
 }
@@ -43,9 +61,14 @@ TEST_P(Smoke, CellIsOkAndVerified) {
   EXPECT_EQ(m["operations"].get<uint64_t>(), cell.entry->workload->operations(cell.params));
   EXPECT_GT(m["wall_s"].get<double>(), 0);
   EXPECT_GT(m["memory_peak_bytes"].get<long long>(), 0);
-  if (cell.entry->workload->name == "prodcons") {
-    // Every message's latency was recorded, once.
-    EXPECT_EQ(m["latency_ns"]["count"].get<uint64_t>(), cell.params.u("messages")) << cell.name;
+  const std::string& w = cell.entry->workload->name;
+  // Every operation that has a latency recorded it, once.
+  if (w == "prodcons" || w == "pingpong" || w == "echo" || w == "sleepers") {
+    EXPECT_EQ(m["latency_ns"]["count"].get<uint64_t>(), m["operations"].get<uint64_t>()) << cell.name;
+  }
+  if (w == "spawn") {
+    EXPECT_TRUE(m.contains("memory_per_unit_bytes")) << cell.name;
+    EXPECT_EQ(m["memory_units"].get<uint64_t>(), cell.params.u("units"));
   }
 }
 

@@ -18,6 +18,7 @@ class IntrusiveQueue {
   T* front() const noexcept { return head_; }
 
   void push(T* node) noexcept {
+    ++count_;
     node->next = nullptr;
     if (tail_)
       tail_->next = node;
@@ -29,6 +30,7 @@ class IntrusiveQueue {
   T* pop() noexcept {
     T* node = head_;
     if (node) {
+      --count_;
       head_ = node->next;
       if (!head_) tail_ = nullptr;
       node->next = nullptr;
@@ -45,22 +47,25 @@ class IntrusiveQueue {
       (prev ? prev->next : head_) = cur->next;
       if (tail_ == cur) tail_ = prev;
       cur->next = nullptr;
+      --count_;
       return true;
     }
     return false;
   }
 
-  std::size_t size() const noexcept {
-    std::size_t n = 0;
-    for (T* cur = head_; cur; cur = cur->next) ++n;
-    return n;
-  }
+  // Kept as a count, because the scheduler sizes its I/O polling rounds by
+  // the run queue's length.
+  std::size_t size() const noexcept { return count_; }
 
-  void clear() noexcept { head_ = tail_ = nullptr; }
+  void clear() noexcept {
+    head_ = tail_ = nullptr;
+    count_ = 0;
+  }
 
  private:
   T* head_ = nullptr;
   T* tail_ = nullptr;
+  std::size_t count_ = 0;
 };
 
 }  // namespace cmbench::fiber

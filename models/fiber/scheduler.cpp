@@ -1,6 +1,18 @@
 #include "models/fiber/scheduler.hpp"
 
 #include <fmt/format.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "harness/errors.hpp"
+#include "harness/probe.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -12,11 +24,17 @@ namespace cmbench::fiber {
 Scheduler::Scheduler(std::size_t stack_size) : pool_(stack_size) {}
 
 Scheduler::~Scheduler() {
-  if (live_ == 0) return;
-  Scheduler* outer = current_scheduler_;
-  current_scheduler_ = this;
-  shutdown();
-  current_scheduler_ = outer;
+  if (live_ > 0) {
+    Scheduler* outer = current_scheduler_;
+    current_scheduler_ = this;
+    shutdown();
+    current_scheduler_ = outer;
+  }
+  if (epfd_ >= 0) ::close(epfd_);
+}
+
+std::string Scheduler::stack_protection() const {
+  return fmt::format("guard page for the first {} stacks, canary beyond", pool_.guard_budget());
 }
 
 void Scheduler::run() {
@@ -28,11 +46,19 @@ void Scheduler::run() {
   } reset;
 
   // The thread only ever resumes here when no fiber is runnable, every fiber
-  // has finished, or a fiber failed; so one pass normally suffices.
+  // has finished, a fiber failed, or a fiber asked for on_thread_stack().
+  // With nothing runnable it waits in the reactor for a descriptor or the
+  // nearest timer; with nothing to wait for either, the fibers left are
+  // deadlocked.
   while (live_ > 0 && !error_) {
     ControlBlock* next = runq_.pop();
-    if (!next) break;
+    if (!next) {
+      if (!has_waiters()) break;
+      poll(true);
+      continue;
+    }
     switch_to(next);
+    while (thread_call_) run_thread_call();
   }
   const std::size_t stuck = error_ ? 0 : live_;
   if (live_ > 0) shutdown();
@@ -47,9 +73,12 @@ void Scheduler::yield() {
   ControlBlock* self = current_;
   if (self == &main_) return;
   if (self->cancelled) throw FiberCancelled{};
+  // A fiber that yields in a loop while it waits for I/O or a timer must let
+  // the reactor see them even when it is the only runnable fiber.
+  if (runq_.empty() && has_waiters()) poll(false);
   if (runq_.empty()) return;  // nothing else can run: carry on
   runq_.push(self);
-  switch_to(runq_.pop());
+  switch_to(next_to_run());
   if (self->cancelled) throw FiberCancelled{};
 }
 
@@ -64,8 +93,12 @@ void Scheduler::park() {
   if (self->cancelled) throw FiberCancelled{};
 }
 
+// The polling policy lives here: with descriptors or timers pending, every
+// `round_` switches (the run queue's length at the last poll, at least
+// kPollRound) one zero-timeout poll lets them in. Otherwise this is a pop.
 ControlBlock* Scheduler::next_to_run() noexcept {
   if (stopping_) return &main_;
+  if (has_waiters() && ++since_poll_ >= round_) poll(false);
   ControlBlock* next = runq_.pop();
   return next ? next : &main_;
 }
@@ -78,6 +111,7 @@ ControlBlock* Scheduler::next_to_run() noexcept {
 // what resume_with() returns here is always an empty fiber.
 void Scheduler::switch_to(ControlBlock* next) {
   ControlBlock* prev = current_;
+  if (prev != &main_) check_stack(prev);
   current_ = next;
 #if defined(CMBENCH_FIBER_ASAN)
   switched_from_ = prev;
@@ -97,6 +131,7 @@ void Scheduler::switch_to(ControlBlock* next) {
 // returns is resumed by Boost.Context, which then, on top of that fiber,
 // destroys this fiber's record and hands the stack back to the pool.
 boost::context::fiber Scheduler::finish(ControlBlock* self) noexcept {
+  check_stack(self);
   ++self->generation;
   while (ControlBlock* joiner = self->joiners.pop()) runq_.push(joiner);
   unlink_live(self);
@@ -121,6 +156,7 @@ void Scheduler::fail(std::exception_ptr error) noexcept {
 // skips its function altogether.
 void Scheduler::shutdown() {
   stopping_ = true;
+  drop_waiters();
   while (ControlBlock* cb = live_list_) {
     cb->cancelled = true;
     switch_to(cb);
@@ -166,6 +202,224 @@ void Scheduler::asan_resumed([[maybe_unused]] void* fake_stack) noexcept {
   }
 #endif
 }
+
+// --- stack overflow --------------------------------------------------------
+
+// Called on the stack of the fiber being left, so this frame's address is
+// (nearly) that fiber's stack pointer: past the canary means the fiber is
+// overflowing right now; a written canary means it did earlier.
+void Scheduler::check_stack(const ControlBlock* cb) const noexcept {
+  const char* sp = static_cast<const char*>(__builtin_frame_address(0));
+  const char* low = static_cast<const char*>(cb->stack_bottom) + StackPool::kCanaryBytes;
+  if (sp < low || !StackPool::canary_intact(cb)) [[unlikely]]
+    stack_overflow(cb);
+}
+
+void Scheduler::stack_overflow(const ControlBlock* cb) const noexcept {
+  std::fprintf(stderr,
+               "cmbench::fiber: stack overflow: a fiber wrote into the canary at the bottom of "
+               "its %zu-byte %s stack; memory beyond it may be corrupt, so the process aborts. "
+               "Raise the stack_size parameter.\n",
+               cb->stack_size, cb->guarded ? "guarded" : "unguarded");
+  std::abort();
+}
+
+// --- the reactor and timers ------------------------------------------------
+
+namespace {
+
+// Orders the timer heap as a min-heap on (deadline, seq).
+struct Later {
+  template <typename T>
+  bool operator()(const T& a, const T& b) const noexcept {
+    return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
+  }
+};
+
+[[noreturn]] void reactor_failure(const char* call, int err) noexcept {
+  std::fprintf(stderr, "cmbench::fiber: %s failed: %s (errno %d)\n", call, std::strerror(err), err);
+  std::abort();
+}
+
+}  // namespace
+
+void Scheduler::ensure_epoll() {
+  if (epfd_ >= 0) return;
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) throw_errno("epoll_create1");
+  events_.resize(128);
+}
+
+bool Scheduler::wait_io(int fd, bool write) {
+  ControlBlock* self = running();
+  if (!self)
+    throw std::logic_error("cmbench::fiber: wait_readable/wait_writable must be called from a fiber");
+  if (fd < 0) throw std::logic_error("cmbench::fiber: wait on a negative descriptor");
+  const auto index = static_cast<std::size_t>(fd);
+  if (index >= fds_.size()) fds_.resize(std::max(index + 1, 2 * fds_.size()));
+  if (!fds_[index].registered) {
+    ensure_epoll();
+    // Both directions at once, so that a descriptor is added once in its
+    // lifetime; an edge in a direction nobody waits for only sets a flag.
+    // EPOLLRDHUP: a peer's shutdown wakes a reader (which then reads EOF).
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl(EPOLL_CTL_ADD)");
+    fds_[index].registered = true;
+  }
+  FdState& st = fds_[index];
+  bool& ready = write ? st.write_ready : st.read_ready;
+  if (ready) {
+    ready = false;
+    return true;
+  }
+  IoWaiter*& slot = write ? st.writer : st.reader;
+  if (slot)
+    throw std::logic_error(fmt::format(
+        "cmbench::fiber: two fibers wait to {} descriptor {}", write ? "write" : "read", fd));
+  IoWaiter w{self, false};
+  slot = &w;
+  ++io_waiters_;
+  try {
+    park();  // woken by poll() when epoll reports the edge, or by forget()
+  } catch (...) {
+    // Unwound while waiting. Shutdown has normally dropped every waiter
+    // already; the slot is looked up again because fds_ may have grown.
+    FdState& now = fds_[index];
+    IoWaiter*& mine = write ? now.writer : now.reader;
+    if (mine == &w) {
+      mine = nullptr;
+      --io_waiters_;
+    }
+    throw;
+  }
+  return !w.forgotten;
+}
+
+void Scheduler::forget(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+  FdState& st = fds_[static_cast<std::size_t>(fd)];
+  if (!st.registered) return;
+  // ENOENT/EBADF: the descriptor was closed already (which removed it).
+  if (epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr) != 0 && errno != ENOENT && errno != EBADF)
+    throw_errno("epoll_ctl(EPOLL_CTL_DEL)");
+  for (IoWaiter* w : {st.reader, st.writer}) {
+    if (!w) continue;
+    w->forgotten = true;
+    ready(w->fiber);
+    --io_waiters_;
+  }
+  st = FdState{};
+}
+
+void Scheduler::sleep_until(int64_t deadline_ns) {
+  ControlBlock* self = running();
+  if (!self) throw std::logic_error("cmbench::fiber: sleep_until must be called from a fiber");
+  if (deadline_ns <= now_ns()) return;
+  // The heap's vector keeps its capacity: once it has held as many timers as
+  // fibers sleep at once, a sleep allocates nothing.
+  timers_.push_back(Timer{deadline_ns, timer_seq_++, self});
+  std::push_heap(timers_.begin(), timers_.end(), Later{});
+  park();  // woken by fire_timers() once the deadline has passed
+}
+
+void Scheduler::fire_timers() noexcept {
+  if (timers_.empty()) return;
+  const int64_t now = now_ns();
+  while (!timers_.empty() && timers_.front().deadline <= now) {
+    std::pop_heap(timers_.begin(), timers_.end(), Later{});
+    ready(timers_.back().fiber);
+    timers_.pop_back();
+  }
+}
+
+void Scheduler::poll(bool block) {
+  int64_t timeout_ns = 0;  // < 0: wait until a descriptor is ready
+  if (block) {
+    ++blocking_polls_;
+    timeout_ns = timers_.empty() ? -1 : std::max<int64_t>(0, timers_.front().deadline - now_ns());
+  } else {
+    ++round_polls_;
+  }
+  // epoll itself only when a fiber waits for a descriptor, or to sleep until
+  // a deadline that has not come yet.
+  if (io_waiters_ > 0 || timeout_ns != 0) {
+    try {
+      ensure_epoll();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "cmbench::fiber: %s\n", e.what());
+      std::abort();
+    }
+    int n = 0;
+    if (have_pwait2_) {
+      timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
+                  static_cast<long>(timeout_ns % 1'000'000'000)};
+      n = epoll_pwait2(epfd_, events_.data(), static_cast<int>(events_.size()),
+                       timeout_ns < 0 ? nullptr : &ts, nullptr);
+      if (n < 0 && errno == ENOSYS) have_pwait2_ = false;
+    }
+    if (!have_pwait2_) {
+      // Milliseconds, rounded up so that a sleeper is never woken early.
+      const int ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
+      n = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), ms);
+    }
+    if (n < 0) {
+      if (errno != EINTR) reactor_failure(have_pwait2_ ? "epoll_pwait2" : "epoll_wait", errno);
+      n = 0;
+    }
+    for (int i = 0; i < n; ++i) {
+      const uint32_t ev = events_[static_cast<std::size_t>(i)].events;
+      FdState& st = fds_[static_cast<std::size_t>(events_[static_cast<std::size_t>(i)].data.fd)];
+      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (IoWaiter* w = std::exchange(st.reader, nullptr)) {
+          ready(w->fiber);
+          --io_waiters_;
+        } else {
+          st.read_ready = true;
+        }
+      }
+      if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+        if (IoWaiter* w = std::exchange(st.writer, nullptr)) {
+          ready(w->fiber);
+          --io_waiters_;
+        } else {
+          st.write_ready = true;
+        }
+      }
+    }
+  }
+  fire_timers();
+  since_poll_ = 0;
+  round_ = std::max(runq_.size(), kPollRound);
+}
+
+// At shutdown every parked fiber is unwound: none may stay in the timer heap
+// or as a descriptor's waiter.
+void Scheduler::drop_waiters() noexcept {
+  timers_.clear();
+  for (FdState& st : fds_) st.reader = st.writer = nullptr;
+  io_waiters_ = 0;
+}
+
+void Scheduler::run_thread_call() {
+  void (*call)(void*) = std::exchange(thread_call_, nullptr);
+  ControlBlock* caller = std::exchange(thread_caller_, nullptr);
+  try {
+    call(thread_call_arg_);
+  } catch (...) {
+    thread_call_error_ = std::current_exception();
+  }
+  switch_to(caller);
+}
+
+namespace this_fiber {
+void sleep_until(int64_t deadline_ns) {
+  Scheduler* s = Scheduler::current();
+  if (!s) throw std::logic_error("cmbench::fiber::this_fiber::sleep_until outside a scheduler");
+  s->sleep_until(deadline_ns);
+}
+}  // namespace this_fiber
 
 void JoinHandle::join() {
   if (done()) return;

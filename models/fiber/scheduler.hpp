@@ -15,7 +15,35 @@
 //   - a switch reads no clock, takes no lock and allocates nothing: the run
 //     queue and the wait queues are intrusive lists of control blocks and of
 //     waiter records on the parked fibers' own stacks;
-//   - stacks come from a StackPool (fixed size, guard page, reused).
+//   - stacks come from a StackPool (fixed size, carved from large mappings,
+//     a guard page while the mapping budget lasts and a canary beyond it,
+//     reused); the canary is checked at every switch away from a fiber.
+//
+// A reactor and timers make blocking I/O and sleeping synchronous-looking,
+// as Go's netpoller does:
+//   - wait_readable(fd) / wait_writable(fd) park the calling fiber until
+//     epoll reports the descriptor ready; models/fiber/net.hpp builds
+//     read/write/accept on them that retry on EAGAIN by parking;
+//   - sleep_until(t) parks the fiber in a timer min-heap;
+//   - when no fiber is runnable the thread that called run() waits in
+//     epoll_pwait2() for descriptors, with the nearest deadline as its
+//     timeout (nanoseconds; epoll_wait's milliseconds, rounded up, only where
+//     the kernel lacks epoll_pwait2);
+//   - while fibers are runnable nothing is polled, except that once every
+//     round of the run queue (as many switches as fibers were queued at the
+//     last poll, and at least kPollRound) a fiber about to switch polls with
+//     a zero timeout and fires due timers, so a busy run queue cannot starve
+//     I/O and timers. With no descriptor waited for and no timer pending
+//     there is no poll at all: a pure channel program never enters epoll and
+//     never reads the clock.
+// Descriptors are registered edge-triggered (EPOLLET), once, at the first
+// wait: a connection costs one epoll_ctl(ADD) for its lifetime rather than a
+// MOD per wait (level-triggered with one-shot would need one per wait, plain
+// level-triggered would report a ready descriptor on every poll until someone
+// drains it). Edges are not lost: an edge that arrives while no fiber waits
+// in that direction is remembered as a ready flag, which the next wait
+// consumes by returning at once, so the caller retries its operation (at
+// worst one spurious retry, as in Go).
 //
 // One thread for now. Everything the runtime keeps is in the Scheduler
 // object, and running code reaches it through one thread-local pointer
@@ -30,13 +58,17 @@
 // suspended in, so its destructors run; code that catches every exception
 // inside a fiber must rethrow FiberCancelled.
 #include <boost/context/fiber.hpp>
+#include <sys/epoll.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "models/fiber/intrusive.hpp"
 #include "models/fiber/stack_pool.hpp"
@@ -98,6 +130,29 @@ class Scheduler {
   // Moves the running fiber to the tail of the run queue and runs the head.
   void yield();
 
+  // --- the reactor and timers (calling fiber only) ---
+  // Park the calling fiber until epoll reports `fd` readable (or hung up, or
+  // in error) / writable. The first wait registers `fd` (edge-triggered);
+  // call forget() before closing it. Returns false when forget(fd) was
+  // called while the fiber waited (Go's "use of closed network connection").
+  // One fiber at a time may wait in each direction of a descriptor.
+  bool wait_readable(int fd) { return wait_io(fd, false); }
+  bool wait_writable(int fd) { return wait_io(fd, true); }
+  // Deregisters `fd` (epoll_ctl DEL) and wakes its waiters, whose waits then
+  // return false. Call it before closing a descriptor the reactor knows, so
+  // that a later descriptor with the same number starts fresh.
+  void forget(int fd);
+  // Parks the calling fiber until now_ns() >= deadline_ns (never earlier);
+  // returns at once if that time has passed.
+  void sleep_until(int64_t deadline_ns);
+
+  // Runs fn() on the stack of the thread that called run(), the calling
+  // fiber suspended meanwhile (Go's systemstack): for work too deep for a
+  // small fiber stack, like reading /proc for the memory probe. Rethrows what
+  // fn throws. Outside a fiber it just calls fn().
+  template <typename F>
+  void on_thread_stack(F&& fn);
+
   // --- for the runtime's primitives (Mutex, Channel, JoinHandle) ---
   // The running fiber, or null when called from the thread outside a fiber.
   ControlBlock* running() const noexcept { return current_ == &main_ ? nullptr : current_; }
@@ -114,6 +169,18 @@ class Scheduler {
   std::size_t stacks_mapped() const noexcept { return pool_.mapped(); }
   std::size_t stacks_free() const noexcept { return pool_.free_count(); }
   std::size_t live() const noexcept { return live_; }
+  std::size_t guard_budget() const noexcept { return pool_.guard_budget(); }
+  std::size_t stacks_guarded() const noexcept { return pool_.guarded(); }
+  std::size_t stack_slabs() const noexcept { return pool_.slabs(); }
+  // "guard page for the first N stacks, canary beyond", for the results.
+  std::string stack_protection() const;
+  // Polls made: blocking (nothing runnable) and zero-timeout (between rounds).
+  uint64_t blocking_polls() const noexcept { return blocking_polls_; }
+  uint64_t round_polls() const noexcept { return round_polls_; }
+  bool precise_timeouts() const noexcept { return have_pwait2_; }
+
+  // The minimum number of switches between two zero-timeout polls.
+  static constexpr std::size_t kPollRound = 64;
 
  private:
   template <typename F>
@@ -127,6 +194,35 @@ class Scheduler {
   void shutdown();
   void asan_entered() noexcept;
   void asan_resumed(void* fake_stack) noexcept;
+  void check_stack(const ControlBlock* cb) const noexcept;
+  [[noreturn]] void stack_overflow(const ControlBlock* cb) const noexcept;
+
+  // The reactor. A waiter record lives on the parked fiber's stack.
+  struct IoWaiter {
+    ControlBlock* fiber;
+    bool forgotten;
+  };
+  struct FdState {
+    IoWaiter* reader = nullptr;
+    IoWaiter* writer = nullptr;
+    bool registered = false;
+    bool read_ready = false;   // an edge came while nobody waited to read
+    bool write_ready = false;  // the same for writing
+  };
+  struct Timer {
+    int64_t deadline;
+    uint64_t seq;  // FIFO among equal deadlines
+    ControlBlock* fiber;
+  };
+  bool wait_io(int fd, bool write);
+  void ensure_epoll();
+  bool has_waiters() const noexcept { return io_waiters_ != 0 || !timers_.empty(); }
+  // Polls epoll (blocking until the nearest deadline when `block`), readies
+  // the fibers whose descriptors or deadlines are due, and starts a new round.
+  void poll(bool block);
+  void fire_timers() noexcept;
+  void drop_waiters() noexcept;
+  void run_thread_call();
 
   static inline thread_local Scheduler* current_scheduler_ = nullptr;
 
@@ -140,6 +236,24 @@ class Scheduler {
   std::size_t live_ = 0;
   bool stopping_ = false;
   std::exception_ptr error_;
+
+  int epfd_ = -1;
+  bool have_pwait2_ = true;  // until the kernel says ENOSYS
+  std::vector<FdState> fds_;  // indexed by descriptor
+  std::size_t io_waiters_ = 0;
+  std::vector<Timer> timers_;  // a min-heap on (deadline, seq)
+  uint64_t timer_seq_ = 0;
+  std::size_t since_poll_ = 0;  // switches since the last poll
+  std::size_t round_ = kPollRound;
+  uint64_t blocking_polls_ = 0;
+  uint64_t round_polls_ = 0;
+  std::vector<epoll_event> events_;
+
+  // on_thread_stack(): the call the thread is asked to make, and for whom.
+  void (*thread_call_)(void*) = nullptr;
+  void* thread_call_arg_ = nullptr;
+  ControlBlock* thread_caller_ = nullptr;
+  std::exception_ptr thread_call_error_;
 };
 
 namespace this_fiber {
@@ -147,6 +261,8 @@ namespace this_fiber {
 inline void yield() {
   if (Scheduler* s = Scheduler::current(); s && s->running()) s->yield();
 }
+// Parks the calling fiber until now_ns() >= deadline_ns.
+void sleep_until(int64_t deadline_ns);
 }  // namespace this_fiber
 
 // ---------------------------------------------------------------------------
@@ -172,6 +288,20 @@ JoinHandle Scheduler::spawn(F&& fn) {
   link_live(cb);
   runq_.push(cb);
   return JoinHandle(cb, cb->generation);
+}
+
+template <typename F>
+void Scheduler::on_thread_stack(F&& fn) {
+  ControlBlock* self = running();
+  if (!self) {
+    fn();
+    return;
+  }
+  thread_call_ = [](void* arg) { (*static_cast<std::remove_reference_t<F>*>(arg))(); };
+  thread_call_arg_ = &fn;
+  thread_caller_ = self;
+  switch_to(&main_);  // run() makes the call and switches straight back
+  if (thread_call_error_) std::rethrow_exception(std::exchange(thread_call_error_, nullptr));
 }
 
 template <typename F>

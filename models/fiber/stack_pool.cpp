@@ -3,7 +3,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <new>
 
 #include "harness/errors.hpp"
@@ -16,6 +19,8 @@ namespace cmbench::fiber {
 
 namespace {
 
+constexpr std::size_t kMaxSlabSlots = 4096;
+
 std::size_t page_size() noexcept {
   long p = sysconf(_SC_PAGESIZE);
   return p > 0 ? static_cast<std::size_t>(p) : 4096;
@@ -23,6 +28,16 @@ std::size_t page_size() noexcept {
 
 std::size_t round_up(std::size_t n, std::size_t unit) noexcept {
   return (n + unit - 1) / unit * unit;
+}
+
+// A quarter of vm.max_map_count: each guarded stack costs about two mappings
+// (the guard and the stack it splits off), so the guards use about half of
+// what the kernel allows and leave the rest to the program.
+std::size_t read_guard_budget() {
+  std::size_t max_map_count = 65530;
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  if (in) in >> max_map_count;
+  return max_map_count / 4;
 }
 
 // A stack handed to a new fiber, or back to the system, must carry no
@@ -47,17 +62,18 @@ ControlBlock* block_at_top(char* top) noexcept {
 }  // namespace
 
 StackPool::StackPool(std::size_t stack_size)
-    : page_(page_size()), size_(round_up(stack_size < page_ ? page_ : stack_size, page_)) {}
+    : page_(page_size()),
+      size_(round_up(stack_size < page_ ? page_ : stack_size, page_)),
+      guard_budget_(read_guard_budget()) {}
 
 StackPool::~StackPool() {
-  ControlBlock* cb = mapped_list_;
-  while (cb) {
-    ControlBlock* next = cb->mapped_next;
-    char* base = static_cast<char*>(const_cast<void*>(cb->stack_bottom)) - page_;
-    unpoison(cb->stack_bottom, size_);
-    cb->~ControlBlock();
-    munmap(base, page_ + size_);
-    cb = next;
+  for (const Slab& slab : slabs_) {
+    for (std::size_t i = 0; i < slab.carved; ++i) {
+      char* bottom = bottom_of(slab, i);
+      unpoison(bottom, size_);
+      block_at_top(bottom + size_)->~ControlBlock();
+    }
+    munmap(slab.base, slab.bytes);
   }
 }
 
@@ -69,24 +85,7 @@ ControlBlock* StackPool::acquire() {
     unpoison(cb->stack_bottom, preallocated(cb).size);
     return cb;
   }
-  const std::size_t total = page_ + size_;
-  void* mem = mmap(nullptr, total, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (mem == MAP_FAILED) throw_errno("mmap(fiber stack)");
-  // The guard page is the lowest page: stacks grow down into it.
-  if (mprotect(mem, page_, PROT_NONE) != 0) {
-    int err = errno;
-    munmap(mem, total);
-    throw_errno("mprotect(fiber stack guard page)", err);
-  }
-  char* bottom = static_cast<char*>(mem) + page_;
-  ControlBlock* cb = new (block_at_top(bottom + size_)) ControlBlock();
-  cb->stack_bottom = bottom;
-  cb->stack_size = size_;
-  cb->mapped_next = mapped_list_;
-  mapped_list_ = cb;
-  ++mapped_;
-  return cb;
+  return carve();
 }
 
 void StackPool::release(ControlBlock* cb) noexcept {
@@ -95,10 +94,63 @@ void StackPool::release(ControlBlock* cb) noexcept {
   ++free_;
 }
 
+ControlBlock* StackPool::carve() {
+  if (slabs_.empty() || slabs_.back().carved == slabs_.back().slots) map_slab();
+  Slab& slab = slabs_.back();
+  char* bottom = bottom_of(slab, slab.carved);
+  if (slab.guarded) {
+    // The guard page is the page below the stack: stacks grow down into it.
+    // Protecting it splits the slab's mapping, which is what the budget pays.
+    if (mprotect(bottom - page_, page_, PROT_NONE) != 0) throw_errno("mprotect(fiber stack guard page)");
+    ++guarded_;
+  }
+  ++slab.carved;
+  ++carved_;
+  ControlBlock* cb = new (block_at_top(bottom + size_)) ControlBlock();
+  cb->stack_bottom = bottom;
+  cb->stack_size = size_;
+  cb->guarded = slab.guarded;
+  return cb;
+}
+
+// Maps the next slab: guarded while the guard budget lasts (and never more
+// guarded slots than the budget has left), unguarded after.
+void StackPool::map_slab() {
+  if (slabs_.capacity() == slabs_.size()) slabs_.reserve(std::max<std::size_t>(16, 2 * slabs_.size()));
+  const std::size_t guards_left = guard_budget_ - std::min(guard_budget_, guarded_);
+  const bool guarded = guards_left > 0;
+  std::size_t slots = next_slab_slots_;
+  if (guarded) slots = std::min(slots, guards_left);
+  next_slab_slots_ = std::min(kMaxSlabSlots, next_slab_slots_ * 2);
+  const std::size_t slot_bytes = size_ + (guarded ? page_ : 0);
+  const std::size_t bytes = slots * slot_bytes;
+  // MAP_NORESERVE: a stack's pages are committed only as the fiber touches
+  // them, so reserving a million 16 KiB stacks must not be refused as 16 GB
+  // of commitment.
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (mem == MAP_FAILED) throw_errno("mmap(fiber stack slab)");
+  slabs_.push_back(Slab{static_cast<char*>(mem), bytes, slot_bytes, slots, 0, guarded});
+}
+
+char* StackPool::bottom_of(const Slab& slab, std::size_t slot) const noexcept {
+  return slab.base + slot * slab.slot_bytes + (slab.guarded ? page_ : 0);
+}
+
+// Reads the canary line without AddressSanitizer's checks: it is stack memory
+// below every live frame, which ASan may have left poisoned.
+__attribute__((no_sanitize_address)) bool StackPool::canary_intact(const ControlBlock* cb) noexcept {
+  const auto* words = static_cast<const volatile uint64_t*>(cb->stack_bottom);
+  uint64_t any = 0;
+  for (std::size_t i = 0; i < kCanaryBytes / sizeof(uint64_t); ++i) any |= words[i];
+  return any == 0;
+}
+
 // The stack Boost.Context sees is everything below the control block: its
 // stack_context's sp is the control block's address and its size reaches
-// down to the guard page. Boost then puts its own record (the fiber's
-// function object) just below sp.
+// down to the bottom of the stack (the canary included: it is the part of
+// the stack a fiber must never reach). Boost then puts its own record (the
+// fiber's function object) just below sp.
 boost::context::preallocated StackPool::preallocated(ControlBlock* cb) const noexcept {
   boost::context::stack_context sctx;
   sctx.sp = cb;

@@ -1,24 +1,48 @@
 #pragma once
 // Fiber stacks and the control block that lives at the top of each one.
 //
-// Every stack is one mmap() of `stack_size` bytes (rounded up to whole pages)
-// plus one PROT_NONE guard page below it, so that a fiber overflowing its
-// stack dies with a clean SIGSEGV instead of silently writing over a
-// neighbour. Mapping and protecting pages are system calls, so a finished
-// fiber's stack goes back to a free list and the next spawn() takes it from
-// there: a program that keeps spawning short fibers maps only as many stacks
-// as it ever had alive at once. Stacks are unmapped when the pool is
-// destroyed.
+// Stacks are carved out of large mappings ("slabs"), not mapped one by one:
+// a million fibers must not cost a million mmap() calls, and — the hard
+// limit — every mapping and every guard page is a memory mapping the kernel
+// counts against vm.max_map_count (65,530 by default). A guard page inside a
+// slab splits it, so each guarded stack costs about two mappings, and
+// guarding every stack would stop a process near 32,000 fibers. So:
+//   - the first `guard_budget()` stacks (a quarter of vm.max_map_count, read
+//     when the pool is made: 16,382 by default, about half the mapping budget,
+//     leaving the rest to the program) each get a PROT_NONE guard page below
+//     them: an overflow dies at once with SIGSEGV;
+//   - stacks beyond the budget have no guard page. Their lowest 256 bytes
+//     are a canary instead, which the scheduler checks every time it switches
+//     away from a fiber (canary_intact()), together with the fiber's stack
+//     pointer at that moment; a fiber that has written there has overflowed
+//     (or come within 256 bytes of it), and the runtime aborts with a message
+//     saying so instead of running on with corrupted memory. The canary value
+//     is zero — what a fresh anonymous page holds — so that it costs no
+//     write: a non-zero pattern would touch, and make resident, the lowest
+//     page of every stack, doubling the memory of a parked fiber (and reading
+//     an untouched canary reads the kernel's one shared zero page, which
+//     stays in cache). 256 bytes, because a call chain whose frames are each
+//     at most that big cannot pass the canary without pushing a return
+//     address into it. What a canary cannot see: an overflow that writes only
+//     zeros there, a frame bigger than 256 bytes that skips it entirely, and
+//     corruption done between the overflow and the next switch — the guard
+//     pages are the strong protection, the canary the affordable one.
+// Slabs are mapped with MAP_NORESERVE and grow geometrically (64 stacks, then
+// twice as many each time, up to 4,096), and a slot is only touched when it is
+// first handed out: its control block at the top of the stack is the one page
+// a fresh fiber makes resident (Boost.Context's record and the fiber's first
+// frames sit just below it, in the same page when they are small).
 //
-// Each guarded stack costs two memory mappings (the guard and the stack), so
-// vm.max_map_count (65,530 by default) caps a process at about 32,000 live
-// fibers; mmap/mprotect then fail with ENOMEM, which surfaces as LimitError.
+// A finished fiber's stack goes back to a LIFO free list (its top page is
+// likely still in cache) and the next spawn() takes it from there without a
+// system call. Slabs are unmapped when the pool is destroyed.
 #include <boost/context/fiber.hpp>
 #include <boost/context/preallocated.hpp>
 #include <boost/context/stack_context.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "models/fiber/intrusive.hpp"
 
@@ -26,8 +50,8 @@ namespace cmbench::fiber {
 
 class Scheduler;
 
-// What the runtime knows about one fiber. It is constructed once per mapped
-// stack, at the stack's top, and reused by every fiber that runs on that
+// What the runtime knows about one fiber. It is constructed once per stack
+// slot, at the stack's top, and reused by every fiber that runs on that
 // stack; `generation` counts the fibers that finished on it, so a JoinHandle
 // can tell "my fiber finished" from "a later fiber now uses this stack".
 struct ControlBlock {
@@ -39,16 +63,17 @@ struct ControlBlock {
   // The scheduler's list of live fibers, so shutdown can reach parked ones.
   ControlBlock* live_prev = nullptr;
   ControlBlock* live_next = nullptr;
-  // The pool's lists: every mapped stack, and the free ones.
-  ControlBlock* mapped_next = nullptr;
+  // The pool's free list.
   ControlBlock* free_next = nullptr;
   Scheduler* sched = nullptr;
   IntrusiveQueue<ControlBlock> joiners;
   uint64_t generation = 0;
   // Set by shutdown: the fiber's next park or yield throws FiberCancelled.
   bool cancelled = false;
-  // The usable stack [bottom, bottom + size), for AddressSanitizer's
-  // fiber-switch annotations.
+  // The stack has a guard page below it (else only the canary protects it).
+  bool guarded = false;
+  // The usable stack [bottom, bottom + size): for the canary check and for
+  // AddressSanitizer's fiber-switch annotations.
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;
@@ -56,17 +81,24 @@ struct ControlBlock {
 
 class StackPool {
  public:
+  // The bytes at the low end of every stack that must stay zero.
+  static constexpr std::size_t kCanaryBytes = 256;
+
   // `stack_size` usable bytes per stack, rounded up to whole pages.
   explicit StackPool(std::size_t stack_size);
   ~StackPool();
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
 
-  // A control block on a free stack, mapping a new stack when none is free.
-  // Throws LimitError (ENOMEM: memory or vm.max_map_count) or SystemError.
+  // A control block on a free stack, carving (and mapping) a new one when
+  // none is free. Throws LimitError (ENOMEM: memory or vm.max_map_count) or
+  // SystemError.
   ControlBlock* acquire();
   // Returns a finished fiber's stack to the free list.
   void release(ControlBlock* cb) noexcept;
+
+  // False when the fiber on `cb` has written into its stack's canary.
+  static bool canary_intact(const ControlBlock* cb) noexcept;
 
   // Where Boost.Context may build the fiber on `cb`'s stack: everything below
   // the control block.
@@ -75,16 +107,36 @@ class StackPool {
 
   std::size_t stack_size() const noexcept { return size_; }
   std::size_t guard_size() const noexcept { return page_; }
-  std::size_t mapped() const noexcept { return mapped_; }
+  // Stacks carved so far (each is either free or in use by a live fiber).
+  std::size_t mapped() const noexcept { return carved_; }
   std::size_t free_count() const noexcept { return free_; }
+  // How many stacks get a guard page; the rest rely on the canary.
+  std::size_t guard_budget() const noexcept { return guard_budget_; }
+  std::size_t guarded() const noexcept { return guarded_; }
+  std::size_t slabs() const noexcept { return slabs_.size(); }
 
  private:
+  struct Slab {
+    char* base;
+    std::size_t bytes;
+    std::size_t slot_bytes;  // stack plus its guard page, if any
+    std::size_t slots;
+    std::size_t carved;
+    bool guarded;
+  };
+  ControlBlock* carve();
+  void map_slab();
+  char* bottom_of(const Slab& slab, std::size_t slot) const noexcept;
+
   std::size_t page_;
   std::size_t size_;
-  std::size_t mapped_ = 0;
+  std::size_t guard_budget_;
+  std::size_t carved_ = 0;
+  std::size_t guarded_ = 0;
   std::size_t free_ = 0;
-  ControlBlock* mapped_list_ = nullptr;
+  std::size_t next_slab_slots_ = 64;
   ControlBlock* free_list_ = nullptr;
+  std::vector<Slab> slabs_;
 };
 
 // The StackAllocator Boost.Context keeps in each fiber's record: stacks come

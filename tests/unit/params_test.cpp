@@ -119,7 +119,7 @@ TEST(Expand, ParamListsExpandIntoAMatrix) {
   Selection sel;
   sel.workloads = {"counter"};
   sel.models = {"thread"};
-  sel.params = {"units=1,2,3", "mode=atomic"};
+  sel.params = {"units=1,2,3", "mode=atomic", "increments=100"};
   auto cells = expand(sel);
   ASSERT_EQ(cells.size(), 3u);
   EXPECT_EQ(cells[0].params.u("units"), 1u);
@@ -130,7 +130,7 @@ TEST(Expand, ParamListsExpandIntoAMatrix) {
 TEST(Expand, ModelParametersApplyOnlyToTheirModel) {
   Selection sel;
   sel.workloads = {"counter"};
-  sel.params = {"stack_size=8Ki,64Ki", "units=2", "mode=lock"};
+  sel.params = {"stack_size=8Ki,64Ki", "units=2", "mode=lock", "increments=100"};
   auto cells = expand(sel);
   size_t fiber = 0;
   for (const auto& c : cells) fiber += c.entry->model->name == "fiber";

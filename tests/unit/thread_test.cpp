@@ -1,5 +1,7 @@
 // The thread model: the semantics of its primitives (BoundedQueue,
-// ThreadGroup) and its prodcons and counter implementations at tiny sizes.
+// ThreadGroup, the default stack size) and its implementations of every
+// workload but echo at tiny sizes, including how spawn and skynet end when
+// the kernel refuses a thread.
 // No assertion depends on timing: where a test checks that something has
 // NOT happened yet (a push blocked on a full queue or an untaken rendezvous),
 // it waits a little first, which can only make a broken queue pass, never a
@@ -25,9 +27,15 @@
 #include "harness/probe.hpp"
 #include "harness/registry.hpp"
 #include "models/thread/bounded_queue.hpp"
+#include "models/thread/stack.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/counter/spec.hpp"
+#include "workloads/pingpong/spec.hpp"
 #include "workloads/prodcons/spec.hpp"
+#include "workloads/ring/spec.hpp"
+#include "workloads/skynet/spec.hpp"
+#include "workloads/sleepers/spec.hpp"
+#include "workloads/spawn/spec.hpp"
 
 namespace cmbench::models::thread {
 const ModelInfo& info();
@@ -35,6 +43,11 @@ const ModelInfo& info();
 namespace cmbench::impls {
 extern const Impl prodcons_thread;
 extern const Impl counter_thread;
+extern const Impl pingpong_thread;
+extern const Impl spawn_thread;
+extern const Impl skynet_thread;
+extern const Impl ring_thread;
+extern const Impl sleepers_thread;
 }  // namespace cmbench::impls
 
 namespace {
@@ -374,6 +387,11 @@ INSTANTIATE_TEST_SUITE_P(Matrix, Prodcons,
 TEST(ThreadImpls, NoUnsupportedParameters) {
   EXPECT_EQ(cmbench::impls::prodcons_thread.unsupported, nullptr);
   EXPECT_EQ(cmbench::impls::counter_thread.unsupported, nullptr);
+  EXPECT_EQ(cmbench::impls::pingpong_thread.unsupported, nullptr);
+  EXPECT_EQ(cmbench::impls::spawn_thread.unsupported, nullptr);
+  EXPECT_EQ(cmbench::impls::skynet_thread.unsupported, nullptr);
+  EXPECT_EQ(cmbench::impls::ring_thread.unsupported, nullptr);
+  EXPECT_EQ(cmbench::impls::sleepers_thread.unsupported, nullptr);
 }
 
 TEST(ProdconsDeathTest, ThreadLimitIsLimitError) {
@@ -426,5 +444,165 @@ INSTANTIATE_TEST_SUITE_P(Matrix, Counter,
                            return "u" + std::to_string(std::get<0>(info.param)) + "_" +
                                   std::get<1>(info.param);
                          });
+
+// --- the default stack --------------------------------------------------
+
+TEST(Stack, DefaultStackSizeIsReadable) {
+  // glibc's default is at least a page and is what every std::thread gets.
+  EXPECT_GE(cmbench::models::thread::default_stack_bytes(),
+            static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+}
+
+// Runs `impl` on `params` and checks the contract every run must keep.
+void run_and_verify(const cmbench::Impl& impl, const cmbench::Params& params,
+                    cmbench::Probe& probe) {
+  impl.run(params, probe);
+  EXPECT_TRUE(probe.started());
+  EXPECT_TRUE(probe.stopped());
+  ASSERT_TRUE(probe.verified());
+  EXPECT_TRUE(probe.verdict().ok) << probe.verdict().message;
+}
+
+// --- pingpong ------------------------------------------------------------
+
+TEST(Pingpong, Verifies) {
+  auto params = cmbench::make_params(defs(cmbench::pingpong::spec()), {{"rounds", "1000"}});
+  cmbench::Probe probe;
+  run_and_verify(cmbench::impls::pingpong_thread, params, probe);
+  EXPECT_EQ(probe.merged_latency().count(), 1000u);  // one sample per round trip
+  EXPECT_TRUE(probe.notes().contains("channel"));
+}
+
+TEST(Pingpong, OneRound) {
+  auto params = cmbench::make_params(defs(cmbench::pingpong::spec()), {{"rounds", "1"}});
+  cmbench::Probe probe;
+  run_and_verify(cmbench::impls::pingpong_thread, params, probe);
+}
+
+// --- spawn ---------------------------------------------------------------
+
+class Spawn : public ::testing::TestWithParam<int> {};
+
+TEST_P(Spawn, Verifies) {
+  auto params = cmbench::make_params(defs(cmbench::spawn::spec()),
+                                     {{"units", std::to_string(GetParam())}});
+  cmbench::Probe probe;
+  run_and_verify(cmbench::impls::spawn_thread, params, probe);
+  EXPECT_TRUE(probe.metrics().contains("memory_per_unit_bytes"));
+  EXPECT_GT(probe.notes().value("stack_bytes", 0), 0);
+  EXPECT_FALSE(probe.notes().contains("reached"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Units, Spawn, ::testing::Values(1, 10, 500));
+
+TEST(SpawnDeathTest, ThreadLimitIsLimitErrorNamingTheCountReached) {
+#ifdef CMBENCH_NO_RLIMIT_AS
+  GTEST_SKIP() << "RLIMIT_AS cannot be used under AddressSanitizer";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto params = cmbench::make_params(defs(cmbench::spawn::spec()), {{"units", "1000"}});
+  EXPECT_EXIT(
+      {
+        limit_address_space_to_current_plus(64ull << 20);  // room for a few 8 MiB stacks
+        cmbench::Probe probe;
+        try {
+          cmbench::impls::spawn_thread.run(params, probe);
+          std::_Exit(3);  // every thread was created: the limit did not bite
+        } catch (const cmbench::LimitError& e) {
+          // The threads made before the failure were released and joined,
+          // or the run would not have returned at all.
+          const uint64_t reached = probe.notes().value("reached", uint64_t{0});
+          std::fprintf(stderr, "limit: %s (errno %d)\n", e.what(), e.err());
+          const bool names_reached =
+              std::string(e.what()).find(" after " + std::to_string(reached) + " of 1000 units") !=
+              std::string::npos;
+          std::_Exit(e.err() == EAGAIN && reached > 0 && reached < 1000 && names_reached ? 0 : 4);
+        }
+      },
+      ::testing::ExitedWithCode(0), "limit: std::thread \\(pthread_create\\): .* after [0-9]+ of 1000 units");
+#endif
+}
+
+// --- skynet --------------------------------------------------------------
+
+class Skynet : public ::testing::TestWithParam<int> {};
+
+TEST_P(Skynet, SumsTheTree) {
+  auto params = cmbench::make_params(defs(cmbench::skynet::spec()),
+                                     {{"leaves", std::to_string(GetParam())}});
+  cmbench::Probe probe;
+  run_and_verify(cmbench::impls::skynet_thread, params, probe);
+  EXPECT_TRUE(probe.notes().contains("channel"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Leaves, Skynet, ::testing::Values(1, 10, 100, 1000));
+
+TEST(SkynetDeathTest, ThreadLimitTearsTheTreeDownAndIsLimitError) {
+#ifdef CMBENCH_NO_RLIMIT_AS
+  GTEST_SKIP() << "RLIMIT_AS cannot be used under AddressSanitizer";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto params = cmbench::make_params(defs(cmbench::skynet::spec()), {{"leaves", "1000"}});
+  EXPECT_EXIT(
+      {
+        // Room for a few dozen 8 MiB stacks, far fewer than the 1,111 units:
+        // a half-built tree must come down instead of waiting for sums.
+        limit_address_space_to_current_plus(256ull << 20);
+        cmbench::Probe probe;
+        try {
+          cmbench::impls::skynet_thread.run(params, probe);
+          std::_Exit(3);
+        } catch (const cmbench::LimitError& e) {
+          std::fprintf(stderr, "limit: %s (errno %d)\n", e.what(), e.err());
+          const uint64_t reached = probe.notes().value("reached", uint64_t{0});
+          std::_Exit(e.err() == EAGAIN && reached < 1111 ? 0 : 4);
+        }
+      },
+      ::testing::ExitedWithCode(0), "limit: std::thread \\(pthread_create\\) after [0-9]+ of 1111 units");
+#endif
+}
+
+// --- ring ----------------------------------------------------------------
+
+using RingShape = std::tuple<int, int>;  // units, hops
+class Ring : public ::testing::TestWithParam<RingShape> {};
+
+TEST_P(Ring, TokenEndsAtTheRightUnit) {
+  const auto [units, hops] = GetParam();
+  auto params = cmbench::make_params(defs(cmbench::ring::spec()),
+                                     {{"units", std::to_string(units)}, {"hops", std::to_string(hops)}});
+  cmbench::Probe probe;
+  run_and_verify(cmbench::impls::ring_thread, params, probe);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Ring,
+                         ::testing::Values(RingShape{5, 1000}, RingShape{503, 2000},
+                                           RingShape{2, 1}, RingShape{5, 5}, RingShape{7, 3}),
+                         [](const auto& info) {
+                           return "n" + std::to_string(std::get<0>(info.param)) + "_t" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+// --- sleepers ------------------------------------------------------------
+
+TEST(Sleepers, WakesOnTimeAndNeverEarly) {
+  auto params = cmbench::make_params(defs(cmbench::sleepers::spec()),
+                                     {{"units", "10"}, {"sleeps", "3"}, {"sleep_ms", "2"}});
+  cmbench::Probe probe;
+  run_and_verify(cmbench::impls::sleepers_thread, params, probe);
+  EXPECT_EQ(probe.merged_latency().count(), 30u);  // one lateness sample per wake
+  EXPECT_TRUE(probe.metrics().contains("memory_per_unit_bytes"));
+}
+
+TEST(Sleepers, SleepUntilNeverWakesEarly) {
+  // The conversion the implementation relies on: a now_ns() value, as a
+  // steady_clock time point, is never reached early by sleep_until.
+  for (int i = 0; i < 50; ++i) {
+    const int64_t due = cmbench::now_ns() + 100'000 + i * 10'000;
+    std::this_thread::sleep_until(
+        std::chrono::steady_clock::time_point(std::chrono::nanoseconds(due)));
+    EXPECT_GE(cmbench::now_ns(), due);
+  }
+}
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Tests of the uv model: its primitives (libuv errors as exceptions, the RAII
 // loop and its ready queue, the callback channel) for their semantics, and its
 // prodcons and counter implementations at tiny sizes. No timing assertions.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <uv.h>
 
@@ -19,6 +20,11 @@
 #include "models/uv/loop.hpp"
 #include "workloads/counter/spec.hpp"
 #include "workloads/prodcons/spec.hpp"
+#include "workloads/pingpong/spec.hpp"
+#include "workloads/ring/spec.hpp"
+#include "workloads/skynet/spec.hpp"
+#include "workloads/sleepers/spec.hpp"
+#include "workloads/spawn/spec.hpp"
 
 namespace cmbench::models::uv {
 const ModelInfo& info();
@@ -26,6 +32,11 @@ const ModelInfo& info();
 namespace cmbench::impls {
 extern const Impl prodcons_uv;
 extern const Impl counter_uv;
+extern const Impl pingpong_uv;
+extern const Impl spawn_uv;
+extern const Impl skynet_uv;
+extern const Impl ring_uv;
+extern const Impl sleepers_uv;
 }  // namespace cmbench::impls
 
 namespace cmbench::uv {
@@ -540,6 +551,83 @@ TEST(UvCounter, EveryModeVerifies) {
           EXPECT_EQ(probe.notes()["lock"].get<std::string>().rfind("none:", 0), 0u) << label;
         }
       }
+}
+
+// --- the workload catalog: pingpong, spawn, skynet, ring, sleepers ----------
+
+// Runs `impl` with the workload's parameters `given` under both continuation
+// policies and expects a verified run; returns nothing, checks in place.
+// `check` may look further at the probe (histograms, notes).
+template <typename Check>
+void expect_good_runs(const Impl& impl, const WorkloadSpec& spec,
+                      std::map<std::string, std::string> given, const std::string& label,
+                      Check check) {
+  const auto defs = defs_with_model(spec);
+  for (std::string cont : {"inline", "deferred"}) {
+    given["continuation"] = cont;
+    Probe probe;
+    impl.run(make_params(defs, given), probe);
+    const std::string l = fmt::format("{} {}", label, cont);
+    EXPECT_TRUE(probe.started()) << l;
+    EXPECT_TRUE(probe.stopped()) << l;
+    ASSERT_TRUE(probe.verified()) << l;
+    EXPECT_TRUE(probe.verdict().ok) << l << ": " << probe.verdict().message;
+    EXPECT_TRUE(probe.notes().contains("continuation")) << l;
+    check(probe, l);
+  }
+}
+
+TEST(UvPingpong, RoundTripsVerifyAndEveryRoundIsTimed) {
+  for (int rounds : {1, 2, 1000})
+    expect_good_runs(impls::pingpong_uv, pingpong::spec(), {{"rounds", std::to_string(rounds)}},
+                     fmt::format("rounds {}", rounds), [&](const Probe& probe, auto& l) {
+                       EXPECT_EQ(probe.merged_latency().count(), static_cast<uint64_t>(rounds))
+                           << l;
+                     });
+}
+
+TEST(UvSpawn, EveryUnitParksAndFinishes) {
+  for (int units : {1, 10, 500})
+    expect_good_runs(impls::spawn_uv, spawn::spec(), {{"units", std::to_string(units)}},
+                     fmt::format("units {}", units), [](const Probe& probe, auto& l) {
+                       EXPECT_TRUE(probe.notes().contains("unit")) << l;
+                     });
+}
+
+TEST(UvSkynet, TheRootHasTheSum) {
+  for (int leaves : {1, 10, 100, 1000})
+    expect_good_runs(impls::skynet_uv, skynet::spec(), {{"leaves", std::to_string(leaves)}},
+                     fmt::format("leaves {}", leaves), [](const Probe&, auto&) {});
+}
+
+TEST(UvRing, TheTokenEndsAtTheRightUnit) {
+  for (auto [units, hops] : {std::pair{2, 1}, std::pair{5, 1000}, std::pair{5, 5},
+                             std::pair{503, 2000}})
+    expect_good_runs(impls::ring_uv, ring::spec(),
+                     {{"units", std::to_string(units)}, {"hops", std::to_string(hops)}},
+                     fmt::format("N{} T{}", units, hops),
+                     [](const Probe&, auto&) {});
+}
+
+TEST(UvSleepers, EveryWakeIsOnTimeOrLateAndRecorded) {
+  expect_good_runs(impls::sleepers_uv, sleepers::spec(),
+                   {{"units", "10"}, {"sleeps", "3"}, {"sleep_ms", "2"}}, "10x3x2ms",
+                   [](const Probe& probe, auto& l) {
+                     // verify() has already failed any early wake; here
+                     // every wake must also be in the histograms.
+                     EXPECT_EQ(probe.merged_latency().count(), 30u) << l;
+                     EXPECT_TRUE(probe.notes().contains("timer")) << l;
+                   });
+}
+
+TEST(UvSleepers, MillisecondTimersNeverWakeEarly) {
+  // Odd sleep lengths and one unit per sub-millisecond start offset, so due
+  // times fall everywhere inside a loop millisecond.
+  expect_good_runs(impls::sleepers_uv, sleepers::spec(),
+                   {{"units", "37"}, {"sleeps", "4"}, {"sleep_ms", "1"}}, "37x4x1ms",
+                   [](const Probe& probe, auto& l) {
+                     EXPECT_EQ(probe.merged_latency().count(), 148u) << l;
+                   });
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ void run(const Params& params, Probe& probe) {
              "cmbench's own: one thread, FIFO run queue, cooperative; a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("stack_size", sched.stack_size());
-  probe.note("stack_protection", "guard page");
+  probe.note("stack_protection", sched.stack_protection());
 
   uint64_t final_count = 0;
   if (mode == "lock") {

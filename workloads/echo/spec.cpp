@@ -1,6 +1,11 @@
 #include "workloads/echo/spec.hpp"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#include "harness/errors.hpp"
 
 namespace cmbench::echo {
 
@@ -30,6 +35,25 @@ const WorkloadSpec& spec() {
       },
   };
   return s;
+}
+
+uint64_t raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) throw_errno("getrlimit(RLIMIT_NOFILE)");
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    // An unlimited hard limit still stops at the kernel's fs.nr_open.
+    if (lim.rlim_max == RLIM_INFINITY) {
+      unsigned long long nr_open = 1024 * 1024;
+      if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
+        if (std::fscanf(f, "%llu", &nr_open) != 1) nr_open = 1024 * 1024;
+        std::fclose(f);
+      }
+      lim.rlim_cur = nr_open;
+    }
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) throw_errno("setrlimit(RLIMIT_NOFILE)");
+  }
+  return static_cast<uint64_t>(lim.rlim_cur);
 }
 
 }  // namespace cmbench::echo

@@ -50,7 +50,7 @@ void run(const Params& params, Probe& probe) {
                "switches straight to the next runnable one (boost::context::fiber::resume_with), "
                "with no clock read, lock or allocation per switch");
     probe.note("stack_size", sched.stack_size());
-    probe.note("stack_protection", "guard page");
+    probe.note("stack_protection", sched.stack_protection());
     probe.note("stack_pool", "mmap'd stacks, reused from a free list once a fiber finishes");
     probe.note("channel",
                capacity == 0
