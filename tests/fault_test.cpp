@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
@@ -119,6 +121,76 @@ TEST_F(Fault, TheMatrixGoesOnPastAHangAndACrash) {
     }
   }
   std::filesystem::remove(out);
+}
+
+}  // namespace
+}  // namespace cmbench
+
+namespace cmbench {
+namespace {
+
+// Runs one spawn repetition in a forked child of the test after `limit_fn`
+// lowered a limit there (the cell inherits it), and returns its outcome,
+// errno and message through a pipe.
+struct LimitedResult {
+  std::string outcome;
+  int err = 0;
+  std::string message;
+};
+
+template <typename F>
+LimitedResult spawn_under_limit(const std::string& model, const std::string& units, F limit_fn) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    limit_fn();
+    RepetitionRequest req{"spawn", model, {{"units", units}}, 60, model == "process",
+                          testing::binary()};
+    RepetitionResult r = run_repetition(req);
+    std::string line = std::string(to_string(r.outcome)) + "\n" + std::to_string(r.err) + "\n" + r.message;
+    (void)!write(fds[1], line.data(), line.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  LimitedResult res;
+  auto a = out.find('\n'), b = out.find('\n', a + 1);
+  if (a == std::string::npos || b == std::string::npos) return res;
+  res.outcome = out.substr(0, a);
+  res.err = std::atoi(out.substr(a + 1, b - a - 1).c_str());
+  res.message = out.substr(b + 1);
+  return res;
+}
+
+TEST(Limit, SpawnOfProcessesStopsAtALoweredProcessLimit) {
+  // root is exempt from RLIMIT_NPROC: the child becomes `nobody` first.
+  auto r = spawn_under_limit("process", "300", [] {
+    rlimit lim{40, 40};
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    setrlimit(RLIMIT_NPROC, &lim);
+  });
+  EXPECT_EQ(r.outcome, "limit") << r.message;
+  EXPECT_EQ(r.err, EAGAIN) << r.message;
+  EXPECT_NE(r.message.find(" of 300 units"), std::string::npos) << r.message;
+}
+
+TEST(Limit, SpawnOfThreadsStopsAtALoweredProcessLimit) {
+  auto r = spawn_under_limit("thread", "300", [] {
+    rlimit lim{40, 40};
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    setrlimit(RLIMIT_NPROC, &lim);
+  });
+  EXPECT_EQ(r.outcome, "limit") << r.message;
+  EXPECT_EQ(r.err, EAGAIN) << r.message;
+  EXPECT_NE(r.message.find(" of 300 units"), std::string::npos) << r.message;
 }
 
 }  // namespace

@@ -45,27 +45,6 @@ using models::process::retry_on_eintr;
 // How long the acceptor sleeps at most between two reaping passes.
 constexpr int kReapIntervalMs = 50;
 
-// A non-blocking TCP listener on 127.0.0.1, port chosen by the kernel.
-Fd listen_loopback(int backlog, uint16_t& port) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) throw_errno("socket (listener)");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    throw_errno("bind (127.0.0.1:0)");
-  if (::listen(fd.get(), backlog) != 0) throw_errno("listen");
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw_errno("getsockname");
-  port = ntohs(addr.sin_port);
-  return fd;
-}
-
-// The client went away: like end of file, the end of the connection, not a
-// failure of the server (the generator reports what it did not get back).
-bool client_gone(int err) { return err == ECONNRESET || err == EPIPE; }
-
 // A connection's child, start to end: blocking reads of up to kReadBuffer
 // bytes, each written back whole before the next read.
 void echo_until_eof(int fd) {
@@ -150,7 +129,7 @@ void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
   raise_fd_limit();
   uint16_t port = 0;
-  Fd listener = listen_loopback(kBacklog(connections), port);
+  Fd listener(listen_loopback(kBacklog(connections), SOCK_NONBLOCK, port));
   probe.note("server", "the cell accepts (poll on a non-blocking listener); fork() per "
                        "connection; the child echoes with blocking read/send until EOF");
   probe.note("reaping", fmt::format("waitpid(WNOHANG) after every poll() wake-up, at least every "

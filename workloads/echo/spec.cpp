@@ -1,7 +1,11 @@
 #include "workloads/echo/spec.hpp"
 
 #include <fmt/format.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -54,6 +58,30 @@ uint64_t raise_fd_limit() {
     if (setrlimit(RLIMIT_NOFILE, &lim) != 0) throw_errno("setrlimit(RLIMIT_NOFILE)");
   }
   return static_cast<uint64_t>(lim.rlim_cur);
+}
+
+int listen_loopback(int backlog, int socket_flags, uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | socket_flags, 0);
+  if (fd < 0) throw_errno("socket (listener)");
+  // Closes the descriptor when a later step throws; never retries close().
+  struct Guard {
+    int fd;
+    bool keep = false;
+    ~Guard() {
+      if (!keep) ::close(fd);
+    }
+  } guard{fd};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    throw_errno("bind (127.0.0.1:0)");
+  if (::listen(fd, backlog) != 0) throw_errno("listen");
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw_errno("getsockname");
+  port = ntohs(addr.sin_port);
+  guard.keep = true;
+  return fd;
 }
 
 }  // namespace cmbench::echo

@@ -91,6 +91,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cerrno>
 #include <cstdint>
 #include <string>
 
@@ -115,6 +116,15 @@ constexpr int kDeadlineSeconds = 600;
 constexpr int kBacklog(uint64_t connections) {
   return connections < 128 ? 128 : connections > 65535 ? 65535 : static_cast<int>(connections);
 }
+
+// Opens a TCP listener on 127.0.0.1 with a port the kernel chooses (written
+// to `port`) and returns its descriptor, which the caller owns. `socket_flags`
+// adds SOCK_NONBLOCK for servers that poll; SOCK_CLOEXEC is always set.
+int listen_loopback(int backlog, int socket_flags, uint16_t& port);
+
+// The client went away: like end of file, the end of the connection, not a
+// failure of the server (the generator reports what it did not get back).
+inline bool client_gone(int err) { return err == ECONNRESET || err == EPIPE; }
 
 // Requests connection j of C sends: `requests` split evenly, the first
 // requests % C connections taking one more.

@@ -63,27 +63,6 @@ class UniqueFd {
   int fd_;
 };
 
-// A blocking TCP listener on 127.0.0.1, port chosen by the kernel.
-UniqueFd listen_loopback(int backlog, uint16_t& port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) throw_errno("socket (listener)");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    throw_errno("bind (127.0.0.1:0)");
-  if (::listen(fd.get(), backlog) != 0) throw_errno("listen");
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw_errno("getsockname");
-  port = ntohs(addr.sin_port);
-  return fd;
-}
-
-// The client went away: like end of file, the end of the connection, not a
-// failure of the server (the generator reports what it did not get back).
-bool client_gone(int err) { return err == ECONNRESET || err == EPIPE; }
-
 class Server {
  public:
   Server(int listen_fd, int wake_fd, size_t expected) : listen_fd_(listen_fd), wake_fd_(wake_fd) {
@@ -226,7 +205,7 @@ void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
   raise_fd_limit();
   uint16_t port = 0;
-  UniqueFd listener = listen_loopback(kBacklog(connections), port);
+  UniqueFd listener(listen_loopback(kBacklog(connections), 0, port));
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC));
   if (wake.get() < 0) throw_errno("eventfd");
   probe.note("server", "an acceptor std::thread blocking in accept(); a std::thread per "
