@@ -171,10 +171,12 @@ LimitedResult spawn_under_limit(const std::string& model, const std::string& uni
 }
 
 TEST(Limit, SpawnOfProcessesStopsAtALoweredProcessLimit) {
-  // root is exempt from RLIMIT_NPROC: the child becomes `nobody` first.
+  // root is exempt from RLIMIT_NPROC: the child first becomes a uid of this
+  // test's own (no account needed; RLIMIT_NPROC counts per uid, and other
+  // tests that lower it run in parallel under uids of their own).
   auto r = spawn_under_limit("process", "300", [] {
     rlimit lim{40, 40};
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    if (setgid(60004) != 0 || setuid(60004) != 0) _exit(3);
     setrlimit(RLIMIT_NPROC, &lim);
   });
   EXPECT_EQ(r.outcome, "limit") << r.message;
@@ -185,7 +187,7 @@ TEST(Limit, SpawnOfProcessesStopsAtALoweredProcessLimit) {
 TEST(Limit, SpawnOfThreadsStopsAtALoweredProcessLimit) {
   auto r = spawn_under_limit("thread", "300", [] {
     rlimit lim{40, 40};
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    if (setgid(60005) != 0 || setuid(60005) != 0) _exit(3);
     setrlimit(RLIMIT_NPROC, &lim);
   });
   EXPECT_EQ(r.outcome, "limit") << r.message;

@@ -363,8 +363,8 @@ int tasks_of_uid(uid_t uid) {
 // first becomes `nobody`.
 bool few_processes(std::string& why) {
   if (::geteuid() == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
-        ::setresuid(65534, 65534, 65534) != 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(60001, 60001, 60001) != 0 ||
+        ::setresuid(60001, 60001, 60001) != 0) {
       why = std::string("cannot become nobody: ") + std::strerror(errno);
       return false;
     }

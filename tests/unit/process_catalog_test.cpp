@@ -260,7 +260,9 @@ struct LimitedOutcome {
 // user (RLIMIT_NPROC does not apply to root) and may have at most `forks`
 // more processes of that user, and dies by SIGALRM if it hangs.
 LimitedOutcome run_with_fork_limit(int forks, const std::function<void(cmbench::Probe&)>& run) {
-  constexpr uid_t kNobody = 65534;
+  // A uid of this test's own (no account needed): RLIMIT_NPROC counts per uid, and
+  // other tests that lower it run in parallel under uids of their own.
+  constexpr uid_t kNobody = 60002;
   if (::getuid() != 0) {
     ADD_FAILURE() << "needs root to switch to an unprivileged user";
     return {};

@@ -382,7 +382,7 @@ TEST(Fork, ChildDoesNotRunAtexitHandlers) {
 TEST(Fork, ProcessLimitSurfacesAsLimitError) {
   enum { kLimitError = 0, kCannotDrop = 2, kForked = 3, kOtherError = 4 };
   const pid_t pid = pm::fork_child([] {
-    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(kCannotDrop);
+    if (::geteuid() == 0 && (::setgid(60003) != 0 || ::setuid(60003) != 0)) ::_exit(kCannotDrop);
     const rlimit none{0, 0};
     if (::setrlimit(RLIMIT_NPROC, &none) != 0) ::_exit(kCannotDrop);
     try {
