@@ -120,12 +120,11 @@ nlohmann::json to_json(const CellResult& r) {
   j["warnings"] = r.warnings;
   // Notes are the implementation's own account of itself; they are the same
   // for every repetition, so the first one that has them speaks for all.
+  // A cell that stopped in its warm-up (a `limit`, say) has notes only there.
   nlohmann::json notes = nlohmann::json::object();
-  for (const auto& rep : r.reps)
-    if (rep.notes.is_object() && !rep.notes.empty()) {
-      notes = rep.notes;
-      break;
-    }
+  for (const auto* set : {&r.reps, &r.warmups})
+    for (const auto& rep : *set)
+      if (notes.empty() && rep.notes.is_object() && !rep.notes.empty()) notes = rep.notes;
   j["notes"] = notes;
   j["warmup"] = nlohmann::json::array();
   for (const auto& rep : r.warmups) j["warmup"].push_back(rep_json(rep));
