@@ -269,6 +269,10 @@ LimitedOutcome run_with_fork_limit(int forks, const std::function<void(cmbench::
   }
   const pm::SharedMapping shared(sizeof(LimitedOutcome));
   auto* out = new (shared.data()) LimitedOutcome{};
+  // The previous run's processes of this uid may still be exiting; they
+  // count against the limit until they are gone, so wait for them (5 s at
+  // most) rather than count a moving number.
+  for (int i = 0; i < 500 && processes_of(kNobody) > 0; ++i) ::usleep(10'000);
   const int existing = processes_of(kNobody);
   pm::Children child(1);
   child.spawn([&] {
