@@ -341,7 +341,10 @@ TEST_F(ProcessCatalog, RingAndSleepersAtAForkLimitKillAndReapWhatTheyMade) {
       10, [&](cmbench::Probe& probe) { cmbench::impls::ring_process.run(ring, probe); });
   EXPECT_EQ(out.kind, 1) << out.message;
   EXPECT_EQ(out.err, EAGAIN);
-  EXPECT_EQ(out.reached, 10);
+  // At most the 10 forks allowed; fewer when the runtime has threads of its
+  // own, which RLIMIT_NPROC counts too (AddressSanitizer's, for one).
+  EXPECT_GE(out.reached, 1);
+  EXPECT_LE(out.reached, 10);
   EXPECT_FALSE(out.leftovers);
 
   const auto sleepers = params_of(cmbench::sleepers::spec(),
@@ -351,8 +354,9 @@ TEST_F(ProcessCatalog, RingAndSleepersAtAForkLimitKillAndReapWhatTheyMade) {
   EXPECT_EQ(out.kind, 1) << out.message;
   EXPECT_EQ(out.err, EAGAIN);
   // A sleeper that has done its sleeps waits for the release, so none has
-  // ended before the fork that fails: exactly 10 were made.
-  EXPECT_EQ(out.reached, 10);
+  // ended before the fork that fails: at most the 10 allowed were made.
+  EXPECT_GE(out.reached, 1);
+  EXPECT_LE(out.reached, 10);
   EXPECT_FALSE(out.leftovers);
 }
 
