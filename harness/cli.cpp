@@ -12,7 +12,11 @@
 #include <map>
 #include <set>
 
+#include "harness/ab.hpp"
 #include "harness/cell.hpp"
+#include "harness/compare.hpp"
+#include "harness/gbench.hpp"
+#include "harness/merge.hpp"
 #include "harness/context.hpp"
 #include "harness/matrix.hpp"
 #include "harness/registry.hpp"
@@ -35,6 +39,9 @@ struct RunOptions {
   int repetitions = -1;  // -1: the preset's
   int warmup = -1;
   double timeout_s = 120;
+  uint64_t memory_limit = 0;  // bytes per cell process (RLIMIT_AS); 0: none
+  std::string shard;   // "I/N": only that slice of the matrix
+  std::string format = "native";  // native | gbench (also writes <out>.gbench.json)
   std::string out;
   std::string resume;  // a results file to complete
 };
@@ -44,8 +51,10 @@ struct RunOptions {
 nlohmann::json selection_json(const RunOptions& opt) {
   return {{"preset", opt.sel.preset},       {"models", opt.sel.models},
           {"workloads", opt.sel.workloads}, {"params", opt.sel.params},
-          {"filter", opt.sel.filter},       {"repetitions", opt.repetitions},
-          {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s}};
+          {"filter", opt.sel.filter},       {"shard", opt.shard},
+          {"repetitions", opt.repetitions},
+          {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s},
+          {"memory_limit_bytes", opt.memory_limit}};
 }
 
 // Restores the selection of an interrupted run from its results file.
@@ -60,9 +69,11 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.sel.workloads = s.value("workloads", std::vector<std::string>{});
   opt.sel.params = s.value("params", std::vector<std::string>{});
   opt.sel.filter = s.value("filter", "");
+  opt.shard = s.value("shard", "");
   opt.repetitions = s.value("repetitions", -1);
   opt.warmup = s.value("warmup", -1);
   opt.timeout_s = s.value("timeout_s", 120.0);
+  opt.memory_limit = s.value("memory_limit_bytes", uint64_t{0});
 }
 
 void print_list() {
@@ -95,8 +106,8 @@ std::string default_out_path() {
   return fmt::format("results/runs/{:%Y%m%d-%H%M%S}.json", fmt::localtime(now));
 }
 
-int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
-  become_subreaper();
+// SIGINT and SIGTERM set a flag that stops the running cell and the matrix.
+void install_interrupt_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_interrupt;
   // Restart interrupted reads (of /proc, of git's output): the flag is what
@@ -104,6 +115,11 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+}
+
+int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
+  become_subreaper();
+  install_interrupt_handlers();
 
   std::vector<Cell> cells;
   nlohmann::json earlier;  // the file being resumed
@@ -114,6 +130,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
       opt.out = opt.resume;
     }
     cells = expand(opt.sel);
+    if (!opt.shard.empty()) cells = take_shard(std::move(cells), opt.shard);
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench run: {}\n", e.what());
     return 2;
@@ -123,29 +140,14 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
   const std::string out = opt.out.empty() ? default_out_path() : opt.out;
 
-  nlohmann::json doc;
-  doc["schema"] = kSchemaName;
-  doc["schema_version"] = kSchemaVersion;
-  doc["context"] = collect_context();
-  doc["command"] = argv;
-  doc["options"] = {{"preset", opt.sel.preset},
-                    {"repetitions", reps},
-                    {"warmup", warmup},
-                    {"timeout_s", opt.timeout_s},
-                    {"selection", selection_json(opt)}};
-  // The models' taxonomy travels with the numbers, so a report needs nothing
-  // but this file to print the notes' table.
-  doc["models"] = nlohmann::json::object();
-  for (const auto* m : all_models())
-    doc["models"][m->name] = {{"summary", m->summary},
-                              {"unit", m->taxonomy.unit},
-                              {"scheduled_by", m->taxonomy.scheduled_by},
-                              {"isolation", m->taxonomy.isolation},
-                              {"stack", m->taxonomy.stack},
-                              {"communication", m->taxonomy.communication},
-                              {"library", m->taxonomy.library}};
-  doc["complete"] = false;
-  doc["cells"] = nlohmann::json::array();
+  nlohmann::json doc = new_results_doc(collect_context(), argv,
+                                       {{"preset", opt.sel.preset},
+                                        {"repetitions", reps},
+                                        {"warmup", warmup},
+                                        {"timeout_s", opt.timeout_s},
+                                        {"memory_limit_bytes", opt.memory_limit > 0 ? nlohmann::json(opt.memory_limit) : nlohmann::json()},
+                                        {"memory_limit_method", opt.memory_limit > 0 ? nlohmann::json("RLIMIT_AS") : nlohmann::json()},
+                                        {"selection", selection_json(opt)}});
   // Resuming: the earlier file's context and command stand (its cells were
   // measured there); cells it already has are kept and not run again.
   std::set<std::string> done;
@@ -185,8 +187,8 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     if (done.count(cell.name)) continue;
     CellResult r;
     r.cell = &cell;
-    RepetitionRequest req{cell.entry->workload->name, cell.entry->model->name, cell.params.all(),
-                          opt.timeout_s, cell.entry->model->process_tree, {}, &g_interrupted};
+    RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
+    req.memory_limit_bytes = opt.memory_limit;
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
@@ -220,6 +222,11 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   doc["complete"] = complete;
   doc["wall_s"] = wall;
   write_json_atomic(out, doc);
+  if (opt.format == "gbench") {
+    const std::string stem = out.size() > 5 && out.ends_with(".json") ? out.substr(0, out.size() - 5) : out;
+    write_json_atomic(stem + ".gbench.json", to_gbench(doc));
+    fmt::print(stderr, "Google Benchmark JSON written to {}.gbench.json\n", stem);
+  }
 
   print_table(stdout, results);
   size_t ok = std::count_if(results.begin(), results.end(),
@@ -253,7 +260,7 @@ int cli_main(int argc, char** argv) {
 
   RunOptions opt;
   auto* run = app.add_subcommand("run", "Run a benchmark matrix and write a results file");
-  run->add_option("--preset", opt.sel.preset, "Cells and sizes to start from: default | quick | full");
+  run->add_option("--preset", opt.sel.preset, "Cells and sizes to start from: default | quick | full | ci");
   run->add_option("--models", opt.sel.models, "Models to run, comma-separated (default: all)")
       ->delimiter(',');
   run->add_option("--workloads", opt.sel.workloads,
@@ -270,6 +277,28 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::Range(-1, 100));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
       ->check(CLI::Range(0.1, 86400.0));
+  // A size as people write it (512M, 2G), checked here so that a bad one is
+  // refused, in one line, before anything runs.
+  std::string memory_limit_text;
+  run->add_option("--memory-limit", memory_limit_text,
+                  "Memory limit of each repetition's cell process, e.g. 512M or 2G (K, M, G: powers of "
+                  "1024; applied as RLIMIT_AS; default: none)")
+      ->check(CLI::Validator(
+          [&opt](std::string& text) -> std::string {
+            auto bytes = parse_memory_size(text);
+            if (!bytes || *bytes < kMinMemoryLimit)
+              return fmt::format("'{}' is not accepted; accepted: a size of at least 16M, such as 512M or 2G", text);
+            opt.memory_limit = *bytes;
+            return "";
+          },
+          "SIZE"));
+  run->add_option("--shard", opt.shard,
+                  "Run only the I-th of N deterministic slices of the matrix (I/N, e.g. 2/4); join "
+                  "the slices' files with 'cmbench merge'");
+  run->add_option("--format", opt.format,
+                  "native: the results file only; gbench: also <out>.gbench.json in Google "
+                  "Benchmark's JSON schema")
+      ->check(CLI::IsMember({"native", "gbench"}));
   auto* out_opt =
       run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
   auto* resume_opt = run->add_option(
@@ -277,7 +306,7 @@ int cli_main(int argc, char** argv) {
       "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
-                           "--repetitions", "--warmup", "--timeout"})
+                           "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard"})
     resume_opt->excludes(run->get_option(name));
   resume_opt->excludes(out_opt);
 
@@ -286,6 +315,74 @@ int cli_main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "Write report.html and report.md from results files");
   report->add_option("files", report_inputs, "Results files (results/runs/*.json)")->required();
   report->add_option("--out", report_out, "Folder for report.html and report.md")->required();
+
+  // compare and ab share the gate's options.
+  CompareOptions cmp;
+  std::vector<std::string> thresholds;
+  std::string correction = "holm", format = "console";
+  auto add_gate_options = [&](CLI::App* sub) {
+    sub->add_option("--threshold", thresholds,
+                    "Minimum change that counts, in percent (default 5); METRIC=PCT sets one metric's "
+                    "(repeatable)");
+    sub->add_option("--alpha", cmp.alpha, "Significance level after the correction")
+        ->check(CLI::Range(1e-9, 0.5));
+    sub->add_option("--correction", correction,
+                    "Correction for the number of tests: holm (no false alarm in the family) | bh "
+                    "(false discovery rate) | none")
+        ->check(CLI::IsMember({"holm", "bh", "none"}));
+    sub->add_option("--metrics", cmp.metrics,
+                    "Metrics to compare, comma-separated (default: ns_per_op, cpu_ns_per_op, "
+                    "latency_p50_ns, latency_p99_ns, memory_peak_bytes, memory_per_unit_bytes)")
+        ->delimiter(',');
+    sub->add_option("--format", format, "Output: console | md (a CI job summary) | json")
+        ->check(CLI::IsMember({"console", "md", "json"}));
+  };
+  std::string cmp_base, cmp_head;
+  auto* compare = app.add_subcommand(
+      "compare", "Compare two results files cell by cell; exit 1 when something regressed");
+  compare->add_option("base", cmp_base, "The results file before the change")->required();
+  compare->add_option("head", cmp_head, "The results file after it")->required();
+  add_gate_options(compare);
+
+  AbOptions ab_opt;
+  auto* ab = app.add_subcommand(
+      "ab", "Run the same cells with two cmbench binaries, interleaved A B B A, and compare them");
+  ab->add_option("--base", ab_opt.base, "The cmbench binary before the change")->required();
+  ab->add_option("--head", ab_opt.head, "The cmbench binary after it")->required();
+  ab->add_option("--preset", ab_opt.sel.preset, "Cells and sizes (default: ci)");
+  ab->add_option("--models", ab_opt.sel.models, "Models, comma-separated (default: all)")->delimiter(',');
+  ab->add_option("--workloads", ab_opt.sel.workloads, "Workloads, comma-separated")->delimiter(',');
+  ab->add_option("--param", ab_opt.sel.params, "Parameter values, key=v1,v2 (repeatable)");
+  ab->add_option("--filter", ab_opt.sel.filter, "Only cells whose name matches this regular expression");
+  ab->add_option("--repetitions", ab_opt.repetitions, "Measured repetitions per side (-1: the preset's)")
+      ->check(CLI::Range(-1, 1000));
+  ab->add_option("--warmup", ab_opt.warmup, "Discarded repetitions per side first (-1: the preset's)")
+      ->check(CLI::Range(-1, 100));
+  ab->add_option("--timeout", ab_opt.timeout_s, "Seconds one repetition may take")
+      ->check(CLI::Range(0.1, 86400.0));
+  ab->add_option("--out", ab_opt.out_dir,
+                 "Folder for base.json, head.json, compare.json and compare.md (default: "
+                 "results/ab/<timestamp>)");
+  add_gate_options(ab);
+
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  bool allow_mixed = false;
+  auto* merge = app.add_subcommand("merge", "Join results files of slices (run --shard I/N) into one");
+  merge->add_option("files", merge_inputs, "Results files")->required();
+  merge->add_option("--out", merge_out, "The merged results file")->required();
+  merge->add_flag("--allow-mixed", allow_mixed,
+                  "Accept files of different builds or machines; each cell keeps its own context");
+
+  std::string export_input, export_out, export_format = "gbench";
+  auto* exp = app.add_subcommand("export", "Write a results file in another tool's schema");
+  exp->add_option("file", export_input, "The results file")->required();
+  exp->add_option("--format", export_format, "gbench: Google Benchmark's JSON (--benchmark_format=json)")
+      ->check(CLI::IsMember({"gbench"}));
+  exp->add_option("--out", export_out, "Output file (default: standard output)");
+
+  auto* context = app.add_subcommand("context", "Print this machine's and build's context as JSON");
+  context->group("");  // read by `cmbench ab` from the other binary
 
   std::string cell_workload, cell_model;
   std::vector<std::string> cell_params;
@@ -299,9 +396,12 @@ int cli_main(int argc, char** argv) {
 
   // CLI11 would only say that a subcommand is required; name the word.
   const std::string first = argc > 1 ? argv[1] : "";
-  if (!first.empty() && first[0] != '-' && first != "list" && first != "run" && first != "report" &&
-      first != "cell") {
-    fmt::print(stderr, "cmbench: unknown command '{}'; accepted: list, run, report\n", argv[1]);
+  static const std::set<std::string> commands = {"list", "run", "report", "compare", "ab",
+                                                 "merge", "export", "cell", "context"};
+  if (!first.empty() && first[0] != '-' && !commands.count(first)) {
+    fmt::print(stderr,
+               "cmbench: unknown command '{}'; accepted: list, run, report, compare, ab, merge, export\n",
+               argv[1]);
     return 2;
   }
   try {
@@ -313,6 +413,49 @@ int cli_main(int argc, char** argv) {
   }
 
   if (*report) return run_report(report_inputs, report_out);
+  if (*context) {
+    fmt::print("{}\n", collect_context().dump(2));
+    return 0;
+  }
+  if (*compare || *ab) {
+    try {
+      for (const auto& t : thresholds) parse_threshold(t, cmp);
+    } catch (const std::invalid_argument& e) {
+      fmt::print(stderr, "cmbench {}: {}\n", *compare ? "compare" : "ab", e.what());
+      return 2;
+    }
+    cmp.correction = correction == "bh" ? Correction::bh : correction == "none" ? Correction::none : Correction::holm;
+  }
+  if (*compare) {
+    try {
+      auto base = load_results(cmp_base);
+      auto head = load_results(cmp_head);
+      Comparison c = compare_results(base, head, cmp, cmp_base, cmp_head);
+      emit_comparison(c, format);
+      return comparison_status(c);
+    } catch (const std::invalid_argument& e) {
+      fmt::print(stderr, "cmbench compare: {}\n", e.what());
+      return 2;
+    }
+  }
+  if (*ab) {
+    ab_opt.compare = cmp;
+    ab_opt.format = format;
+    install_interrupt_handlers();
+    return run_ab(ab_opt, std::vector<std::string>(argv, argv + argc), &g_interrupted);
+  }
+  if (*merge) return run_merge(merge_inputs, merge_out, allow_mixed);
+  if (*exp) {
+    try {
+      auto doc = to_gbench(load_results(export_input));
+      if (export_out.empty()) fmt::print("{}\n", doc.dump(2));
+      else write_json_atomic(export_out, doc);
+      return 0;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "cmbench export: {}\n", e.what());
+      return 2;
+    }
+  }
   if (*list) {
     print_list();
     return 0;

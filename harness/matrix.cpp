@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <regex>
 #include <set>
 #include <stdexcept>
@@ -106,12 +107,12 @@ const std::vector<Preset>& presets() {
   auto spawn = [](std::vector<std::string> sizes, std::vector<std::string> light_sizes) {
     return std::vector<PresetGroup>{
         {"spawn", {{{"units", sizes}}}, {"process", "thread"}},
-        {"spawn", {{{"units", light_sizes}}}, {"uv", "fiber"}},
+        {"spawn", {{{"units", light_sizes}}}, {"uv", "fiber", "boost-fiber", "go"}},
     };
   };
   auto skynet = [](std::string light, std::string thread, std::string process) {
     return std::vector<PresetGroup>{
-        {"skynet", {{{"leaves", {light}}}}, {"fiber", "uv"}},
+        {"skynet", {{{"leaves", {light}}}}, {"fiber", "boost-fiber", "uv", "go"}},
         {"skynet", {{{"leaves", {thread}}}}, {"thread"}},
         {"skynet", {{{"leaves", {process}}}}, {"process"}},
     };
@@ -133,6 +134,34 @@ const std::vector<Preset>& presets() {
     for (const auto* part : {&spawns, &sky, &tail}) head.insert(head.end(), part->begin(), part->end());
     return head;
   };
+  // The regression gate's cells: every model on every workload, sized so
+  // that a repetition takes tens of milliseconds in each model (so the
+  // heavier models get fewer operations: a ci cell is compared with itself
+  // across builds, not with other models), and 15 repetitions a side, so
+  // that a slowdown survives the Holm correction over every metric of every
+  // cell (~270 tests) even when one repetition of a side is an outlier:
+  // with 10, one base repetition above 8 of the head's gives p = 0.001,
+  // too much for 270 tests; with 15, one above 13 gives p = 5e-6.
+  auto per_model = [](const std::string& workload, Grid heavy, Grid light) {
+    return std::vector<PresetGroup>{{workload, {heavy}, {"process", "thread"}},
+                                    {workload, {light}, {"uv", "fiber", "boost-fiber", "go"}}};
+  };
+  auto ci = [&]() {
+    std::vector<PresetGroup> g;
+    auto add = [&](std::vector<PresetGroup> more) { g.insert(g.end(), more.begin(), more.end()); };
+    add(per_model("prodcons",
+                  {{"producers", {"1"}}, {"consumers", {"1"}}, {"capacity", {"0", "1024"}}, {"messages", {"2000"}}},
+                  {{"producers", {"1"}}, {"consumers", {"1"}}, {"capacity", {"0", "1024"}}, {"messages", {"50000"}}}));
+    add(per_model("counter", {{"units", {"2"}}, {"mode", {"lock", "atomic", "message"}}, {"increments", {"20000"}}},
+                  {{"units", {"2"}}, {"mode", {"lock", "atomic", "message"}}, {"increments", {"1000000"}}}));
+    add(per_model("pingpong", {{"rounds", {"2000"}}}, {{"rounds", {"50000"}}}));
+    g.push_back({"spawn", {{{"units", {"1000"}}}}});
+    add(skynet("10000", "1000", "100"));
+    add(per_model("ring", {{"units", {"503"}}, {"hops", {"2000"}}}, {{"units", {"503"}}, {"hops", {"100000"}}}));
+    g.push_back({"echo", {{{"connections", {"10"}}, {"requests", {"5000"}}, {"loop", {"closed"}}}}});
+    g.push_back({"sleepers", {{{"units", {"100"}}, {"sleeps", {"5"}}, {"sleep_ms", {"2"}}}}});
+    return g;
+  };
   static const std::vector<Preset> all = {
       {"default", "the comparison matrix: every model on every workload, 5 repetitions", 5, 1,
        build({prodcons(1), counter(1), pingpong(1)},
@@ -152,6 +181,9 @@ const std::vector<Preset>& presets() {
              skynet("1000000", "10000", "1000"),
              {ring(1), echo({"10", "100", "1000", "10000"}, "200000", "20000"),
               sleepers({"100", "1000", "10000"}, "20")})},
+      {"ci", "the regression gate's cells: every model and workload, small, 15 repetitions (cmbench ab "
+             "in under 3 minutes)",
+       15, 1, ci()},
   };
   return all;
 }
@@ -160,6 +192,33 @@ const Preset* find_preset(const std::string& name) {
   for (const auto& p : presets())
     if (p.name == name) return &p;
   return nullptr;
+}
+
+std::vector<Cell> take_shard(std::vector<Cell> cells, const std::string& spec) {
+  size_t i = 0, n = 0;
+  char extra = 0;
+  if (std::sscanf(spec.c_str(), "%zu/%zu%c", &i, &n, &extra) != 2 || n == 0 || i == 0 || i > n ||
+      spec.find('-') != std::string::npos)
+    throw std::invalid_argument(
+        fmt::format("--shard: '{}' is not I/N with 1 <= I <= N (e.g. 2/4)", spec));
+  std::vector<Cell> mine;
+  for (size_t k = i - 1; k < cells.size(); k += n) mine.push_back(std::move(cells[k]));
+  if (mine.empty())
+    throw std::invalid_argument(fmt::format(
+        "--shard: slice {} is empty: the selection has only {} cells", spec, cells.size()));
+  return mine;
+}
+
+RepetitionRequest repetition_request(const Cell& cell, double timeout_s,
+                                     const volatile sig_atomic_t* stop) {
+  RepetitionRequest req;
+  req.workload = cell.entry->workload->name;
+  req.model = cell.entry->model->name;
+  req.params = cell.params.all();
+  req.timeout_s = timeout_s;
+  req.sample_tree_memory = cell.entry->model->process_tree;
+  req.stop = stop;
+  return req;
 }
 
 std::string cell_name(const Entry& entry, const Params& params) {

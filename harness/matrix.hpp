@@ -7,6 +7,7 @@
 
 #include "harness/params.hpp"
 #include "harness/registry.hpp"
+#include "harness/runner.hpp"
 
 namespace cmbench {
 
@@ -50,6 +51,15 @@ struct Selection {
 // std::invalid_argument with a one-line message naming the flag and what it
 // accepts. Nothing runs before this has succeeded for the whole matrix.
 std::vector<Cell> expand(const Selection& sel);
+
+// The I-th of N deterministic slices of the cells ("I/N", 1 <= I <= N):
+// every N-th cell starting at the I-th, so each slice gets a share of every
+// workload. Throws std::invalid_argument naming --shard when malformed.
+std::vector<Cell> take_shard(std::vector<Cell> cells, const std::string& spec);
+
+// The request that runs one repetition of `cell` in a child process.
+RepetitionRequest repetition_request(const Cell& cell, double timeout_s,
+                                     const volatile sig_atomic_t* stop);
 
 // The cell name for these parameters, in the order the workload and model
 // define them.

@@ -113,7 +113,10 @@ std::string Params::label(const std::vector<std::string>& order) const {
 Params make_params(const std::vector<ParamDef>& defs,
                    const std::map<std::string, std::string>& given) {
   std::map<std::string, std::string> values;
-  for (const auto& [name, value] : given) {
+  for (const auto& entry : given) {
+    // Not a structured binding: clang before 16 cannot capture one in a
+    // lambda, and the fuzz build (fuzz/) compiles this with clang.
+    const std::string& name = entry.first;
     auto def = std::find_if(defs.begin(), defs.end(), [&](const ParamDef& d) { return d.name == name; });
     if (def == defs.end()) {
       std::vector<std::string> names;

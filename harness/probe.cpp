@@ -49,6 +49,12 @@ void Probe::start() {
 }
 
 void Probe::stop() {
+  if (injected_delay_ns_ > 0) {
+    // Busy, like the work it stands for: CPU time grows with wall time.
+    const int64_t until = now_ns() + injected_delay_ns_;
+    while (now_ns() < until) {
+    }
+  }
   stop_ns_ = now_ns();
   stop_usage_ = read_usage();
 }

@@ -81,6 +81,10 @@ class Probe {
   // from the workload's nominal count.
   void set_operations(uint64_t ops) { operations_ = ops; }
 
+  // Test-only (the regression gate's tests): stop() spins this long before
+  // it reads the clock, as if every operation had taken a fixed delay more.
+  void inject_delay(int64_t ns) { injected_delay_ns_ = ns; }
+
   // --- read by the cell runner ---
   bool started() const { return start_ns_ != 0; }
   bool stopped() const { return stop_ns_ != 0; }
@@ -120,6 +124,7 @@ class Probe {
   nlohmann::json notes_ = nlohmann::json::object();
   bool process_tree_ = false;
   int64_t excluded_ns_ = 0;
+  int64_t injected_delay_ns_ = 0;
   double excluded_user_s_ = 0, excluded_sys_s_ = 0;
   long excluded_nvcsw_ = 0, excluded_nivcsw_ = 0;
   MemoryReading mem_base_, mem_parked_;

@@ -16,20 +16,8 @@ namespace cmbench {
 
 namespace {
 
-// A repetition's value of an aggregated metric, or nothing when absent.
 std::optional<double> metric_of(const RepetitionResult& rep, const std::string& name) {
-  const auto& m = rep.metrics;
-  if (!m.is_object()) return std::nullopt;
-  if (name.rfind("latency_", 0) == 0) {
-    // latency_p50_ns -> metrics.latency_ns.p50
-    std::string key = name.substr(8, name.size() - 8 - 3);
-    if (!m.contains("latency_ns") || !m["latency_ns"].contains(key)) return std::nullopt;
-    return m["latency_ns"][key].get<double>();
-  }
-  if (!m.contains(name) || !m[name].is_number()) return std::nullopt;
-  double v = m[name].get<double>();
-  if (name == "memory_peak_bytes" && v < 0) return std::nullopt;
-  return v;
+  return metric_value(rep.metrics, name);
 }
 
 nlohmann::json summary_json(const Summary& s) {
@@ -44,10 +32,27 @@ nlohmann::json rep_json(const RepetitionResult& r) {
   if (r.signal) j["signal"] = r.signal;
   if (!r.metrics.is_null()) j["metrics"] = r.metrics;
   if (!r.cell_rusage.is_null()) j["cell_rusage"] = r.cell_rusage;
+  if (!r.memory_limit.is_null()) j["memory_limit"] = r.memory_limit;
   return j;
 }
 
 }  // namespace
+
+std::optional<double> metric_value(const nlohmann::json& m, const std::string& name) {
+  if (!m.is_object()) return std::nullopt;
+  if (name.rfind("latency_", 0) == 0) {
+    // latency_p50_ns -> metrics.latency_ns.p50
+    std::string key = name.substr(8, name.size() - 8 - 3);
+    if (!m.contains("latency_ns") || !m["latency_ns"].is_object() || !m["latency_ns"].contains(key) ||
+        !m["latency_ns"][key].is_number())
+      return std::nullopt;
+    return m["latency_ns"][key].get<double>();
+  }
+  if (!m.contains(name) || !m[name].is_number()) return std::nullopt;
+  double v = m[name].get<double>();
+  if (name == "memory_peak_bytes" && v < 0) return std::nullopt;
+  return v;
+}
 
 const std::vector<std::string>& aggregated_metrics() {
   static const std::vector<std::string> names = {
@@ -79,7 +84,7 @@ void finish_cell(CellResult& r, const std::string& build_type) {
       if (auto v = metric_of(rep, name)) values.push_back(*v);
     if (!values.empty()) r.aggregates[name] = summary_json(summarize(values));
   }
-  if (build_type != "Release")
+  if (!build_type.empty() && build_type != "Release")
     r.warnings.push_back(fmt::format(
         "built as {}: these numbers do not represent optimised code; build with the release preset",
         build_type));
@@ -134,6 +139,28 @@ nlohmann::json to_json(const CellResult& r) {
   return j;
 }
 
+nlohmann::json new_results_doc(nlohmann::json context, const std::vector<std::string>& command,
+                               nlohmann::json options) {
+  nlohmann::json doc;
+  doc["schema"] = kSchemaName;
+  doc["schema_version"] = kSchemaVersion;
+  doc["context"] = std::move(context);
+  doc["command"] = command;
+  doc["options"] = std::move(options);
+  doc["models"] = nlohmann::json::object();
+  for (const auto* m : all_models())
+    doc["models"][m->name] = {{"summary", m->summary},
+                              {"unit", m->taxonomy.unit},
+                              {"scheduled_by", m->taxonomy.scheduled_by},
+                              {"isolation", m->taxonomy.isolation},
+                              {"stack", m->taxonomy.stack},
+                              {"communication", m->taxonomy.communication},
+                              {"library", m->taxonomy.library}};
+  doc["complete"] = false;
+  doc["cells"] = nlohmann::json::array();
+  return doc;
+}
+
 void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
   namespace fs = std::filesystem;
   fs::path p(path);
@@ -160,19 +187,34 @@ nlohmann::json load_results(const std::string& path) {
   if (!in) throw std::invalid_argument(fmt::format("{}: cannot open the results file", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  auto doc = nlohmann::json::parse(ss.str(), nullptr, false);
+  return parse_results(ss.str(), path);
+}
+
+nlohmann::json parse_results(std::string_view text, const std::string& path) {
+  auto doc = nlohmann::json::parse(text, nullptr, false);
   if (doc.is_discarded())
     throw std::invalid_argument(fmt::format("{}: not JSON (truncated or another kind of file)", path));
-  if (!doc.is_object() || doc.value("schema", "") != kSchemaName)
+  // Every field is looked at only after its type is checked: json::value()
+  // and get() throw their own exceptions on a wrong type, which callers
+  // (--resume) do not expect from a bad file. (Found by fuzz/results_fuzz.)
+  if (!doc.is_object() || !doc.contains("schema") || doc["schema"] != kSchemaName)
     throw std::invalid_argument(
         fmt::format("{}: not a cmbench results file (expected \"schema\": \"{}\")", path, kSchemaName));
   if (!doc.contains("schema_version") || !doc["schema_version"].is_number_integer())
     throw std::invalid_argument(fmt::format("{}: no integer schema_version", path));
-  int v = doc["schema_version"].get<int>();
-  if (v > kSchemaVersion)
+  // Positive integers parse as unsigned: compared as such, a huge version
+  // is not narrowed into an accepted one.
+  const auto& version = doc["schema_version"];
+  const bool newer = version.is_number_unsigned()
+                         ? version.get<uint64_t>() > static_cast<uint64_t>(kSchemaVersion)
+                         : version.get<int64_t>() > kSchemaVersion;
+  if (newer)
     throw std::invalid_argument(fmt::format(
         "{}: schema_version {} is newer than this cmbench reads (up to {}); use a newer cmbench",
-        path, v, kSchemaVersion));
+        path, version.dump(), kSchemaVersion));
+  if (version.get<int64_t>() < 1)
+    throw std::invalid_argument(
+        fmt::format("{}: schema_version {} is not a version (1 or more)", path, version.dump()));
   if (!doc.contains("cells") || !doc["cells"].is_array())
     throw std::invalid_argument(fmt::format("{}: no \"cells\" array", path));
   return doc;

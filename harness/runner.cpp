@@ -3,11 +3,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ipc.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +21,8 @@
 #include <climits>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -45,21 +51,77 @@ std::string self_exe() {
 
 double tv_s(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
 
+// What a cell left running after it returned: the processes of its group
+// still alive when it was reaped, and the TCP ports they were listening on.
+struct Leftovers {
+  int processes = 0;
+  std::vector<int> listening_ports;
+};
+
+// The socket inodes a process holds ("socket:[12345]" links in /proc/PID/fd).
+void socket_inodes(pid_t pid, std::set<unsigned long>& out) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (auto* ent = readdir(d)) {
+    if (ent->d_name[0] == '.') continue;
+    char target[64];
+    ssize_t n = readlinkat(dirfd(d), ent->d_name, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    unsigned long inode = 0;
+    if (std::sscanf(target, "socket:[%lu]", &inode) == 1) out.insert(inode);
+  }
+  closedir(d);
+}
+
+// The local ports of the TCP sockets in LISTEN state (st 0A) among `inodes`,
+// read from /proc/PID/net/tcp and tcp6: PID's network namespace, which is
+// where its sockets live.
+std::vector<int> listening_ports(pid_t pid, const std::set<unsigned long>& inodes) {
+  std::vector<int> ports;
+  for (const char* table : {"tcp", "tcp6"}) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/net/" + table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      std::istringstream f(line);
+      std::string sl, local, remote, st, queues, timer, retr, uid, timeout;
+      unsigned long inode = 0;
+      if (!(f >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode))
+        continue;
+      if (st != "0A" || !inodes.count(inode)) continue;
+      auto colon = local.rfind(':');
+      if (colon == std::string::npos) continue;
+      int port = static_cast<int>(std::strtol(local.c_str() + colon + 1, nullptr, 16));
+      if (std::find(ports.begin(), ports.end(), port) == ports.end()) ports.push_back(port);
+    }
+  }
+  std::sort(ports.begin(), ports.end());
+  return ports;
+}
+
 // Kills whatever is left of the cell's process group and reaps every
-// orphan this (subreaper) process inherited. Returns how many processes of
-// the group were still there.
-int clean_up_group(pid_t pgid) {
-  int left = 0;
+// orphan this (subreaper) process inherited. Before it kills them it notes
+// how many there were and which TCP ports they listened on: a socket
+// outlives its cell only inside a process that does, so after the kill
+// there would be nothing left to see.
+Leftovers clean_up_group(pid_t pgid) {
+  Leftovers left;
   if (kill(-pgid, 0) == 0) {
-    // Count them before killing, for the record.
-    std::vector<pid_t> all;
+    std::vector<pid_t> members;
     if (auto* dir = opendir("/proc")) {
       while (auto* ent = readdir(dir)) {
         pid_t p = std::atoi(ent->d_name);
-        if (p > 0 && getpgid(p) == pgid) ++left;
+        if (p > 0 && getpgid(p) == pgid) members.push_back(p);
       }
       closedir(dir);
     }
+    left.processes = static_cast<int>(members.size());
+    std::set<unsigned long> inodes;
+    for (pid_t p : members) socket_inodes(p, inodes);
+    if (!inodes.empty()) left.listening_ports = listening_ports(members.front(), inodes);
     kill(-pgid, SIGKILL);
   }
   // Reap orphans re-parented to us; give the kernel a moment to deliver the
@@ -75,9 +137,187 @@ int clean_up_group(pid_t pgid) {
   return left;
 }
 
+// --- shared memory a cell leaves behind -------------------------------------
+//
+// A POSIX shared-memory segment (shm_open) is a file in /dev/shm and lives
+// until it is unlinked, whoever created it is gone; a System V segment
+// (shmget) lives until IPC_RMID. Either would hold memory for the rest of the
+// matrix and beyond. They are found by difference: /dev/shm and
+// /proc/sysvipc/shm are listed before the cell starts and again after it was
+// reaped (two small reads per repetition). The difference is only blamed on
+// the cell when nothing else could have made it: it belongs to this user and
+// no live process holds it (the cell's are all dead by then). What this cannot
+// tell apart: another program of the same user that creates a segment and
+// lets go of it, unheld, during the same repetition.
+
+std::set<std::string> list_dev_shm() {
+  std::set<std::string> names;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (auto* ent = readdir(d))
+      if (ent->d_name[0] != '.') names.insert(ent->d_name);
+    closedir(d);
+  }
+  return names;
+}
+
+struct SysvSegment {
+  long size = 0;
+  pid_t creator = 0;
+  long attached = 0;
+  uid_t uid = 0;
+};
+
+// shmid -> segment, from /proc/sysvipc/shm (columns named by its header).
+std::map<int, SysvSegment> list_sysv_shm() {
+  std::map<int, SysvSegment> segs;
+  std::ifstream in("/proc/sysvipc/shm");
+  std::string header;
+  if (!std::getline(in, header)) return segs;
+  std::vector<std::string> cols;
+  {
+    std::istringstream h(header);
+    for (std::string c; h >> c;) cols.push_back(c);
+  }
+  auto col = [&](const char* name) {
+    return static_cast<size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
+  };
+  const size_t id_c = col("shmid"), size_c = col("size"), cpid_c = col("cpid"),
+               natt_c = col("nattch"), uid_c = col("uid");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::vector<std::string> v;
+    for (std::string x; f >> x;) v.push_back(x);
+    if (std::max({id_c, size_c, cpid_c, natt_c, uid_c}) >= v.size()) continue;
+    SysvSegment seg;
+    seg.size = std::atol(v[size_c].c_str());
+    seg.creator = static_cast<pid_t>(std::atol(v[cpid_c].c_str()));
+    seg.attached = std::atol(v[natt_c].c_str());
+    seg.uid = static_cast<uid_t>(std::atol(v[uid_c].c_str()));
+    segs[std::atoi(v[id_c].c_str())] = seg;
+  }
+  return segs;
+}
+
+// True when a live process has `path` open or mapped. Only called when a
+// new /dev/shm entry appeared, which is rare, so walking /proc is affordable.
+bool held_by_a_live_process(const std::string& path) {
+  DIR* proc = opendir("/proc");
+  if (!proc) return false;
+  bool held = false;
+  while (auto* ent = readdir(proc)) {
+    if (held) break;
+    pid_t p = std::atoi(ent->d_name);
+    if (p <= 0) continue;
+    const std::string base = std::string("/proc/") + ent->d_name;
+    if (DIR* fds = opendir((base + "/fd").c_str())) {
+      while (auto* fd = readdir(fds)) {
+        char target[PATH_MAX];
+        ssize_t n = readlinkat(dirfd(fds), fd->d_name, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = '\0';
+        if (path == target) {
+          held = true;
+          break;
+        }
+      }
+      closedir(fds);
+    }
+    if (held) break;
+    std::ifstream maps(base + "/maps");
+    for (std::string line; std::getline(maps, line);)
+      if (line.size() >= path.size() && line.find(path) != std::string::npos) {
+        held = true;
+        break;
+      }
+  }
+  closedir(proc);
+  return held;
+}
+
+struct ShmSnapshot {
+  std::set<std::string> posix;
+  std::map<int, SysvSegment> sysv;
+};
+
+ShmSnapshot snapshot_shm() { return {list_dev_shm(), list_sysv_shm()}; }
+
+// Removes the segments the cell left behind and says what they were, one
+// phrase each ("shared-memory segment /dev/shm/x").
+std::vector<std::string> remove_leaked_shm(const ShmSnapshot& before) {
+  std::vector<std::string> leaks;
+  const uid_t me = geteuid();
+  for (const auto& name : list_dev_shm()) {
+    if (before.posix.count(name)) continue;
+    const std::string path = "/dev/shm/" + name;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0 || st.st_uid != me) continue;
+    if (held_by_a_live_process(path)) continue;
+    if (unlink(path.c_str()) == 0 || errno == ENOENT)
+      leaks.push_back(fmt::format("shared-memory segment {}", path));
+  }
+  for (const auto& [id, seg] : list_sysv_shm()) {
+    if (before.sysv.count(id) || seg.uid != me || seg.attached != 0) continue;
+    // The creator still alive and not the cell's (they are all dead now): not ours.
+    if (seg.creator > 0 && kill(seg.creator, 0) == 0) continue;
+    if (shmctl(id, IPC_RMID, nullptr) == 0 || errno == EINVAL || errno == EIDRM)
+      leaks.push_back(fmt::format("System V shared-memory segment {} ({} bytes)", id, seg.size));
+  }
+  return leaks;
+}
+
+// The environment of the cell: this process's, with the memory limit (or
+// its absence) stated explicitly, so a limit in our own environment never
+// leaks into a cell that was not given one.
+std::vector<std::string> cell_environment(uint64_t memory_limit) {
+  std::vector<std::string> env;
+  const std::string prefix = std::string(kMemoryLimitEnv) + "=";
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env.emplace_back(*e);
+  if (memory_limit > 0) env.push_back(prefix + std::to_string(memory_limit));
+  return env;
+}
+
 }  // namespace
 
 void become_subreaper() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+std::optional<uint64_t> parse_memory_size(std::string_view text) {
+  size_t i = 0;
+  uint64_t v = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (v > (UINT64_MAX - 9) / 10) return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  if (i == 0) return std::nullopt;
+  std::string unit(text.substr(i));
+  for (const char* tail : {"iB", "B"})
+    if (unit.size() > std::strlen(tail) && unit.ends_with(tail)) {
+      unit.resize(unit.size() - std::strlen(tail));
+      break;
+    }
+  int shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "K" || unit == "k") shift = 10;
+  else if (unit == "M" || unit == "m") shift = 20;
+  else if (unit == "G" || unit == "g") shift = 30;
+  else if (unit == "T" || unit == "t") shift = 40;
+  else return std::nullopt;
+  if (shift > 0 && v > (UINT64_MAX >> shift)) return std::nullopt;
+  return v << shift;
+}
+
+std::string memory_size_text(uint64_t bytes) {
+  static const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  double v = static_cast<double>(bytes);
+  while (u < 4 && bytes >= (uint64_t{1} << (10 * (u + 1)))) {
+    ++u;
+    v /= 1024;
+  }
+  if (u == 0) return fmt::format("{} bytes", bytes);
+  if (v == static_cast<double>(static_cast<uint64_t>(v))) return fmt::format("{} {}", static_cast<uint64_t>(v), units[u]);
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
 
 RepetitionResult run_repetition(const RepetitionRequest& req) {
   RepetitionResult res;
@@ -113,9 +353,16 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  std::vector<std::string> env = cell_environment(req.memory_limit_bytes);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  if (req.memory_limit_bytes > 0)
+    res.memory_limit = {{"bytes", req.memory_limit_bytes}, {"method", "RLIMIT_AS"}};
+  const ShmSnapshot shm_before = snapshot_shm();
   pid_t pid = -1;
   const int64_t t0 = now_ns();
-  int rc = posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), environ);
+  int rc = posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(fds[1]);
@@ -194,7 +441,9 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   }
   close(fds[0]);
   if (pidfd >= 0) close(pidfd);
-  int leftovers = clean_up_group(pid);
+  const Leftovers leftovers = clean_up_group(pid);
+  // After the whole group is gone, so that nothing of the cell holds a segment.
+  const std::vector<std::string> leaked_shm = remove_leaked_shm(shm_before);
 
   res.cell_rusage = {{"cpu_user_s", tv_s(ru.ru_utime)},
                      {"cpu_sys_s", tv_s(ru.ru_stime)},
@@ -209,23 +458,41 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   }
   nlohmann::json child;
   if (!output.empty()) child = nlohmann::json::parse(output, nullptr, false);
+  // What the cell left behind besides processes, one phrase each; a cell
+  // that did anything of the kind fails (below), and one that had already
+  // failed says so too.
+  std::vector<std::string> leaks;
+  for (int port : leftovers.listening_ports)
+    leaks.push_back(fmt::format("a listening socket on port {} (in a leftover process, closed when it was killed)", port));
+  for (const auto& seg : leaked_shm) leaks.push_back(fmt::format("{} behind (it was removed)", seg));
+  const std::string leak_text = leaks.empty() ? "" : fmt::format("left {}", fmt::join(leaks, "; left "));
+  auto with_leaks = [&](std::string message) {
+    if (!leak_text.empty()) message += "; it also " + leak_text;
+    return message;
+  };
+  const std::string limit_text =
+      req.memory_limit_bytes > 0 ? fmt::format("a memory limit of {} (RLIMIT_AS)", memory_size_text(req.memory_limit_bytes)) : "";
   if (timed_out) {
     res.outcome = Outcome::timeout;
     res.signal = SIGKILL;
-    res.message = fmt::format("no result within the timeout of {} s; the process group was killed",
-                              req.timeout_s);
+    res.message = with_leaks(fmt::format(
+        "no result within the timeout of {} s; the process group was killed", req.timeout_s));
     return res;
   }
   if (WIFSIGNALED(status)) {
     res.outcome = Outcome::crashed;
     res.signal = WTERMSIG(status);
     res.message = fmt::format("killed by signal {} ({})", res.signal, strsignal(res.signal));
+    // Running out of address space can end in a signal rather than an
+    // error (a failed allocation where nothing may throw aborts).
+    if (!limit_text.empty()) res.message += fmt::format("; the cell ran under {}", limit_text);
+    res.message = with_leaks(res.message);
     return res;
   }
   if (child.is_discarded() || !child.is_object() || !child.contains("outcome")) {
     res.outcome = Outcome::failed;
-    res.message = fmt::format("the cell exited with status {} without a result",
-                              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    res.message = with_leaks(fmt::format("the cell exited with status {} without a result",
+                                         WIFEXITED(status) ? WEXITSTATUS(status) : -1));
     return res;
   }
   res.outcome = outcome_from_string(child.value("outcome", "failed")).value_or(Outcome::failed);
@@ -251,9 +518,21 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
       res.metrics["memory_method"] = "VmHWM of the cell process";
     }
   }
-  if (leftovers > 0 && res.outcome == Outcome::ok) {
+  // Memory the limit refused: say which limit, so the outcome reads as the
+  // limit's doing and not the machine's. (pthread_create reports a thread
+  // stack it could not map as EAGAIN.)
+  if (res.outcome == Outcome::limit && !limit_text.empty() && (res.err == ENOMEM || res.err == EAGAIN))
+    res.message += fmt::format(" under {}{}", limit_text,
+                               res.err == EAGAIN ? ", which thread stacks count against" : "");
+  if (res.outcome == Outcome::ok && (leftovers.processes > 0 || !leaks.empty())) {
     res.outcome = Outcome::failed;
-    res.message = fmt::format("the cell left {} process(es) behind; they were killed", leftovers);
+    std::vector<std::string> parts;
+    if (leftovers.processes > 0)
+      parts.push_back(fmt::format("the cell left {} process(es) behind; they were killed", leftovers.processes));
+    if (!leak_text.empty()) parts.push_back((parts.empty() ? "the cell " : "it ") + leak_text);
+    res.message = fmt::format("{}", fmt::join(parts, "; "));
+  } else if (res.outcome != Outcome::ok) {
+    res.message = with_leaks(res.message);
   }
   return res;
 }

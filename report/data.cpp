@@ -233,7 +233,16 @@ ReportData build_report_data(std::vector<Run> runs, const std::string& source_di
     for (const auto& s : w.series) push_unique(d.all_series, s);
     for (const auto& m : w.models) {
       namespace fs = std::filesystem;
-      w.lines_of_code[m] = count_code_lines((fs::path(source_dir) / "workloads" / w.name / (m + ".cpp")).string());
+      // A model's implementation is workloads/<w>/<m>.cpp, with the C++
+      // spelling of the name (boost-fiber: boost_fiber.cpp); a model written
+      // in another language keeps it in models/<m>/src/<w>.<ext> (go), and
+      // the .cpp there only hands the cell over.
+      std::string file = m;
+      std::replace(file.begin(), file.end(), '-', '_');
+      const fs::path root(source_dir);
+      std::optional<int> lines = count_code_lines((root / "models" / file / "src" / (w.name + ".go")).string());
+      if (!lines) lines = count_code_lines((root / "workloads" / w.name / (file + ".cpp")).string());
+      w.lines_of_code[m] = lines;
     }
   }
   return d;

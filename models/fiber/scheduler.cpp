@@ -19,7 +19,62 @@
 #define CMBENCH_FIBER_ASAN 1
 #endif
 
+// ThreadSanitizer keeps a shadow call stack and a vector clock per thread of
+// execution; a stack switch it is not told about makes it mix up two fibers'
+// histories and report races (or crash) in perfectly sequential code. So in
+// a TSan build every fiber gets a TSan fiber context, and every switch says
+// where it goes. The switches synchronise (flags 0): fibers of one
+// scheduler run one at a time, each switch a happens-before edge, as they
+// truly are. None of this exists in other builds.
+//
+// Where the switch is announced matters, because TSan's shadow stack is
+// pushed on entry to every instrumented function and popped on its exit:
+// a frame entered under one context and left under another unbalances both
+// (an underflow makes TSan itself crash at its next stack trace). The rule
+// kept here: announce a switch only where no instrumented frame will return
+// before the jump. In switch_to() that holds (Boost's resume_with is inlined
+// into it and the helpers below are always inlined), so it announces the
+// switch just before the jump. finish() does not: after it returns, the
+// finished fiber's entry(), its lambda and Boost's record still return
+// before the jump. So finish() announces nothing; the next fiber announces
+// the switch itself when it lands (tsan_landed(), in switch_to() after the
+// jump), and a next fiber that has never run, which lands in Boost's entry
+// code and pushes its first frames on the finished fiber's context, simply
+// keeps that context as its own.
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define CMBENCH_FIBER_TSAN 1
+#endif
+
 namespace cmbench::fiber {
+
+#if defined(CMBENCH_FIBER_TSAN)
+namespace {
+// The context of a fiber that finished, still TSan's current one until the
+// fiber that runs after it lands (tsan_landed()), which switches to its own
+// and destroys this one.
+thread_local void* tsan_finished = nullptr;
+
+// Called by `self` just after it was resumed: if a finished fiber resumed
+// it, TSan still runs that fiber's context; switch to self's and destroy it.
+[[gnu::always_inline]] inline void tsan_landed(ControlBlock* self) noexcept {
+  if (void* dead = std::exchange(tsan_finished, nullptr)) {
+    __tsan_switch_to_fiber(self->tsan_fiber, 0);
+    __tsan_destroy_fiber(dead);
+  }
+}
+
+// Tells TSan that the thread is about to switch from `prev` to `next`.
+[[gnu::always_inline]] inline void tsan_switch(ControlBlock* prev, ControlBlock* next,
+                                               ControlBlock* main) noexcept {
+  // The thread's own context, learnt each time it leaves it (run() may be
+  // called from different threads over the scheduler's life).
+  if (prev == main) main->tsan_fiber = __tsan_get_current_fiber();
+  if (!next->tsan_fiber) next->tsan_fiber = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(next->tsan_fiber, 0);
+}
+}  // namespace
+#endif
 
 Scheduler::Scheduler(std::size_t stack_size) : pool_(stack_size) {}
 
@@ -117,6 +172,9 @@ void Scheduler::switch_to(ControlBlock* next) {
   switched_from_ = prev;
   __sanitizer_start_switch_fiber(&prev->asan_fake_stack, next->stack_bottom, next->stack_size);
 #endif
+#if defined(CMBENCH_FIBER_TSAN)
+  tsan_switch(prev, next, &main_);
+#endif
   [[maybe_unused]] boost::context::fiber none =
       std::move(next->ctx).resume_with([prev](boost::context::fiber&& from) {
         prev->ctx = std::move(from);
@@ -124,6 +182,9 @@ void Scheduler::switch_to(ControlBlock* next) {
       });
 #if defined(CMBENCH_FIBER_ASAN)
   asan_resumed(prev->asan_fake_stack);
+#endif
+#if defined(CMBENCH_FIBER_TSAN)
+  tsan_landed(prev);  // `prev` is this frame's fiber, the one that now runs again
 #endif
 }
 
@@ -141,6 +202,15 @@ boost::context::fiber Scheduler::finish(ControlBlock* self) noexcept {
   switched_from_ = self;
   // A null save slot tells ASan this stack is finished: free its fake stack.
   __sanitizer_start_switch_fiber(nullptr, next->stack_bottom, next->stack_size);
+#endif
+#if defined(CMBENCH_FIBER_TSAN)
+  // No switch announced here (see the top of this file): a next fiber that
+  // never ran inherits this context; one that did switches to its own when
+  // it lands, and destroys this one.
+  if (!next->tsan_fiber)
+    next->tsan_fiber = std::exchange(self->tsan_fiber, nullptr);
+  else
+    tsan_finished = std::exchange(self->tsan_fiber, nullptr);
 #endif
   return std::move(next->ctx);
 }

@@ -77,6 +77,12 @@ struct ControlBlock {
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer's context for the fiber running on this stack (only in
+  // a TSan build: the scheduler creates it at the first switch to the fiber
+  // and destroys it once the fiber has finished).
+  void* tsan_fiber = nullptr;
+#endif
 };
 
 class StackPool {

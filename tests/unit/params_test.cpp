@@ -130,12 +130,17 @@ TEST(Expand, ParamListsExpandIntoAMatrix) {
 TEST(Expand, ModelParametersApplyOnlyToTheirModel) {
   Selection sel;
   sel.workloads = {"counter"};
-  sel.params = {"stack_size=8Ki,64Ki", "units=2", "mode=lock", "increments=100"};
+  // Both fiber models have a stack_size (boost-fiber accepts 12 KiB and up).
+  sel.params = {"stack_size=16Ki,64Ki", "units=2", "mode=lock", "increments=100"};
   auto cells = expand(sel);
-  size_t fiber = 0;
-  for (const auto& c : cells) fiber += c.entry->model->name == "fiber";
+  size_t fiber = 0, boost_fiber = 0;
+  for (const auto& c : cells) {
+    fiber += c.entry->model->name == "fiber";
+    boost_fiber += c.entry->model->name == "boost-fiber";
+  }
   EXPECT_EQ(fiber, 2u);
-  EXPECT_EQ(cells.size(), all_models().size() - 1 + 2);
+  EXPECT_EQ(boost_fiber, 2u);
+  EXPECT_EQ(cells.size(), all_models().size() - 2 + 4);
 }
 
 TEST(Expand, FilterSelectsByName) {

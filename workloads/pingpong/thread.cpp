@@ -16,50 +16,20 @@
 // it back. Each handoff is a futex wake of the peer and a futex wait of the
 // sender (two kernel context switches per round trip on one core, a cross-core
 // wake-up on two), which is the price this workload exists to show.
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <span>
 
 #include "harness/probe.hpp"
 #include "harness/registry.hpp"
+#include "models/thread/court.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/pingpong/spec.hpp"
 
 namespace cmbench::pingpong {
 namespace {
 
+using models::thread::Court;
 using models::thread::ThreadGroup;
-
-// The court both threads play on. Everything is guarded by `mutex`.
-struct Court {
-  enum class Turn { a, b };
-  std::mutex mutex;
-  std::condition_variable turn_changed;
-  Turn turn = Turn::a;
-  uint64_t value = 0;
-
-  // Writes `v`, hands the turn to `to`, and wakes the peer. The peer is
-  // notified after the mutex is released, so that it does not wake only to
-  // block on the mutex this thread still holds; that is safe because the
-  // turn is changed under the mutex and the peer checks it under the mutex
-  // (wait with a predicate), so the wake-up cannot be lost.
-  void hand(Turn to, uint64_t v) {
-    {
-      std::lock_guard lock(mutex);
-      value = v;
-      turn = to;
-    }
-    turn_changed.notify_one();
-  }
-
-  // Blocks until the turn is `mine` and returns the value handed over.
-  uint64_t await(Turn mine) {
-    std::unique_lock lock(mutex);
-    turn_changed.wait(lock, [this, mine] { return turn == mine; });
-    return value;
-  }
-};
 
 void run(const Params& p, Probe& probe) {
   const uint64_t rounds = p.u("rounds");

@@ -1,0 +1,49 @@
+// libFuzzer target: a results file's text, as `cmbench report` and
+// `cmbench run --resume` read it. parse_results must accept it or refuse it
+// with std::invalid_argument and a one-line message; what it accepts, the
+// report must turn into tables and charts or refuse with an exception (the
+// report's "malformed cell", exit status 2) — never crash, hang or read out
+// of bounds.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/results.hpp"
+#include "report/render.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace cmbench;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  nlohmann::json doc;
+  try {
+    doc = parse_results(text, "fuzz.json");
+  } catch (const std::invalid_argument& e) {
+    // The command line prints this message as one line.
+    const std::string_view what = e.what();
+    if (what.empty() || what.find('\n') != std::string_view::npos) std::abort();
+    return 0;
+  }
+  try {
+    std::vector<report::Run> runs;
+    runs.push_back(report::Run{"fuzz.json", "", 0, std::move(doc)});
+    // No source folder: the report's line counts read nothing.
+    report::ReportData rd = report::build_report_data(std::move(runs), "/nonexistent");
+    std::vector<report::WorkloadCharts> charts;
+    std::set<std::string> anchors;
+    for (const auto& w : rd.workloads) {
+      charts.push_back({&w, report::workload_charts(rd, w)});
+      for (const auto& c : charts.back().charts) anchors.insert(c.anchor);
+    }
+    report::Taxonomy taxonomy = report::build_taxonomy(rd, anchors);
+    (void)report::render_markdown(rd, taxonomy);
+    (void)report::render_html(rd, taxonomy, charts, report::Assets{});
+  } catch (const std::exception&) {
+    // Refused as bad input, as `cmbench report` does.
+  }
+  return 0;
+}

@@ -1,0 +1,105 @@
+#include "models/go/exec.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "harness/errors.hpp"
+
+#ifndef CMBENCH_GO_BINARY
+#error "CMBENCH_GO_BINARY must name the cmbench-go binary (models/go/CMakeLists.txt defines it)"
+#endif
+
+namespace cmbench::models::go {
+
+namespace {
+
+// The cell's own arguments, from /proc/self/cmdline: run() is not given the
+// result descriptor, and the Go program must write to the same one.
+std::vector<std::string> own_arguments() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string all{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::vector<std::string> args;
+  size_t start = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == '\0') {
+      args.push_back(all.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return args;
+}
+
+// The value of the cell's --result-fd (CLI11 accepts "--result-fd N" and
+// "--result-fd=N"); 1, the cell's default, when absent.
+std::string result_fd() {
+  const std::vector<std::string> args = own_arguments();
+  const std::string flag = "--result-fd";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag && i + 1 < args.size()) return args[i + 1];
+    if (args[i].rfind(flag + "=", 0) == 0) return args[i].substr(flag.size() + 1);
+  }
+  return "1";
+}
+
+std::string self_exe() {
+  std::vector<char> buf(4096);
+  const ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n < 0) throw_errno("readlink(/proc/self/exe)");
+  return std::string(buf.data(), static_cast<size_t>(n));
+}
+
+// The Go runtime reserves about 680 MiB of address space when it starts (the
+// heap's page-summary and arena index mappings, PROT_NONE until used), before
+// any goroutine exists: under a lower RLIMIT_AS it aborts at once ("failed to
+// reserve page summary memory"). Rather than that crash, a memory limit below
+// this is refused as the resource it is.
+constexpr rlim_t kMinAddressSpace = rlim_t{1} << 30;
+
+void check_memory_limit() {
+  rlimit as{};
+  if (getrlimit(RLIMIT_AS, &as) != 0 || as.rlim_cur == RLIM_INFINITY || as.rlim_cur >= kMinAddressSpace)
+    return;
+  throw LimitError(
+      "the Go runtime reserves about 680 MiB of address space when it starts, before any goroutine "
+      "exists, so the go model needs at least 1 GiB and cannot run",
+      ENOMEM);
+}
+
+}  // namespace
+
+std::string binary() {
+  if (const char* env = std::getenv("CMBENCH_GO_BINARY"); env && *env) return env;
+  return CMBENCH_GO_BINARY;
+}
+
+void exec_cell(const std::string& workload, const Params& params) {
+  check_memory_limit();
+  const std::string exe = binary();
+  std::vector<std::string> args = {exe, "cell", "--workload", workload, "--model", "go"};
+  for (const auto& [key, value] : params.all()) {
+    args.push_back("--param");
+    args.push_back(key + "=" + value);
+  }
+  args.push_back("--result-fd");
+  args.push_back(result_fd());
+  // echo's load generator is cmbench's own (`cmbench loadgen`), so every
+  // model is measured by the same client.
+  args.push_back("--cmbench");
+  args.push_back(self_exe());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(exe.c_str(), argv.data());
+  const int err = errno;
+  throw_errno("execv " + exe + " (the go model's program; set CMBENCH_GO_BINARY to move it)", err);
+}
+
+}  // namespace cmbench::models::go

@@ -1,0 +1,3 @@
+module cmbench/models/go
+
+go 1.19

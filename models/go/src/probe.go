@@ -1,0 +1,258 @@
+package main
+
+// A port of harness/probe.cpp: the timed region's wall time (CLOCK_MONOTONIC),
+// CPU time and context switches (getrusage of this process and of its reaped
+// children, deltas from start to stop), the latency histograms merged after
+// the run, memory per unit (VmRSS and /proc/meminfo's kernel memory), the
+// verdict and the notes. The JSON it produces has the same fields, units and
+// rules as Probe::metrics, so the harness cannot tell the models apart.
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"syscall"
+	_ "unsafe" // for go:linkname
+)
+
+// nanotime is the runtime's CLOCK_MONOTONIC read through the vDSO: the clock
+// of the C++ harness's now_ns() (steady_clock), read once. time.Now() would
+// read the wall clock as well, doubling the cost of every stamp.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+type usage struct {
+	self, children syscall.Rusage
+}
+
+func readUsage() usage {
+	var u usage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u.self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &u.children)
+	return u
+}
+
+func seconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
+
+type kernelMemory struct{ kernelStack, pageTables, slab int64 }
+
+type memoryReading struct {
+	user   int64 // VmRSS
+	kernel kernelMemory
+}
+
+// fieldKB reads "Name:   123 kB" from a /proc file; -1 when absent.
+func fieldKB(path, name string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	prefix := []byte(name + ":")
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, prefix) {
+			continue
+		}
+		f := bytes.Fields(line[len(prefix):])
+		if len(f) == 0 {
+			return -1
+		}
+		v, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	return -1
+}
+
+func procStatusBytes(field string) int64 {
+	kb := fieldKB("/proc/self/status", field)
+	if kb < 0 {
+		return -1
+	}
+	return kb * 1024
+}
+
+func readMemory() memoryReading {
+	return memoryReading{
+		user: procStatusBytes("VmRSS"),
+		kernel: kernelMemory{
+			kernelStack: fieldKB("/proc/meminfo", "KernelStack") * 1024,
+			pageTables:  fieldKB("/proc/meminfo", "PageTables") * 1024,
+			slab:        fieldKB("/proc/meminfo", "Slab") * 1024,
+		},
+	}
+}
+
+type Verdict struct {
+	ok      bool
+	message string
+}
+
+func pass() Verdict           { return Verdict{ok: true} }
+func fail(msg string) Verdict { return Verdict{message: msg} }
+
+type Probe struct {
+	hists           []*Histogram
+	startNs, stopNs int64
+	startUsage      usage
+	stopUsage       usage
+	verified        bool
+	verdict         Verdict
+	operations      uint64
+	notes           map[string]any
+	excludedNs      int64
+	excludedUser    float64
+	excludedSys     float64
+	excludedNvcsw   int64
+	excludedNivcsw  int64
+	memBase         memoryReading
+	memParked       memoryReading
+	memUnits        uint64
+	memBaseRead     bool
+}
+
+func newProbe() *Probe { return &Probe{notes: map[string]any{}} }
+
+// LatencyHistograms makes `units` empty histograms, one per recording
+// goroutine, before the timed region (they are touched here, so the page
+// faults of first use do not land inside it).
+func (p *Probe) LatencyHistograms(units int) []*Histogram {
+	p.hists = make([]*Histogram, units)
+	for i := range p.hists {
+		p.hists[i] = newHistogram()
+	}
+	return p.hists
+}
+
+func (p *Probe) Start() {
+	p.startUsage = readUsage()
+	p.startNs = nanotime()
+}
+
+func (p *Probe) Stop() {
+	p.stopNs = nanotime()
+	p.stopUsage = readUsage()
+}
+
+func (p *Probe) Started() bool { return p.startNs != 0 }
+func (p *Probe) Stopped() bool { return p.stopNs != 0 }
+
+func (p *Probe) Verify(v Verdict) {
+	p.verified = true
+	p.verdict = v
+}
+
+func (p *Probe) Note(key string, value any) { p.notes[key] = value }
+
+func (p *Probe) SetOperations(ops uint64) { p.operations = ops }
+
+// untimed runs read and leaves the time and CPU it took out of the timed
+// region, as Probe::untimed does.
+func (p *Probe) untimed(read func()) {
+	timing := p.startNs != 0 && p.stopNs == 0
+	var before usage
+	var t0 int64
+	if timing {
+		before = readUsage()
+		t0 = nanotime()
+	}
+	read()
+	if timing {
+		p.excludedNs += nanotime() - t0
+		after := readUsage()
+		p.excludedUser += seconds(after.self.Utime) - seconds(before.self.Utime)
+		p.excludedSys += seconds(after.self.Stime) - seconds(before.self.Stime)
+		p.excludedNvcsw += after.self.Nvcsw - before.self.Nvcsw
+		p.excludedNivcsw += after.self.Nivcsw - before.self.Nivcsw
+	}
+}
+
+// MemoryBaseline before any unit exists; MemoryParked(n) while all n are
+// alive and parked. Both read VmRSS and the machine's kernel memory.
+func (p *Probe) MemoryBaseline() {
+	p.untimed(func() { p.memBase = readMemory() })
+	p.memBaseRead = true
+}
+
+func (p *Probe) MemoryParked(units uint64) {
+	p.untimed(func() { p.memParked = readMemory() })
+	p.memUnits = units
+}
+
+// ExcludeChildUsage leaves a helper process's CPU time and context switches
+// out of the timed region's (echo's load generator).
+func (p *Probe) ExcludeChildUsage(u *syscall.Rusage) {
+	p.excludedUser += seconds(u.Utime)
+	p.excludedSys += seconds(u.Stime)
+	p.excludedNvcsw += u.Nvcsw
+	p.excludedNivcsw += u.Nivcsw
+}
+
+func (p *Probe) Merged() *Histogram {
+	all := newHistogram()
+	for _, h := range p.hists {
+		all.Merge(h)
+	}
+	return all
+}
+
+func (p *Probe) Metrics() map[string]any {
+	cpu := func(f func(*syscall.Rusage) syscall.Timeval) float64 {
+		return seconds(f(&p.stopUsage.self)) - seconds(f(&p.startUsage.self)) +
+			seconds(f(&p.stopUsage.children)) - seconds(f(&p.startUsage.children))
+	}
+	delta := func(f func(*syscall.Rusage) int64) int64 {
+		return f(&p.stopUsage.self) - f(&p.startUsage.self) +
+			f(&p.stopUsage.children) - f(&p.startUsage.children)
+	}
+	m := map[string]any{}
+	wallNs := p.stopNs - p.startNs - p.excludedNs
+	wall := float64(wallNs) / 1e9
+	m["wall_s"] = wall
+	m["operations"] = p.operations
+	opsPerS, nsPerOp := 0.0, 0.0
+	if wall > 0 {
+		opsPerS = float64(p.operations) / wall
+	}
+	if p.operations > 0 {
+		nsPerOp = float64(wallNs) / float64(p.operations)
+	}
+	m["ops_per_s"] = opsPerS
+	m["ns_per_op"] = nsPerOp
+	user := cpu(func(r *syscall.Rusage) syscall.Timeval { return r.Utime }) - p.excludedUser
+	sys := cpu(func(r *syscall.Rusage) syscall.Timeval { return r.Stime }) - p.excludedSys
+	m["cpu_user_s"] = user
+	m["cpu_sys_s"] = sys
+	nvcsw := delta(func(r *syscall.Rusage) int64 { return r.Nvcsw }) - p.excludedNvcsw
+	nivcsw := delta(func(r *syscall.Rusage) int64 { return r.Nivcsw }) - p.excludedNivcsw
+	m["ctx_voluntary"] = nvcsw
+	m["ctx_involuntary"] = nivcsw
+	ops := 1.0
+	if p.operations > 0 {
+		ops = float64(p.operations)
+	}
+	m["cpu_ns_per_op"] = (user + sys) * 1e9 / ops
+	m["ctx_per_op"] = float64(nvcsw+nivcsw) / ops
+	if p.memUnits > 0 && p.memBaseRead && p.memBase.user >= 0 && p.memParked.user >= 0 {
+		n := float64(p.memUnits)
+		m["memory_units"] = p.memUnits
+		m["memory_baseline_bytes"] = p.memBase.user
+		m["memory_parked_bytes"] = p.memParked.user
+		m["memory_per_unit_bytes"] = float64(p.memParked.user-p.memBase.user) / n
+		m["memory_per_unit_method"] = "VmRSS of the cell process"
+		m["kernel_per_unit_bytes"] = map[string]any{
+			"kernel_stack": float64(p.memParked.kernel.kernelStack-p.memBase.kernel.kernelStack) / n,
+			"page_tables":  float64(p.memParked.kernel.pageTables-p.memBase.kernel.pageTables) / n,
+			"slab":         float64(p.memParked.kernel.slab-p.memBase.kernel.slab) / n,
+		}
+	}
+	if lat := p.Merged(); lat.Count() > 0 {
+		m["latency_ns"] = lat.Summary()
+	}
+	return m
+}

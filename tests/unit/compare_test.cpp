@@ -1,0 +1,145 @@
+#include "harness/compare.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+namespace cmbench {
+namespace {
+
+// A results document with one cell per entry: name -> ns_per_op of each
+// repetition (latency and memory left out, so one metric per cell).
+nlohmann::json doc(const std::vector<std::pair<std::string, std::vector<double>>>& cells,
+                   const std::string& outcome_of_last = "ok") {
+  nlohmann::json d = {{"schema", "cmbench-results"}, {"schema_version", 1}, {"context", {{"cpu_model", "x"}}}};
+  d["cells"] = nlohmann::json::array();
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const auto& [name, values] = cells[i];
+    const std::string outcome = i + 1 == cells.size() ? outcome_of_last : "ok";
+    nlohmann::json c = {{"name", name}, {"outcome", outcome}, {"repetitions", nlohmann::json::array()}};
+    if (outcome != "ok") c["message"] = "killed by signal 11";
+    for (double v : values)
+      c["repetitions"].push_back({{"outcome", "ok"}, {"metrics", {{"ns_per_op", v}, {"cpu_ns_per_op", v}}}});
+    d["cells"].push_back(c);
+  }
+  return d;
+}
+
+std::vector<double> around(double centre, int n) {
+  // Deterministic spread of +-2% around the centre.
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(centre * (1 + 0.02 * ((i * 7 % n) / double(n) - 0.5)));
+  return v;
+}
+
+const CellComparison& cell(const Comparison& c, const std::string& name) {
+  for (const auto& cc : c.cells)
+    if (cc.name == name) return cc;
+  throw std::runtime_error("no cell " + name);
+}
+
+TEST(Compare, FlagsASignificantSlowdownAboveTheThresholdOnly) {
+  auto base = doc({{"slow", around(100, 10)}, {"same", around(50, 10)}, {"tiny", around(10, 10)},
+                   {"faster", around(200, 10)}});
+  auto head = doc({{"slow", around(120, 10)}, {"same", around(50, 10)}, {"tiny", around(10.2, 10)},
+                   {"faster", around(150, 10)}});
+  Comparison c = compare_results(base, head, CompareOptions{});
+  EXPECT_EQ(cell(c, "slow").change, Change::regressed);
+  EXPECT_EQ(cell(c, "same").change, Change::unchanged);
+  // 2% slower, and with no overlap significant, but below the 5% threshold.
+  EXPECT_EQ(cell(c, "tiny").change, Change::unchanged);
+  EXPECT_EQ(cell(c, "faster").change, Change::improved);
+  EXPECT_EQ(c.regressed, 1u);
+  EXPECT_EQ(c.improved, 1u);
+  EXPECT_EQ(c.tests, 8u);  // 4 cells x (ns_per_op, cpu_ns_per_op)
+  EXPECT_EQ(comparison_status(c), 1);
+  const auto& m = cell(c, "slow").metrics.front();
+  EXPECT_NEAR(m.ratio, 1.2, 1e-9);
+  ASSERT_TRUE(m.ci.valid);
+  EXPECT_LE(m.ci.lo, 1.2);
+  EXPECT_GE(m.ci.hi, 1.2);
+  EXPECT_LT(m.p_adjusted, 0.05);
+  // A 2% change counts once the threshold is 1%.
+  CompareOptions strict;
+  parse_threshold("1%", strict);
+  EXPECT_EQ(cell(compare_results(base, head, strict), "tiny").change, Change::regressed);
+  // ... or only for one metric.
+  CompareOptions one;
+  parse_threshold("cpu_ns_per_op=1", one);
+  const auto& tiny = cell(compare_results(base, head, one), "tiny");
+  EXPECT_EQ(tiny.change, Change::regressed);
+  EXPECT_EQ(tiny.metrics[0].change, Change::unchanged);  // ns_per_op keeps 5%
+}
+
+TEST(Compare, ImprovementAndRegressionAreMirrorImages) {
+  auto base = doc({{"a", around(100, 8)}});
+  auto head = doc({{"a", around(80, 8)}});
+  EXPECT_EQ(compare_results(base, head, CompareOptions{}).cells[0].change, Change::improved);
+  EXPECT_EQ(compare_results(head, base, CompareOptions{}).cells[0].change, Change::regressed);
+}
+
+TEST(Compare, TooFewRepetitionsWarnInsteadOfDeciding) {
+  auto base = doc({{"a", {100, 101, 99}}});
+  auto head = doc({{"a", {150, 151, 149}}});
+  Comparison c = compare_results(base, head, CompareOptions{});
+  // 3 and 3 repetitions: the smallest possible p is 0.1.
+  EXPECT_EQ(c.cells[0].change, Change::unchanged);
+  EXPECT_FALSE(c.cells[0].metrics[0].warning.empty());
+  ASSERT_FALSE(c.warnings.empty());
+  EXPECT_NE(c.warnings[0].find("too few repetitions"), std::string::npos);
+  EXPECT_EQ(comparison_status(c), 0);
+}
+
+TEST(Compare, ACellThatBrokeIsARegression) {
+  auto base = doc({{"a", around(100, 10)}, {"b", around(100, 10)}});
+  auto head = doc({{"a", around(100, 10)}, {"b", {}}}, "crashed");
+  Comparison c = compare_results(base, head, CompareOptions{});
+  EXPECT_TRUE(cell(c, "b").broken);
+  EXPECT_EQ(c.broken, 1u);
+  EXPECT_EQ(comparison_status(c), 1);
+  EXPECT_NE(comparison_markdown(c).find("**broken**"), std::string::npos);
+  // The other way round it is news, not a regression.
+  EXPECT_EQ(comparison_status(compare_results(head, base, CompareOptions{})), 0);
+}
+
+TEST(Compare, CellsOnOneSideOnlyAreListedAndNoCommonCellIsAnError) {
+  auto base = doc({{"a", around(100, 10)}, {"old", around(1, 10)}});
+  auto head = doc({{"a", around(100, 10)}, {"new", around(1, 10)}});
+  Comparison c = compare_results(base, head, CompareOptions{});
+  EXPECT_EQ(c.only_base, std::vector<std::string>{"old"});
+  EXPECT_EQ(c.only_head, std::vector<std::string>{"new"});
+  EXPECT_THROW(compare_results(doc({{"x", {1}}}), doc({{"y", {1}}}), CompareOptions{}),
+               std::invalid_argument);
+}
+
+TEST(Compare, ThresholdAndMetricErrorsNameTheFlag) {
+  CompareOptions o;
+  for (const char* bad : {"abc", "-5", "5%%", "nosuch=5", "ns_per_op=x", ""}) {
+    try {
+      parse_threshold(bad, o);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("--threshold"), std::string::npos) << e.what();
+    }
+  }
+  parse_threshold("7.5", o);
+  EXPECT_DOUBLE_EQ(o.threshold, 0.075);
+  CompareOptions m;
+  m.metrics = {"nope"};
+  EXPECT_THROW(compare_results(doc({{"a", {1}}}), doc({{"a", {1}}}), m), std::invalid_argument);
+}
+
+TEST(Compare, JsonCarriesEveryRepetitionAndTheVerdict) {
+  auto base = doc({{"slow", around(100, 10)}});
+  auto head = doc({{"slow", around(130, 10)}});
+  auto j = comparison_json(compare_results(base, head, CompareOptions{}));
+  EXPECT_EQ(j["regressed"], 1);
+  const auto& m = j["cells"][0]["metrics"]["ns_per_op"];
+  EXPECT_EQ(m["base"].size(), 10u);
+  EXPECT_EQ(m["change"], "regressed");
+  EXPECT_TRUE(m["p_exact"].get<bool>());
+  EXPECT_TRUE(m["hodges_lehmann"].is_object());
+}
+
+}  // namespace
+}  // namespace cmbench

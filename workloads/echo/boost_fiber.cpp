@@ -1,0 +1,223 @@
+// echo in the boost-fiber model: a TCP echo server of Boost.Fiber fibers
+// doing Boost.Asio I/O, in the pattern Boost.Fiber's documentation gives for
+// sharing a thread with Asio ("Integrating Fibers with Asynchronous
+// Callbacks", "Sharing a Thread with Another Main Loop"):
+//
+// - An acceptor fiber, and a fiber per connection that reads and writes back
+//   until end of stream, in synchronous-looking code: each call starts the
+//   Asio asynchronous operation with a completion handler that fulfils a
+//   boost::fibers::promise, and waits on its future, which parks only the
+//   calling fiber. (Each operation allocates the future's shared state: the
+//   price of the documented pattern, part of what is measured.)
+// - A polling fiber drives the io_context on the same thread: while other
+//   fibers are ready it runs io_context::poll() (the handlers that are ready,
+//   without blocking) and yields to them; when none is ready it blocks in
+//   io_context::run_one() (epoll) until a handler runs. It asks the scheduler
+//   whether fibers are ready through round_robin::has_ready_fibers(), which is
+//   why the scheduling algorithm here is PollingRoundRobin: Boost.Fiber's own
+//   round_robin, unchanged, that lets the poller reach it. So the thread never
+//   spins: it sleeps in epoll exactly when no fiber can run, as with Boost's
+//   own asio::round_robin example.
+//
+// As the spec asks, accepted connections get TCP_NODELAY and each reads into
+// a buffer of echo::kReadBuffer bytes allocated once per connection.
+//
+// Shutdown: the main fiber (on the thread's own stack, which gen.finish()
+// needs) waits for the generator's done_fd with an async_wait on a
+// posix::stream_descriptor, collects the result, then closes the acceptor and
+// every socket still open (their pending operations complete with
+// operation_aborted), joins the acceptor and every connection fiber, and
+// finally the poller, which ends once shutdown began and no connection fiber
+// is left. A server-side accept error (EMFILE when C connections do not fit)
+// cancels main's wait; main then shuts down the same way and throws the
+// error without waiting for the generator.
+#include <sys/socket.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <vector>
+
+#include "harness/errors.hpp"
+#include "harness/params.hpp"
+#include "harness/probe.hpp"
+#include "harness/registry.hpp"
+#include "models/boost_fiber/runtime.hpp"
+#include "workloads/echo/spec.hpp"
+
+namespace cmbench::echo::boost_fiber {
+
+namespace bf = cmbench::boost_fiber;
+namespace fibers = boost::fibers;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+// Boost.Fiber's round_robin, through which the polling fiber can ask whether
+// other fibers are ready.
+class PollingRoundRobin : public fibers::algo::round_robin {
+ public:
+  explicit PollingRoundRobin(PollingRoundRobin** self) { *self = this; }
+};
+
+struct IoResult {
+  error_code ec;
+  std::size_t bytes = 0;
+};
+
+// Starts an asynchronous operation whose handler is (error_code, size_t) and
+// parks this fiber until the handler has run.
+template <typename Start>
+IoResult await_io(Start&& start) {
+  fibers::promise<IoResult> promise;
+  fibers::future<IoResult> future = promise.get_future();
+  start([&promise](const error_code& ec, std::size_t n) { promise.set_value(IoResult{ec, n}); });
+  return future.get();
+}
+
+void serve(tcp::socket& conn, std::unique_ptr<char[]> buf) {
+  for (;;) {
+    IoResult r = await_io([&](auto handler) {
+      conn.async_read_some(asio::buffer(buf.get(), kReadBuffer), std::move(handler));
+    });
+    if (r.ec) break;  // end of stream, the client gone, or closed at shutdown
+    const std::size_t got = r.bytes;
+    r = await_io([&](auto handler) {
+      asio::async_write(conn, asio::buffer(buf.get(), got), std::move(handler));
+    });
+    if (r.ec) break;
+  }
+  error_code ignored;
+  conn.close(ignored);
+}
+
+void run(const Params& params, Probe& probe) {
+  const uint64_t connections = params.u("connections");
+  auto salloc = bf::stack_allocator(params.u("stack_size"));
+  raise_fd_limit();
+  asio::io_context io(1);
+  // Keeps run_one() and poll() from ever finding the io_context out of work
+  // (which would stop it): the poller decides when to end.
+  auto work = asio::make_work_guard(io);
+  uint16_t port = 0;
+  tcp::acceptor acceptor(io, tcp::v4(),
+                         listen_loopback(kBacklog(connections), SOCK_NONBLOCK, port));
+
+  bf::prepare(probe, params.u("stack_size"));
+  probe.note("io",
+             "Boost.Asio on one io_context(1): a fiber per connection; every async operation's "
+             "handler fulfils a boost::fibers::promise that the fiber waits on (one future per "
+             "operation)");
+  probe.note("poll_policy",
+             "a polling fiber: io_context::poll() then yield while other fibers are ready "
+             "(round_robin::has_ready_fibers), else io_context::run_one() blocking in epoll");
+  probe.note("tcp_nodelay", true);
+  probe.note("read_buffer", kReadBuffer);
+
+  PollingRoundRobin* algo = nullptr;
+  fibers::use_scheduling_algorithm<PollingRoundRobin>(&algo);
+  // The thread's scheduler outlives this call (a test runs many cells on one
+  // thread): put Boost.Fiber's default back on every way out.
+  struct Restore {
+    ~Restore() { fibers::use_scheduling_algorithm<fibers::algo::round_robin>(); }
+  } restore;
+
+  std::deque<tcp::socket> sockets;  // stable addresses; closed at shutdown
+  std::vector<fibers::fiber> conns;
+  uint64_t live = 0;  // acceptor and connection fibers not yet ended
+  bool stopping = false;
+  error_code accept_error;
+  uint64_t accepted = 0, polls = 0, blocking_polls = 0;
+
+  probe.start();
+  LoadGen gen(params, port);
+  asio::posix::stream_descriptor done(io, gen.done_fd());
+  struct Release {  // the descriptor is LoadGen's: never close it here
+    asio::posix::stream_descriptor& d;
+    ~Release() { d.release(); }
+  } release{done};
+
+  fibers::fiber poller(std::allocator_arg, salloc, [&] {
+    while (!(stopping && live == 0)) {
+      if (algo->has_ready_fibers()) {
+        io.poll();
+        ++polls;
+        boost::this_fiber::yield();
+      } else {
+        io.run_one();
+        ++blocking_polls;
+      }
+    }
+  });
+  ++live;
+  fibers::fiber acceptor_fiber(std::allocator_arg, salloc, [&] {
+    for (;;) {
+      tcp::socket conn(io);
+      IoResult r = await_io([&](auto handler) {
+        acceptor.async_accept(conn, [h = std::move(handler)](const error_code& ec) mutable {
+          h(ec, 0);
+        });
+      });
+      if (r.ec == asio::error::connection_aborted) continue;
+      if (r.ec) {
+        if (r.ec != asio::error::operation_aborted) {
+          accept_error = r.ec;
+          done.cancel();  // wakes main: stop serving
+        }
+        break;
+      }
+      ++accepted;
+      conn.set_option(tcp::no_delay(true));
+      tcp::socket& mine = sockets.emplace_back(std::move(conn));
+      ++live;
+      conns.emplace_back(std::allocator_arg, salloc,
+                         [&mine, &live, buf = std::make_unique<char[]>(kReadBuffer)]() mutable {
+                           serve(mine, std::move(buf));
+                           --live;
+                         });
+    }
+    --live;
+  });
+
+  await_io([&](auto handler) {
+    done.async_wait(asio::posix::stream_descriptor::wait_read,
+                    [h = std::move(handler)](const error_code& ec) mutable { h(ec, 0); });
+  });
+  Verdict verdict = Verdict::fail("the load generator's result was never collected");
+  std::exception_ptr failure;
+  if (!accept_error) {
+    try {
+      verdict = gen.finish(probe);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  stopping = true;
+  error_code ignored;
+  acceptor.close(ignored);
+  acceptor_fiber.join();
+  for (tcp::socket& s : sockets)
+    if (s.is_open()) s.close(ignored);
+  for (fibers::fiber& f : conns) f.join();
+  poller.join();
+  probe.stop();
+
+  if (failure) std::rethrow_exception(failure);
+  if (accept_error) throw_errno("accept", accept_error.value());
+  probe.note("connections_accepted", accepted);
+  probe.note("polls", polls);
+  probe.note("blocking_polls", blocking_polls);
+  probe.verify(verdict);
+}
+
+}  // namespace
+
+}  // namespace cmbench::echo::boost_fiber
+
+CMBENCH_IMPL(echo, boost_fiber, cmbench::echo::boost_fiber::run, nullptr)

@@ -1,0 +1,107 @@
+// skynet in the boost-fiber model, in the shape of Go's classic skynet (see
+// workloads/skynet/fiber.cpp) and of Boost.Fiber's own skynet benchmark:
+// every unit is a boost::fibers::fiber on the round_robin scheduler (one
+// thread); an inner unit creates ten children, pop()s their ten results from
+// its own boost::fibers::unbuffered_channel<uint64_t> (on its stack), joins
+// them and push()es the sum to its parent. Two choices differ from
+// Boost.Fiber's benchmark and are those of the suite's other fiber rows:
+// children are launched with launch::post (the default: queued), not
+// launch::dispatch (run at once, depth first), so the tree unfolds level by
+// level and nearly every unit is alive at once (1,111,111 fibers for a
+// million leaves); and the channel is unbuffered, as Go's make(chan int) is,
+// not a buffered_channel(16). Stacks: pooled_fixedsize_stack, no guard page.
+//
+// When a stack cannot be allocated (std::bad_alloc from Boost.Pool), the
+// parent stops creating children, collects and joins those it made, and the
+// tree finishes with a flag set; the cell then throws LimitError. No fiber is
+// left running.
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "harness/errors.hpp"
+#include "harness/params.hpp"
+#include "harness/probe.hpp"
+#include "harness/registry.hpp"
+#include "models/boost_fiber/runtime.hpp"
+#include "workloads/skynet/spec.hpp"
+
+namespace cmbench::skynet::boost_fiber {
+
+namespace bf = cmbench::boost_fiber;
+namespace fibers = boost::fibers;
+
+namespace {
+
+constexpr uint64_t kDiv = 10;
+
+struct Tree {
+  decltype(cmbench::boost_fiber::stack_allocator(0)) salloc;
+  uint64_t created = 0;
+  bool out_of_memory = false;
+};
+
+void skynet(Tree& tree, fibers::unbuffered_channel<uint64_t>& c, uint64_t num, uint64_t size) {
+  if (size == 1) {
+    c.push(num);
+    return;
+  }
+  fibers::unbuffered_channel<uint64_t> rc;
+  fibers::fiber children[kDiv];
+  const uint64_t child = size / kDiv;
+  uint64_t made = 0;
+  try {
+    for (; made < kDiv; ++made) {
+      children[made] = fibers::fiber(std::allocator_arg, tree.salloc,
+                                     [&tree, &rc, sub = num + made * child, child] {
+                                       skynet(tree, rc, sub, child);
+                                     });
+      ++tree.created;
+    }
+  } catch (const std::bad_alloc&) {
+    tree.out_of_memory = true;
+  }
+  uint64_t sum = 0;
+  for (uint64_t i = 0; i < made; ++i) sum += rc.value_pop();
+  for (uint64_t i = 0; i < made; ++i) children[i].join();
+  c.push(sum);
+}
+
+void run(const Params& params, Probe& probe) {
+  const uint64_t leaves = params.u("leaves");
+  Tree tree{bf::stack_allocator(params.u("stack_size"))};
+  uint64_t sum = 0;
+
+  bf::prepare(probe, params.u("stack_size"));
+  probe.note("channel",
+             "boost::fibers::unbuffered_channel<uint64_t> per inner unit, on its stack; children "
+             "launched with launch::post and joined");
+
+  probe.start();
+  {
+    // Go's main: c := make(chan int); go skynet(c, 0, leaves, 10); <-c
+    fibers::unbuffered_channel<uint64_t> c;
+    fibers::fiber root(std::allocator_arg, tree.salloc, [&] { skynet(tree, c, 0, leaves); });
+    ++tree.created;
+    sum = c.value_pop();
+    root.join();
+  }
+  probe.stop();
+  probe.note("fibers_created", tree.created);
+  if (tree.out_of_memory) {
+    probe.note("reached", tree.created);
+    throw LimitError("malloc(pooled fiber stack): " + std::string(std::strerror(ENOMEM)) +
+                         " after " + std::to_string(tree.created) + " of " +
+                         std::to_string(units_of(leaves)) + " units",
+                     ENOMEM);
+  }
+  probe.verify(verify(params, sum));
+}
+
+}  // namespace
+
+}  // namespace cmbench::skynet::boost_fiber
+
+CMBENCH_IMPL(skynet, boost_fiber, cmbench::skynet::boost_fiber::run, nullptr)
