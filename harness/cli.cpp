@@ -127,12 +127,21 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     if (!opt.resume.empty()) {
       earlier = load_results(opt.resume);
       restore_selection(earlier, opt.resume, opt);
+      for (const auto& c : earlier["cells"])
+        if (!c.is_object() || !c.contains("name") || !c["name"].is_string())
+          throw std::invalid_argument(
+              fmt::format("--resume: {}: a cell without a string \"name\"", opt.resume));
       opt.out = opt.resume;
     }
     cells = expand(opt.sel);
     if (!opt.shard.empty()) cells = take_shard(std::move(cells), opt.shard);
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench run: {}\n", e.what());
+    return 2;
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the file being resumed has the wrong type.
+    fmt::print(stderr, "cmbench run: --resume: {}: not a results file this cmbench wrote ({})\n",
+               opt.resume, e.what());
     return 2;
   }
   const Preset& preset = *find_preset(opt.sel.preset);

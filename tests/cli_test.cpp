@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 
 #include "harness_support.hpp"
 
@@ -34,6 +35,23 @@ TEST(Cli, BadInputIsOneLineNamingTheFlag) {
   expect_bad_input("run --timeout abc", "--timeout");
   expect_bad_input("run --frobnicate", "--frobnicate");
   expect_bad_input("launch", "launch");
+}
+
+TEST(Cli, AResumedFileWithFieldsOfTheWrongTypeIsRefusedInOneLine) {
+  const std::string path = "/tmp/cmbench-cli-resume-" + std::to_string(getpid()) + ".json";
+  for (const char* body :
+       {R"({"schema": "cmbench-results", "schema_version": 1, "cells": [], "options": {"selection": {"preset": 7}}})",
+        R"({"schema": "cmbench-results", "schema_version": 1, "cells": [3], "options": {"selection": {}}})"}) {
+    std::ofstream(path) << body;
+    auto r = run_cmbench("run --resume " + path);
+    EXPECT_EQ(r.status, 2) << body << "\n" << r.err;
+    EXPECT_EQ(lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+    std::ifstream in(path);
+    std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(kept, body) << "the file must not be overwritten";
+  }
+  std::remove(path.c_str());
 }
 
 TEST(Cli, UnwritableOutIsRefusedBeforeRunning) {
