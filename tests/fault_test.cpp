@@ -167,20 +167,23 @@ TEST_F(Fault, RunningOutOfDescriptorsIsLimitWithEmfile) {
   EXPECT_NE(r.message.find(std::strerror(EMFILE)), std::string::npos) << r.message;
 }
 
-TEST_F(Fault, RunningOutOfThreadsUnderALoweredProcessLimitIsLimit) {
-  // As the Limit tests below: RLIMIT_NPROC counts per uid and root is exempt,
-  // so a forked child of the test becomes a uid of this test's own first.
+// Runs one repetition in a forked child of the test after `limit_fn`
+// lowered a limit there (the cell inherits it), and returns its outcome,
+// errno and message through a pipe.
+struct LimitedResult {
+  std::string outcome;
+  int err = 0;
+  std::string message;
+};
+
+template <typename F>
+LimitedResult run_under_limit(const RepetitionRequest& req, F limit_fn) {
   int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  EXPECT_EQ(pipe(fds), 0);
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    rlimit lim{40, 40};
-    if (setgid(60006) != 0 || setuid(60006) != 0) _exit(3);
-    setrlimit(RLIMIT_NPROC, &lim);
-    setenv("CMBENCH_FAULT", "thread-exhaust", 1);
-    RepetitionRequest req{"counter", "thread", {{"units", "2"}, {"increments", "100"}}, 20, false,
-                          testing::binary()};
+    limit_fn();
     RepetitionResult r = run_repetition(req);
     std::string line = std::string(to_string(r.outcome)) + "\n" + std::to_string(r.err) + "\n" + r.message;
     (void)!write(fds[1], line.data(), line.size());
@@ -192,15 +195,40 @@ TEST_F(Fault, RunningOutOfThreadsUnderALoweredProcessLimitIsLimit) {
   ssize_t n;
   while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   close(fds[0]);
-  int status = 0;
+  int status;
   waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child could not become uid 60006";
+  LimitedResult res;
   auto a = out.find('\n'), b = out.find('\n', a + 1);
-  ASSERT_NE(b, std::string::npos) << out;
-  const std::string message = out.substr(b + 1);
-  EXPECT_EQ(out.substr(0, a), "limit") << message;
-  EXPECT_EQ(std::atoi(out.substr(a + 1, b - a - 1).c_str()), EAGAIN) << message;
-  EXPECT_NE(message.find("pthread_create (thread "), std::string::npos) << message;
+  if (a == std::string::npos || b == std::string::npos) return res;
+  res.outcome = out.substr(0, a);
+  res.err = std::atoi(out.substr(a + 1, b - a - 1).c_str());
+  res.message = out.substr(b + 1);
+  return res;
+}
+
+// One spawn repetition of `model` at `units` under the limit `limit_fn` sets.
+template <typename F>
+LimitedResult spawn_under_limit(const std::string& model, const std::string& units, F limit_fn) {
+  return run_under_limit(
+      RepetitionRequest{"spawn", model, {{"units", units}}, 60, model == "process", testing::binary()},
+      limit_fn);
+}
+
+TEST_F(Fault, RunningOutOfThreadsUnderALoweredProcessLimitIsLimit) {
+  // As the Limit tests below: RLIMIT_NPROC counts per uid and root is exempt,
+  // so a forked child of the test becomes a uid of this test's own first.
+  LimitedResult r = run_under_limit(
+      RepetitionRequest{"counter", "thread", {{"units", "2"}, {"increments", "100"}}, 20, false,
+                        testing::binary()},
+      [] {
+        rlimit lim{40, 40};
+        if (setgid(60006) != 0 || setuid(60006) != 0) _exit(3);
+        setrlimit(RLIMIT_NPROC, &lim);
+        setenv("CMBENCH_FAULT", "thread-exhaust", 1);
+      });
+  EXPECT_EQ(r.outcome, "limit") << "the child could not become uid 60006, or: " << r.message;
+  EXPECT_EQ(r.err, EAGAIN) << r.message;
+  EXPECT_NE(r.message.find("pthread_create (thread "), std::string::npos) << r.message;
 }
 
 TEST_F(Fault, ALeakedSharedMemorySegmentFailsTheCellAndIsRemoved) {
@@ -392,47 +420,6 @@ TEST_F(Fault, TheMatrixGoesOnPastAHangAndACrash) {
 
 namespace cmbench {
 namespace {
-
-// Runs one spawn repetition in a forked child of the test after `limit_fn`
-// lowered a limit there (the cell inherits it), and returns its outcome,
-// errno and message through a pipe.
-struct LimitedResult {
-  std::string outcome;
-  int err = 0;
-  std::string message;
-};
-
-template <typename F>
-LimitedResult spawn_under_limit(const std::string& model, const std::string& units, F limit_fn) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    limit_fn();
-    RepetitionRequest req{"spawn", model, {{"units", units}}, 60, model == "process",
-                          testing::binary()};
-    RepetitionResult r = run_repetition(req);
-    std::string line = std::string(to_string(r.outcome)) + "\n" + std::to_string(r.err) + "\n" + r.message;
-    (void)!write(fds[1], line.data(), line.size());
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status;
-  waitpid(pid, &status, 0);
-  LimitedResult res;
-  auto a = out.find('\n'), b = out.find('\n', a + 1);
-  if (a == std::string::npos || b == std::string::npos) return res;
-  res.outcome = out.substr(0, a);
-  res.err = std::atoi(out.substr(a + 1, b - a - 1).c_str());
-  res.message = out.substr(b + 1);
-  return res;
-}
 
 TEST(Limit, SpawnOfProcessesStopsAtALoweredProcessLimit) {
   // root is exempt from RLIMIT_NPROC: the child first becomes a uid of this
