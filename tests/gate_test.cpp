@@ -224,7 +224,13 @@ TEST(Gate, RunWritesGoogleBenchmarkJsonBesideItsResults) {
   ASSERT_TRUE(g["benchmarks"].is_array());
   size_t iterations = 0;
   for (const auto& b : g["benchmarks"]) iterations += b["run_type"] == "iteration";
-  EXPECT_EQ(iterations, 2 * all_models().size());  // every model, 2 repetitions
+  // One entry per repetition of every cell: each model's one-thread cell,
+  // and the all-core rows of the M:N models.
+  const auto cells = read_json(t.path + "/r.json")["cells"];
+  std::set<std::string> models;
+  for (const auto& c : cells) models.insert(c["model"].get<std::string>());
+  EXPECT_EQ(models.size(), all_models().size());
+  EXPECT_EQ(iterations, 2 * cells.size());
   // export writes the same from a results file.
   auto e = run_cmbench("export " + t.path + "/r.json --format gbench");
   ASSERT_EQ(e.status, 0) << e.err;

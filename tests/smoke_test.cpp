@@ -30,7 +30,9 @@ std::vector<std::string> model_filter() {
   return models;
 }
 
-std::vector<Cell> smoke_cells() {
+// `models` empty: every model; `extra` is one more parameter for every
+// selection (the fiber model's M:N cells add threads=2).
+std::vector<Cell> smoke_cells(std::vector<std::string> models = {}, std::string extra = "") {
   std::vector<Cell> cells;
   Selection prodcons;
   prodcons.workloads = {"prodcons"};
@@ -57,8 +59,11 @@ std::vector<Cell> smoke_cells() {
       tiny("echo", {"connections=1,8", "requests=200", "loop=closed,open", "rate=2000"}),
       tiny("sleepers", {"units=10", "sleeps=3", "sleep_ms=2"}),
   };
-  for (const auto& sel : all)
+  for (auto& sel : all) {
+    sel.models = models;
+    if (!extra.empty()) sel.params.push_back(extra);
     for (auto& c : expand(sel)) cells.push_back(std::move(c));
+  }
   return cells;
 }
 
@@ -67,10 +72,24 @@ const std::vector<Cell>& cells() {
   return all;
 }
 
+// The fiber model's cells again, in M:N mode on two threads, so that the
+// TSan build (CMBENCH_SMOKE_MODELS=thread,fiber,uv) covers M:N too.
+const std::vector<Cell>& fiber_mn_cells() {
+  static const std::vector<Cell> all = smoke_cells({"fiber"}, "threads=2");
+  return all;
+}
+
+void check_cell(const Cell& cell);
+
 class Smoke : public ::testing::TestWithParam<size_t> {};
 
-TEST_P(Smoke, CellIsOkAndVerified) {
-  const Cell& cell = cells()[GetParam()];
+TEST_P(Smoke, CellIsOkAndVerified) { check_cell(cells()[GetParam()]); }
+
+class FiberMN : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(FiberMN, CellIsOkAndVerified) { check_cell(fiber_mn_cells()[GetParam()]); }
+
+void check_cell(const Cell& cell) {
   static const auto only = model_filter();
   if (!only.empty() && std::find(only.begin(), only.end(), cell.entry->model->name) == only.end())
     GTEST_SKIP() << "model " << cell.entry->model->name << " is not in CMBENCH_SMOKE_MODELS";
@@ -93,12 +112,21 @@ TEST_P(Smoke, CellIsOkAndVerified) {
   }
 }
 
+std::string test_name(const Cell& cell) {
+  std::string name = cell.name;
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return name;
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModels, Smoke, ::testing::Range<size_t>(0, cells().size()),
                          [](const ::testing::TestParamInfo<size_t>& info) {
-                           std::string name = cells()[info.param].name;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
+                           return test_name(cells()[info.param]);
+                         });
+
+INSTANTIATE_TEST_SUITE_P(Threads2, FiberMN, ::testing::Range<size_t>(0, fiber_mn_cells().size()),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return test_name(fiber_mn_cells()[info.param]);
                          });
 
 TEST(SmokeCoverage, EveryRegisteredImplementationIsInTheSmokeMatrix) {

@@ -25,7 +25,11 @@
 // time of close. Closing twice throws too.
 //
 // Waiter queues are intrusive lists of records on the parked fibers' stacks:
-// no operation allocates. Not thread-safe: the runtime is one thread.
+// no operation allocates. With one-thread schedulers nothing is locked; while
+// an M:N scheduler runs (any_multi()) every operation holds the channel's
+// SpinLock, and a fiber that parks hands it to Scheduler::park(), which
+// releases it only once the fiber's context is saved: a waker on another
+// thread, which needs the lock to find the waiter, cannot resume it earlier.
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -35,6 +39,7 @@
 
 #include "models/fiber/intrusive.hpp"
 #include "models/fiber/scheduler.hpp"
+#include "models/fiber/spinlock.hpp"
 
 namespace cmbench::fiber {
 
@@ -60,12 +65,49 @@ class Channel {
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
-  void send(const T& value) { send_impl(value); }
-  void send(T&& value) { send_impl(std::move(value)); }
+  // Each operation is compiled twice: locked, taken while an M:N scheduler
+  // runs, and the one-thread original, which one global load and a branch
+  // choose between. The locked one is kept out of line, so that inlining it
+  // does not weigh on the caller's loop in the one-thread case.
+  void send(const T& value) {
+    if (any_multi()) [[unlikely]]
+      send_shared(value);
+    else
+      send_impl<false>(value);
+  }
+  void send(T&& value) {
+    if (any_multi()) [[unlikely]]
+      send_shared(std::move(value));
+    else
+      send_impl<false>(std::move(value));
+  }
 
   // The next value, or std::nullopt once the channel is closed and drained.
   std::optional<T> recv() {
+    if (any_multi()) [[unlikely]]
+      return recv_shared();
+    return recv_impl<false>();
+  }
+
+  void close() {
+    QueueLock<true> guard(lock_);  // not on a fast path: always locked
+    if (closed_) throw ChannelClosed("close of closed channel");
+    closed_ = true;
+    while (RecvWaiter* r = recvq_.pop()) r->fiber->sched->ready(r->fiber);
+    while (SendWaiter* w = sendq_.pop()) w->fiber->sched->ready(w->fiber);  // w->taken stays false
+  }
+
+  std::size_t capacity() const noexcept { return cap_; }
+  std::size_t size() const noexcept { return count_; }
+  bool closed() const noexcept { return closed_; }
+  std::size_t parked_senders() const noexcept { return sendq_.size(); }
+  std::size_t parked_receivers() const noexcept { return recvq_.size(); }
+
+ private:
+  template <bool kShared>
+  std::optional<T> recv_impl() {
     std::optional<T> out;  // one result object, so the return is elided
+    QueueLock<kShared> guard(lock_);
     if (count_ > 0) {
       out.emplace(std::move(buf_[head_]));
       std::destroy_at(buf_ + head_);
@@ -91,28 +133,19 @@ class Channel {
     RecvWaiter r{nullptr, running_fiber(s), &out};
     recvq_.push(&r);
     try {
-      s->park();  // woken by a sender (out holds its value) or by close()
+      park(s, guard);  // woken by a sender (out holds its value) or by close()
     } catch (...) {
+      QueueLock<kShared> again(lock_);
       recvq_.remove(&r);
       throw;
     }
     return out;
   }
 
-  void close() {
-    if (closed_) throw ChannelClosed("close of closed channel");
-    closed_ = true;
-    while (RecvWaiter* r = recvq_.pop()) r->fiber->sched->ready(r->fiber);
-    while (SendWaiter* w = sendq_.pop()) w->fiber->sched->ready(w->fiber);  // w->taken stays false
-  }
+  [[gnu::noinline]] std::optional<T> recv_shared() { return recv_impl<true>(); }
+  [[gnu::noinline]] void send_shared(const T& value) { send_impl<true>(value); }
+  [[gnu::noinline]] void send_shared(T&& value) { send_impl<true>(std::move(value)); }
 
-  std::size_t capacity() const noexcept { return cap_; }
-  std::size_t size() const noexcept { return count_; }
-  bool closed() const noexcept { return closed_; }
-  std::size_t parked_senders() const noexcept { return sendq_.size(); }
-  std::size_t parked_receivers() const noexcept { return recvq_.size(); }
-
- private:
   struct SendWaiter {
     SendWaiter* next;
     ControlBlock* fiber;
@@ -126,8 +159,9 @@ class Channel {
     std::optional<T>* slot;  // the receiver's result, on the receiver's stack
   };
 
-  template <typename U>
+  template <bool kShared, typename U>
   void send_impl(U&& value) {
+    QueueLock<kShared> guard(lock_);
     if (closed_) throw ChannelClosed("send on closed channel");
     if (RecvWaiter* r = recvq_.pop()) {
       r->slot->emplace(std::forward<U>(value));
@@ -144,12 +178,23 @@ class Channel {
     SendWaiter w{nullptr, running_fiber(s), &value, std::is_rvalue_reference_v<U&&>, false};
     sendq_.push(&w);
     try {
-      s->park();  // woken by the receiver that took the value, or by close()
+      park(s, guard);  // woken by the receiver that took the value, or by close()
     } catch (...) {
+      QueueLock<kShared> again(lock_);
       sendq_.remove(&w);
       throw;
     }
     if (!w.taken) throw ChannelClosed("send on closed channel");
+  }
+
+  // The locked variant hands the lock to the scheduler, which releases it
+  // once this fiber's context is saved.
+  template <bool kShared>
+  static void park(Scheduler* s, QueueLock<kShared>& guard) {
+    if constexpr (kShared)
+      s->park(guard.release());
+    else
+      s->park();
   }
 
   static ControlBlock* running_fiber(Scheduler* s) {
@@ -192,6 +237,7 @@ class Channel {
   bool closed_ = false;
   IntrusiveQueue<SendWaiter> sendq_;
   IntrusiveQueue<RecvWaiter> recvq_;
+  SpinLock lock_;
 };
 
 }  // namespace cmbench::fiber

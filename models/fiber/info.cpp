@@ -10,7 +10,8 @@ const ModelInfo& info() {
       {
           "a fiber (stackful coroutine, boost::context::fiber)",
           "the runtime in user space, cooperatively: a fiber runs until it blocks or yields",
-          "none: one address space; one thread, so fibers never run at the same time",
+          "none: one address space; with threads=1 fibers never run at the same time, with "
+          "threads>1 they run in parallel on that many kernel threads (M:N)",
           "a fixed-size mmap'd stack (the stack_size parameter) with a guard page below it, "
           "from a pool that reuses finished fibers' stacks",
           "Go-style channels (buffered with exact capacity, or rendezvous) and a fiber mutex",
@@ -18,6 +19,10 @@ const ModelInfo& info() {
       },
       {
           ParamDef::integer("stack_size", "bytes of stack per fiber", 16384, 4096, 8 << 20),
+          ParamDef::integer("threads",
+                            "kernel threads running the fibers (M:N, one shared run queue); "
+                            "0 = one per core",
+                            1, 0, 256),
       },
       false,
   };

@@ -10,6 +10,7 @@ void Mutex::lock() {
   Scheduler* s = Scheduler::current();
   ControlBlock* self = s ? s->running() : nullptr;
   if (!self) throw std::logic_error("cmbench::fiber::Mutex::lock() must be called from a fiber");
+  MaybeLock guard(lock_, any_multi());
   if (!owner_) {
     owner_ = self;
     return;
@@ -17,11 +18,16 @@ void Mutex::lock() {
   if (owner_ == self) throw std::logic_error("cmbench::fiber::Mutex is not recursive");
   waiters_.push(self);
   try {
-    s->park();  // woken by unlock(), which has made this fiber the owner
+    s->park(guard.release());  // woken by unlock(), which has made this fiber the owner
   } catch (...) {
     // Unwound while waiting: leave the queue, or pass on a lock that was
     // handed over in the meantime.
-    if (!waiters_.remove(self) && owner_ == self) unlock();
+    MaybeLock again(lock_, any_multi());
+    if (!waiters_.remove(self) && owner_ == self) {
+      ControlBlock* next = waiters_.pop();
+      owner_ = next;
+      if (next) next->sched->ready(next);
+    }
     throw;
   }
 }
@@ -29,12 +35,15 @@ void Mutex::lock() {
 bool Mutex::try_lock() noexcept {
   Scheduler* s = Scheduler::current();
   ControlBlock* self = s ? s->running() : nullptr;
-  if (!self || owner_) return false;
+  if (!self) return false;
+  MaybeLock guard(lock_, any_multi());
+  if (owner_) return false;
   owner_ = self;
   return true;
 }
 
 void Mutex::unlock() noexcept {
+  MaybeLock guard(lock_, any_multi());
   ControlBlock* next = waiters_.pop();
   owner_ = next;
   if (next) next->sched->ready(next);

@@ -11,7 +11,12 @@
 // 1 ms) would ever let the waiter in. Handoff keeps waiters strictly FIFO; its
 // cost is a lock convoy under contention (a fiber that relocks at once must
 // park behind the waiters), which is the price of that fairness.
+//
+// In M:N mode the queue and the owner are guarded by a SpinLock, which a
+// fiber that parks hands to Scheduler::park() (released once its context is
+// saved); with one thread nothing is locked.
 #include "models/fiber/intrusive.hpp"
+#include "models/fiber/spinlock.hpp"
 #include "models/fiber/stack_pool.hpp"
 
 namespace cmbench::fiber {
@@ -34,6 +39,7 @@ class Mutex {
  private:
   ControlBlock* owner_ = nullptr;
   IntrusiveQueue<ControlBlock> waiters_;
+  SpinLock lock_;
 };
 
 }  // namespace cmbench::fiber

@@ -58,8 +58,14 @@ Socket accept(Socket& listener) {
     }
     // A connection that was reset while queued is the client's business.
     if (err == EINTR || err == ECONNABORTED) continue;
+    // Linux: a listener that was shut down is no longer listening.
+    if (err == EINVAL) return Socket();
     throw_errno("accept4", err);
   }
+}
+
+void shutdown(int fd) noexcept {
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);  // ENOTCONN (never connected): nothing to wake
 }
 
 void set_nodelay(Socket& s) {

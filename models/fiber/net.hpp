@@ -55,8 +55,16 @@ Socket listen_loopback(Scheduler& sched, int backlog, uint16_t& port);
 
 // Accepts one connection (non-blocking, close-on-exec), parking while none is
 // pending. Returns an empty Socket once the listener has been closed (by
-// another fiber, through Socket::close()).
+// another fiber, through Socket::close()) or shut down (shutdown() below).
 Socket accept(Socket& listener);
+
+// Shuts socket `fd` down (SHUT_RDWR) without closing it: a fiber reading it
+// then reads end of stream, one accepting on a listener gets an empty Socket.
+// Unlike close() this is safe while that fiber runs on another thread (M:N
+// mode): the descriptor stays valid until its owner closes it. Takes the
+// number, not the Socket, so the caller reads no Socket its owner may be
+// closing.
+void shutdown(int fd) noexcept;
 
 // Sets TCP_NODELAY: a small write goes out at once instead of waiting for
 // the previous segment's acknowledgement (Nagle's algorithm).

@@ -17,7 +17,8 @@
 //     waiter records on the parked fibers' own stacks;
 //   - stacks come from a StackPool (fixed size, carved from large mappings,
 //     a guard page while the mapping budget lasts and a canary beyond it,
-//     reused); the canary is checked at every switch away from a fiber.
+//     reused); the stack pointer is checked at every switch away from a
+//     fiber, and on an unguarded stack the canary too.
 //
 // A reactor and timers make blocking I/O and sleeping synchronous-looking,
 // as Go's netpoller does:
@@ -45,10 +46,38 @@
 // consumes by returning at once, so the caller retries its operation (at
 // worst one spurious retry, as in Go).
 //
-// One thread for now. Everything the runtime keeps is in the Scheduler
-// object, and running code reaches it through one thread-local pointer
-// (Scheduler::current()), so an M:N mode can later give each worker thread a
-// scheduler of its own and move control blocks between their run queues.
+// Threads (the `threads` parameter): with one thread (the default) the
+// scheduler is exactly the above, and no lock, atomic read-modify-write or
+// thread-local lookup of a worker is on any path: every M:N branch is behind
+// one `multi_` flag. With threads = T > 1 it is M:N: the thread that calls
+// run() and T-1 threads it starts are workers that share ONE run queue (a
+// mutex-guarded FIFO, Boost.Fiber's shared_work shape) rather than a queue
+// per worker with work stealing. Chosen because it is the simpler protocol
+// that is plainly correct — idle detection, deadlock detection and the FIFO
+// order the workloads' notes describe all follow from one queue under one
+// lock — and because every cell here is dominated by cross-fiber handoffs,
+// where stealing would mostly move the same fibers through two queues
+// instead of one; a per-worker design is the next step if the shared lock
+// shows up in profiles. In M:N mode:
+//   - the run queue, the live list, the timer heap and the reactor's tables
+//     are guarded by the scheduler's mutex; a channel, a fiber mutex and a
+//     fiber's joiners by a SpinLock each; the stack pool by its own;
+//   - the parking race (a parked fiber made ready by another thread before
+//     its context is saved) is closed as Boost.Fiber closes it: the parking
+//     fiber keeps its wait queue locked across the switch, and the function
+//     that resume_with() runs on the next context — after the context is
+//     saved — unlocks it (park()); a yielding fiber is likewise put back on
+//     the run queue only from inside that function;
+//   - a worker with nothing to run sleeps on a condition variable; one of
+//     the idle workers (the poller) blocks in epoll instead while descriptors
+//     or timers are waited for, and an eventfd in the epoll set wakes it
+//     when an earlier timer is added or the run ends; ready() wakes a
+//     sleeping worker;
+//   - run() returns once every fiber has finished (the other workers are
+//     joined first); with every worker idle, no poller, no descriptor or
+//     timer waited for and fibers left, it throws FiberDeadlock.
+// Running code reaches its scheduler through one thread-local pointer
+// (Scheduler::current()) and, in M:N mode, its worker through another.
 //
 // Errors: an exception escaping a fiber's function stops the runtime — like
 // an unrecovered panic in Go — and run() rethrows the first one after it has
@@ -60,17 +89,20 @@
 #include <boost/context/fiber.hpp>
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "models/fiber/intrusive.hpp"
+#include "models/fiber/spinlock.hpp"
 #include "models/fiber/stack_pool.hpp"
 
 #if defined(__SANITIZE_THREAD__)
@@ -94,12 +126,25 @@ class FiberDeadlock : public std::runtime_error {
 
 class Scheduler;
 
+// How many M:N schedulers are inside run() in this process. The wait queues
+// (Channel, Mutex) lock only while it is non-zero: one global load decides,
+// cheaper on their fast paths than finding the calling fiber's scheduler (a
+// thread-local load and a null check). It rises before a scheduler starts its
+// worker threads and falls after it has joined them, so every operation of
+// an M:N run sees it set; a one-thread scheduler running meanwhile in another
+// thread merely locks too. (Sharing a channel between schedulers is not
+// supported either way.)
+inline std::atomic<int> multi_running{0};
+inline bool any_multi() noexcept { return multi_running.load(std::memory_order_relaxed) != 0; }
+
 // Refers to one spawned fiber. Cheap to copy; valid as long as its Scheduler.
 class JoinHandle {
  public:
   JoinHandle() = default;
   // True once the fiber's function has returned (or it was unwound).
-  bool done() const noexcept { return !cb_ || cb_->generation != generation_; }
+  bool done() const noexcept {
+    return !cb_ || cb_->generation.load(std::memory_order_acquire) != generation_;
+  }
   // Parks the calling fiber until this fiber has finished. Must be called
   // from another fiber of the same scheduler.
   void join();
@@ -113,7 +158,9 @@ class JoinHandle {
 
 class Scheduler {
  public:
-  explicit Scheduler(std::size_t stack_size = kDefaultStackSize);
+  // `threads` kernel threads run the fibers (0: one per core, as
+  // std::thread::hardware_concurrency() reports); 1 is the one-thread mode.
+  explicit Scheduler(std::size_t stack_size = kDefaultStackSize, unsigned threads = 1);
   // Unwinds fibers that never finished (spawned but never run, say).
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
@@ -132,6 +179,9 @@ class Scheduler {
 
   // The scheduler running on this thread (inside run()), or null.
   static Scheduler* current() noexcept { return current_scheduler_; }
+  // True when more than one thread runs the fibers (the M:N mode).
+  bool multi() const noexcept { return multi_; }
+  unsigned threads() const noexcept { return threads_; }
 
   // Moves the running fiber to the tail of the run queue and runs the head.
   void yield();
@@ -152,7 +202,7 @@ class Scheduler {
   // returns at once if that time has passed.
   void sleep_until(int64_t deadline_ns);
 
-  // Runs fn() on the stack of the thread that called run(), the calling
+  // Runs fn() on the stack of the thread that runs the calling fiber, the
   // fiber suspended meanwhile (Go's systemstack): for work too deep for a
   // small fiber stack, like reading /proc for the memory probe. Rethrows what
   // fn throws. Outside a fiber it just calls fn().
@@ -161,13 +211,27 @@ class Scheduler {
 
   // --- for the runtime's primitives (Mutex, Channel, JoinHandle) ---
   // The running fiber, or null when called from the thread outside a fiber.
-  ControlBlock* running() const noexcept { return current_ == &main_ ? nullptr : current_; }
+  ControlBlock* running() noexcept {
+    Worker& w = here();
+    return w.current == &w.main ? nullptr : w.current;
+  }
   // Suspends the running fiber until someone calls ready() on it; the caller
   // has already put it in some wait queue. Throws FiberCancelled when the
   // runtime is shutting down (the caller must then unlink itself).
   void park();
+  // The same, for a wait queue guarded by `queue_lock` (M:N mode: the lock
+  // the caller holds, and which it hands over with MaybeLock::release()).
+  // The lock is released only once the fiber's context is saved, on the
+  // next context, so a waker on another thread cannot resume the fiber
+  // before it has left. With a null lock (one thread) it is park().
+  void park(SpinLock* queue_lock);
   // Makes a parked fiber runnable (tail of the run queue).
-  void ready(ControlBlock* cb) noexcept { runq_.push(cb); }
+  void ready(ControlBlock* cb) noexcept {
+    if (!multi_)
+      runq_.push(cb);
+    else
+      ready_shared(cb);
+  }
 
   // --- introspection, for tests and notes ---
   std::size_t stack_size() const noexcept { return pool_.stack_size(); }
@@ -180,26 +244,64 @@ class Scheduler {
   std::size_t stack_slabs() const noexcept { return pool_.slabs(); }
   // "guard page for the first N stacks, canary beyond", for the results.
   std::string stack_protection() const;
+  // "one thread" or "M:N: T threads sharing one FIFO run queue ...", for the
+  // workloads' scheduler notes.
+  std::string threading() const;
   // Polls made: blocking (nothing runnable) and zero-timeout (between rounds).
   uint64_t blocking_polls() const noexcept { return blocking_polls_; }
   uint64_t round_polls() const noexcept { return round_polls_; }
-  bool precise_timeouts() const noexcept { return have_pwait2_; }
+  bool precise_timeouts() const noexcept { return have_pwait2_.load(std::memory_order_relaxed); }
 
   // The minimum number of switches between two zero-timeout polls.
   static constexpr std::size_t kPollRound = 64;
 
  private:
+  // What one thread running fibers keeps: its own context while a fiber
+  // runs, the fiber it runs, its polling round and its on_thread_stack()
+  // request. The one-thread mode has just w0_.
+  struct Worker {
+    Scheduler* sched = nullptr;
+    ControlBlock main;
+    ControlBlock* current = &main;
+    ControlBlock* switched_from = nullptr;  // for the AddressSanitizer annotations
+    std::size_t since_poll = 0;  // switches since the last poll
+    std::size_t round = kPollRound;
+    std::vector<epoll_event> events;
+    // on_thread_stack(): the call the thread is asked to make, and for whom.
+    void (*thread_call)(void*) = nullptr;
+    void* thread_call_arg = nullptr;
+    ControlBlock* thread_caller = nullptr;
+    std::exception_ptr thread_call_error;
+  };
+  // This thread's worker. The one-thread mode reads no thread-local: it has
+  // one worker. M:N re-reads the thread-local after every switch, because a
+  // fiber may resume on another thread.
+  Worker& here() noexcept { return multi_ ? multi_here() : w0_; }
+  Worker& multi_here() noexcept;
+
   template <typename F>
   boost::context::fiber entry(ControlBlock* self, F& fn) noexcept;
   void switch_to(ControlBlock* next);
+  // M:N: the switch that parks or yields; after `prev`'s context is saved,
+  // on the next context, unlocks `unlock` and/or puts `prev` on the run queue.
+  void switch_publish(ControlBlock* next, SpinLock* unlock, bool requeue);
+  void after_switch(Worker& w, ControlBlock* self) noexcept;
   ControlBlock* next_to_run() noexcept;
+  ControlBlock* next_to_run_shared(Worker& w) noexcept;
   boost::context::fiber finish(ControlBlock* self) noexcept;
   void fail(std::exception_ptr error) noexcept;
   void link_live(ControlBlock* cb) noexcept;
   void unlink_live(ControlBlock* cb) noexcept;
+  void enqueue_spawned(ControlBlock* cb);
+  void ready_shared(ControlBlock* cb) noexcept;
+  void notify_idle() noexcept;
+  void wake_one() noexcept;
+  void wake_all() noexcept;
+  void run_worker(Worker& w);
+  void kick() noexcept;
   void shutdown();
   void asan_entered() noexcept;
-  void asan_resumed(void* fake_stack) noexcept;
+  void asan_resumed(Worker& w, void* fake_stack) noexcept;
   void check_stack(const ControlBlock* cb) const noexcept;
   [[noreturn]] void stack_overflow(const ControlBlock* cb) const noexcept;
 
@@ -222,44 +324,59 @@ class Scheduler {
   };
   bool wait_io(int fd, bool write);
   void ensure_epoll();
-  bool has_waiters() const noexcept { return io_waiters_ != 0 || !timers_.empty(); }
+  // Descriptors and timers waited for. Read without the lock as a hint (a
+  // relaxed load is a plain load); written only under it (or by the one
+  // thread), so a load and a store suffice.
+  bool has_waiters() const noexcept { return pending_.load(std::memory_order_relaxed) != 0; }
+  void add_pending(std::ptrdiff_t d) noexcept {
+    pending_.store(pending_.load(std::memory_order_relaxed) + static_cast<std::size_t>(d),
+                   std::memory_order_relaxed);
+  }
   // Polls epoll (blocking until the nearest deadline when `block`), readies
   // the fibers whose descriptors or deadlines are due, and starts a new round.
-  void poll(bool block);
+  void poll(Worker& w, bool block);
+  void poll_round_shared(Worker& w) noexcept;
+  int epoll_once(Worker& w, int64_t timeout_ns) noexcept;
+  void handle_events(Worker& w, int n) noexcept;
   void fire_timers() noexcept;
   void drop_waiters() noexcept;
-  void run_thread_call();
+  void run_thread_call(Worker& w);
 
   static inline thread_local Scheduler* current_scheduler_ = nullptr;
+  static inline thread_local Worker* current_worker_ = nullptr;
 
   StackPool pool_;  // first member: destroyed last, after every fiber is gone
-  // The thread that called run(): its context while a fiber runs.
-  ControlBlock main_;
-  ControlBlock* current_ = &main_;
-  ControlBlock* switched_from_ = nullptr;  // for the AddressSanitizer annotations
+  const unsigned threads_;
+  const bool multi_;
+  // The thread that called run(); in M:N mode the first of the workers.
+  Worker w0_;
   IntrusiveQueue<ControlBlock> runq_;
   ControlBlock* live_list_ = nullptr;
   std::size_t live_ = 0;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
   std::exception_ptr error_;
 
+  // M:N mode: the lock of the run queue, the live list and the reactor's
+  // tables (a SpinLock, because park() hands it to the next context to
+  // unlock, which a pthread mutex does not allow), and the futex word the
+  // idle workers sleep on (bumped by every wake).
+  SpinLock lock_;
+  std::atomic<uint32_t> wake_seq_{0};
+  std::size_t idle_ = 0;         // workers asleep on wake_seq_
+  bool poller_ = false;          // a worker blocks in epoll
+  int64_t poller_deadline_ = 0;  // ... until then (INT64_MAX: no timeout)
+  bool deadlocked_ = false;
+  int wake_fd_ = -1;             // eventfd in the epoll set, to wake the poller
+
   int epfd_ = -1;
-  bool have_pwait2_ = true;  // until the kernel says ENOSYS
+  std::atomic<bool> have_pwait2_{true};  // until the kernel says ENOSYS
   std::vector<FdState> fds_;  // indexed by descriptor
   std::size_t io_waiters_ = 0;
+  std::atomic<std::size_t> pending_{0};  // io_waiters_ + timers_.size()
   std::vector<Timer> timers_;  // a min-heap on (deadline, seq)
   uint64_t timer_seq_ = 0;
-  std::size_t since_poll_ = 0;  // switches since the last poll
-  std::size_t round_ = kPollRound;
   uint64_t blocking_polls_ = 0;
   uint64_t round_polls_ = 0;
-  std::vector<epoll_event> events_;
-
-  // on_thread_stack(): the call the thread is asked to make, and for whom.
-  void (*thread_call_)(void*) = nullptr;
-  void* thread_call_arg_ = nullptr;
-  ControlBlock* thread_caller_ = nullptr;
-  std::exception_ptr thread_call_error_;
 };
 
 namespace this_fiber {
@@ -299,9 +416,14 @@ JoinHandle Scheduler::spawn(F&& fn) {
 #endif
   cb->sched = this;
   cb->cancelled = false;
-  link_live(cb);
-  runq_.push(cb);
-  return JoinHandle(cb, cb->generation);
+  const uint64_t generation = cb->generation.load(std::memory_order_relaxed);
+  if (!multi_) {
+    link_live(cb);
+    runq_.push(cb);
+  } else {
+    enqueue_spawned(cb);  // may run on another worker at once
+  }
+  return JoinHandle(cb, generation);
 }
 
 template <typename F>
@@ -311,11 +433,16 @@ void Scheduler::on_thread_stack(F&& fn) {
     fn();
     return;
   }
-  thread_call_ = [](void* arg) { (*static_cast<std::remove_reference_t<F>*>(arg))(); };
-  thread_call_arg_ = &fn;
-  thread_caller_ = self;
-  switch_to(&main_);  // run() makes the call and switches straight back
-  if (thread_call_error_) std::rethrow_exception(std::exchange(thread_call_error_, nullptr));
+  Worker& w = here();
+  w.thread_call = [](void* arg) { (*static_cast<std::remove_reference_t<F>*>(arg))(); };
+  w.thread_call_arg = &fn;
+  w.thread_caller = self;
+  // The worker's loop makes the call and switches straight back, on the same
+  // thread: the fiber is in no queue meanwhile, so no other worker can take it.
+  switch_to(&w.main);
+  Worker& back = here();
+  if (back.thread_call_error)
+    std::rethrow_exception(std::exchange(back.thread_call_error, nullptr));
 }
 
 template <typename F>

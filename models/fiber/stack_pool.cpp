@@ -78,6 +78,7 @@ StackPool::~StackPool() {
 }
 
 ControlBlock* StackPool::acquire() {
+  MaybeLock guard(lock_, shared_);
   if (ControlBlock* cb = free_list_) {
     free_list_ = cb->free_next;
     cb->free_next = nullptr;
@@ -89,6 +90,7 @@ ControlBlock* StackPool::acquire() {
 }
 
 void StackPool::release(ControlBlock* cb) noexcept {
+  MaybeLock guard(lock_, shared_);
   cb->free_next = free_list_;
   free_list_ = cb;
   ++free_;
@@ -140,7 +142,7 @@ char* StackPool::bottom_of(const Slab& slab, std::size_t slot) const noexcept {
 // Reads the canary line without AddressSanitizer's checks: it is stack memory
 // below every live frame, which ASan may have left poisoned.
 __attribute__((no_sanitize_address)) bool StackPool::canary_intact(const ControlBlock* cb) noexcept {
-  const auto* words = static_cast<const volatile uint64_t*>(cb->stack_bottom);
+  const auto* words = static_cast<const uint64_t*>(cb->stack_bottom);
   uint64_t any = 0;
   for (std::size_t i = 0; i < kCanaryBytes / sizeof(uint64_t); ++i) any |= words[i];
   return any == 0;

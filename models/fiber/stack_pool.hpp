@@ -41,10 +41,12 @@
 #include <boost/context/stack_context.hpp>
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "models/fiber/intrusive.hpp"
+#include "models/fiber/spinlock.hpp"
 
 namespace cmbench::fiber {
 
@@ -67,7 +69,12 @@ struct ControlBlock {
   ControlBlock* free_next = nullptr;
   Scheduler* sched = nullptr;
   IntrusiveQueue<ControlBlock> joiners;
-  uint64_t generation = 0;
+  // Guards `joiners` and the end of `generation` when the scheduler runs on
+  // several threads (a join and the fiber's finish may race).
+  SpinLock join_lock;
+  // Atomic for JoinHandle::done() on another thread; written by finish()
+  // alone (a load and a store, no read-modify-write).
+  std::atomic<uint64_t> generation{0};
   // Set by shutdown: the fiber's next park or yield throws FiberCancelled.
   bool cancelled = false;
   // The stack has a guard page below it (else only the canary protects it).
@@ -120,6 +127,9 @@ class StackPool {
   std::size_t guard_budget() const noexcept { return guard_budget_; }
   std::size_t guarded() const noexcept { return guarded_; }
   std::size_t slabs() const noexcept { return slabs_.size(); }
+  // Several threads acquire and release from now on (the M:N mode): take
+  // the pool's lock. Off, the pool is the one thread's and takes no lock.
+  void set_shared(bool shared) noexcept { shared_ = shared; }
 
  private:
   struct Slab {
@@ -143,6 +153,8 @@ class StackPool {
   std::size_t next_slab_slots_ = 64;
   ControlBlock* free_list_ = nullptr;
   std::vector<Slab> slabs_;
+  bool shared_ = false;
+  SpinLock lock_;
 };
 
 // The StackAllocator Boost.Context keeps in each fiber's record: stacks come

@@ -60,18 +60,6 @@ void Loop::post(Task* t) noexcept {
     uv_idle_start(&idle_, &Loop::idle_cb);
 }
 
-void Loop::complete(Task* t) noexcept {
-  if (continuation_ == Continuation::inline_trampoline) {
-    ready_.push(t);
-    // The trampoline: only the outermost caller drains. A completion raised
-    // by a callback that is already running from drain() is just appended
-    // and runs when that callback has returned.
-    if (!draining_) drain();
-    return;
-  }
-  post(t);
-}
-
 void Loop::drain() noexcept {
   draining_ = true;
   while (Task* t = ready_.pop()) t->run(t);

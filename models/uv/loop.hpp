@@ -122,7 +122,18 @@ class Loop {
   // continuation(): see Continuation. With inline_trampoline it may run
   // before complete() returns, so callers must have updated their own state
   // first.
-  void complete(Task* t) noexcept;
+  // Inline: it is the hot path of every hand-off.
+  void complete(Task* t) noexcept {
+    if (continuation_ == Continuation::inline_trampoline) {
+      ready_.push(t);
+      // The trampoline: only the outermost caller drains. A completion raised
+      // by a callback that is already running from drain() is just appended
+      // and runs when that callback has returned.
+      if (!draining_) drain();
+      return;
+    }
+    post(t);
+  }
 
   // uv_run(UV_RUN_DEFAULT): returns once no handle is active, i.e. the ready
   // queue is empty and nothing else was registered. Returns true if the loop

@@ -13,19 +13,13 @@
 #include "harness/probe.hpp"
 #include "harness/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
+#include "tests/unit/catalog_cells.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench {
 namespace models::boost_fiber {
 const ModelInfo& info();
 }
-namespace prodcons { const WorkloadSpec& spec(); }
-namespace counter { const WorkloadSpec& spec(); }
-namespace pingpong { const WorkloadSpec& spec(); }
-namespace spawn { const WorkloadSpec& spec(); }
-namespace skynet { const WorkloadSpec& spec(); }
-namespace ring { const WorkloadSpec& spec(); }
-namespace sleepers { const WorkloadSpec& spec(); }
 namespace impls {
 extern const Impl prodcons_boost_fiber, counter_boost_fiber, pingpong_boost_fiber,
     spawn_boost_fiber, skynet_boost_fiber, ring_boost_fiber, echo_boost_fiber,
@@ -142,71 +136,18 @@ TEST(BoostFiberCapacity, UnbufferedIsARendezvous) {
   EXPECT_TRUE(pushed);
 }
 
-void run_cell(const WorkloadSpec& spec, const Impl& impl,
-              const std::map<std::string, std::string>& given) {
-  std::vector<ParamDef> defs = spec.params;
-  const auto& model = models::boost_fiber::info().params;
-  defs.insert(defs.end(), model.begin(), model.end());
-  Params params = make_params(defs, given);
-  if (impl.unsupported) {
-    ASSERT_FALSE(impl.unsupported(params));
-  }
-  Probe probe;
-  impl.run(params, probe);
-  EXPECT_TRUE(probe.started());
-  EXPECT_TRUE(probe.stopped());
-  ASSERT_TRUE(probe.verified());
-  EXPECT_TRUE(probe.verdict().ok) << probe.verdict().message;
-}
+const catalog_cells::CatalogImpls kImpls{
+    models::boost_fiber::info(), impls::prodcons_boost_fiber, impls::counter_boost_fiber,
+    impls::pingpong_boost_fiber,  impls::spawn_boost_fiber,    impls::skynet_boost_fiber,
+    impls::ring_boost_fiber,      impls::echo_boost_fiber,     impls::sleepers_boost_fiber};
 
-TEST(BoostFiberWorkloads, Prodcons) {
-  for (auto [p, c] : {std::pair{1, 1}, {4, 4}, {3, 2}}) {
-    for (const char* cap : {"0", "1", "7", "1024"}) {
-      for (const char* payload : {"0", "64", "1024"}) {
-        SCOPED_TRACE(std::to_string(p) + "x" + std::to_string(c) + " cap " + cap + " payload " +
-                     payload);
-        run_cell(prodcons::spec(), impls::prodcons_boost_fiber,
-                 {{"producers", std::to_string(p)},
-                  {"consumers", std::to_string(c)},
-                  {"capacity", cap},
-                  {"payload", payload},
-                  {"messages", "2000"}});
-      }
-    }
-  }
-}
-
-TEST(BoostFiberWorkloads, Counter) {
-  for (const char* units : {"1", "2", "64"})
-    for (const char* mode : {"lock", "atomic", "message"}) {
-      SCOPED_TRACE(std::string(units) + " " + mode);
-      run_cell(counter::spec(), impls::counter_boost_fiber,
-               {{"units", units}, {"mode", mode}, {"increments", "3000"}});
-    }
-}
-
-TEST(BoostFiberWorkloads, PingpongRingSkynet) {
-  run_cell(pingpong::spec(), impls::pingpong_boost_fiber, {{"rounds", "1000"}});
-  run_cell(ring::spec(), impls::ring_boost_fiber, {{"units", "5"}, {"hops", "1000"}});
-  run_cell(ring::spec(), impls::ring_boost_fiber, {{"units", "503"}, {"hops", "2000"}});
-  run_cell(skynet::spec(), impls::skynet_boost_fiber, {{"leaves", "1"}});
-  run_cell(skynet::spec(), impls::skynet_boost_fiber, {{"leaves", "1000"}});
-}
-
-TEST(BoostFiberWorkloads, SpawnAndSleepers) {
-  for (const char* n : {"1", "10", "5000"})
-    run_cell(spawn::spec(), impls::spawn_boost_fiber, {{"units", n}});
-  run_cell(sleepers::spec(), impls::sleepers_boost_fiber,
-           {{"units", "20"}, {"sleeps", "3"}, {"sleep_ms", "2"}});
-}
+TEST(BoostFiberWorkloads, Prodcons) { catalog_cells::prodcons(kImpls); }
+TEST(BoostFiberWorkloads, Counter) { catalog_cells::counter(kImpls); }
+TEST(BoostFiberWorkloads, PingpongRingSkynet) { catalog_cells::pingpong_ring_skynet(kImpls); }
+TEST(BoostFiberWorkloads, SpawnAndSleepers) { catalog_cells::spawn_and_sleepers(kImpls); }
 
 TEST(BoostFiberWorkloads, Echo) {
-  for (const char* loop : {"closed", "open"})
-    for (const char* conns : {"1", "8"}) {
-      SCOPED_TRACE(std::string(loop) + " " + conns);
-      run_cell(echo::spec(), impls::echo_boost_fiber,
-               {{"connections", conns}, {"requests", "400"}, {"loop", loop}, {"rate", "4000"}});
-    }
+  catalog_cells::echo(kImpls);
   // The fibers of this thread still run on Boost.Fiber's default afterwards.
   fibers::unbuffered_channel<int> ch;
   fibers::fiber f([&] { ch.push(1); });

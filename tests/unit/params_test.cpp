@@ -90,13 +90,19 @@ TEST(Expand, DefaultMatrixHasTheIssuesCells) {
   Selection foundation;
   foundation.workloads = {"prodcons", "counter"};
   auto cells = expand(foundation);
-  // prodcons: 2 shapes x 3 capacities; counter: 2 unit counts x 3 modes; x 4 models.
-  EXPECT_EQ(cells.size(), (6u + 6u) * all_models().size());
+  // prodcons: 2 shapes x 3 capacities; counter: 2 unit counts x 3 modes; x
+  // every model; and prodcons's all-core rows: 1x1 capacity 1024, 4x4
+  // capacity 0 and 1024, for fiber (threads 0) and go (gomaxprocs 0).
+  EXPECT_EQ(cells.size(), (6u + 6u) * all_models().size() + 3u * 2u);
   std::set<std::string> names;
   for (const auto& c : cells) names.insert(c.name);
   EXPECT_EQ(names.size(), cells.size()) << "cell names are unique";
   EXPECT_TRUE(names.count(
-      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:100000/payload:0/stack_size:16384"));
+      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:100000/payload:0/stack_size:16384/threads:1"));
+  EXPECT_TRUE(names.count(
+      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:100000/payload:0/stack_size:16384/threads:0"));
+  EXPECT_TRUE(names.count(
+      "prodcons/go/producers:1/consumers:1/capacity:1024/messages:100000/payload:0/gomaxprocs:0"));
 }
 
 TEST(Expand, EveryWorkloadAndModelIsInTheDefaultMatrix) {

@@ -1,5 +1,10 @@
-// counter in the fiber model: U fibers on the project's own runtime (one
-// thread, cooperative) each add 1 to a count K times.
+// counter in the fiber model: U fibers on the project's own runtime
+// (cooperative; one thread unless the `threads` parameter asks for M:N) each
+// add 1 to a count K times. With threads > 1 the units run in parallel and
+// the modes below are contended for real: the mutex parks the loser (FIFO
+// handoff, so each contended increment costs a park and a wake-up), the
+// atomic bounces its cache line between cores, and the owner fiber of the
+// message mode receives from units on every thread. With one thread:
 //   lock     a cmbench::fiber::Mutex around ++count. The runtime is one thread
 //            and a fiber runs until it parks or yields, and nothing in a
 //            unit's loop parks or yields: every unit runs its K increments to
@@ -39,10 +44,11 @@ void run(const Params& params, Probe& probe) {
   const uint64_t increments = params.u("increments");
   const std::string& mode = params.s("mode");
 
-  rt::Scheduler sched(params.u("stack_size"));
+  rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   probe.note("scheduler",
-             "cmbench's own: one thread, FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
+  probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());
   probe.note("stack_protection", sched.stack_protection());
 
@@ -50,10 +56,13 @@ void run(const Params& params, Probe& probe) {
   if (mode == "lock") {
     rt::Mutex mutex;
     uint64_t count = 0;
-    probe.note("lock",
-               "cmbench::fiber::Mutex (FIFO handoff); uncontended: on one thread a unit never "
-               "parks or yields inside its loop, so each runs its increments to the end before "
-               "the next starts");
+    probe.note("lock", sched.multi()
+                           ? "cmbench::fiber::Mutex (FIFO handoff); contended: units run in "
+                             "parallel on the worker threads, a loser parks and the unlocker "
+                             "hands the lock over"
+                           : "cmbench::fiber::Mutex (FIFO handoff); uncontended: on one thread a "
+                             "unit never parks or yields inside its loop, so each runs its "
+                             "increments to the end before the next starts");
     probe.start();
     for (uint64_t u = 0; u < units; ++u) {
       sched.spawn([&mutex, &count, increments] {
@@ -69,7 +78,11 @@ void run(const Params& params, Probe& probe) {
     final_count = count;
   } else if (mode == "atomic") {
     std::atomic<uint64_t> count{0};
-    probe.note("lock", "none: std::atomic fetch_add (relaxed); one thread, so never contended");
+    probe.note("lock", sched.multi()
+                           ? "none: std::atomic fetch_add (relaxed), contended by the worker "
+                             "threads"
+                           : "none: std::atomic fetch_add (relaxed); one thread, so never "
+                             "contended");
     probe.start();
     for (uint64_t u = 0; u < units; ++u) {
       sched.spawn([&count, increments] {

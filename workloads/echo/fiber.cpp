@@ -15,10 +15,13 @@
 //
 // Shutdown: a controller fiber waits (wait_readable) on the generator's
 // done_fd and collects its result on the thread's stack (gen.finish() is too
-// deep for a small fiber stack), then closes the listener — the accept loop's
-// parked accept returns "closed" — and any connection still open, whose
-// parked read then returns end of stream (normally none is: the generator
-// closes each one after its last response). The scheduler's run() returns
+// deep for a small fiber stack), then shuts down (SHUT_RDWR) the listener —
+// the accept loop's accept returns "closed" and the loop closes it — and any
+// connection still open, whose read then returns end of stream (normally none
+// is: the generator closes each one after its last response). Shut down, not
+// closed, because with threads > 1 the fiber that owns the socket may be
+// running on another thread at that moment: only the owner closes, and the
+// list of open connections is guarded by a mutex. The scheduler's run() returns
 // when every fiber has ended: that is the join; probe.stop() follows it.
 //
 // A server-side error (accept failing with EMFILE when C connections do not
@@ -28,6 +31,7 @@
 // destructor kills it).
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "harness/params.hpp"
 #include "harness/probe.hpp"
@@ -52,13 +56,16 @@ struct Open {
 };
 
 struct OpenList {
+  std::mutex mu;  // fibers on different threads (threads > 1); never held across a park
   Open* head = nullptr;
   void link(Open* o) noexcept {
+    std::lock_guard lock(mu);
     o->next = head;
     if (head) head->prev = o;
     head = o;
   }
   void unlink(Open* o) noexcept {
+    std::lock_guard lock(mu);
     (o->prev ? o->prev->next : head) = o->next;
     if (o->next) o->next->prev = o->prev;
   }
@@ -83,15 +90,16 @@ void serve(net::Socket& conn, OpenList& open) {
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
   raise_fd_limit();
-  rt::Scheduler sched(params.u("stack_size"));
+  rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   uint16_t port = 0;
   net::Socket listener = net::listen_loopback(sched, kBacklog(connections), port);
+  const int listen_fd = listener.fd();  // for the controller: the accept loop owns `listener`
   OpenList open;
   Verdict verdict = Verdict::fail("the load generator's result was never collected");
   uint64_t accepted = 0;
 
   probe.note("scheduler",
-             "cmbench's own: one thread, FIFO run queue, cooperative; with nothing runnable the "
+             "cmbench's own: FIFO run queue, cooperative; with nothing runnable the "
              "thread waits in epoll_pwait2");
   probe.note("io",
              "a fiber per connection; read/write/accept try the non-blocking call and park the "
@@ -102,6 +110,7 @@ void run(const Params& params, Probe& probe) {
              "per round of the run queue (at least 64 switches)");
   probe.note("tcp_nodelay", true);
   probe.note("read_buffer", kReadBuffer);
+  probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());
   probe.note("stack_protection", sched.stack_protection());
 
@@ -113,13 +122,15 @@ void run(const Params& params, Probe& probe) {
       net::set_nodelay(conn);
       sched.spawn([conn = std::move(conn), &open]() mutable { serve(conn, open); });
     }
+    listener.close();
   });
   sched.spawn([&] {  // the controller
     sched.wait_readable(gen.done_fd());
     sched.forget(gen.done_fd());
     sched.on_thread_stack([&] { verdict = gen.finish(probe); });
-    listener.close();
-    for (Open* o = open.head; o; o = o->next) o->socket->close();
+    net::shutdown(listen_fd);
+    std::lock_guard lock(open.mu);
+    for (Open* o = open.head; o; o = o->next) net::shutdown(o->socket->fd());
   });
   try {
     sched.run();

@@ -26,15 +26,16 @@ namespace {
 
 void run(const Params& params, Probe& probe) {
   const uint64_t rounds = params.u("rounds");
-  rt::Scheduler sched(params.u("stack_size"));
+  rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   rt::Channel<uint64_t> ping(0), pong(0);
   Histogram& hist = probe.latency_histograms(1)[0];
   Tally tally;
 
   probe.note("scheduler",
-             "cmbench's own: one thread, FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("channel", "two unbuffered (rendezvous) cmbench::fiber::Channel<uint64_t>, one each way");
+  probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());
   probe.note("stack_protection", sched.stack_protection());
 

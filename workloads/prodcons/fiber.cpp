@@ -37,7 +37,7 @@ void run(const Params& params, Probe& probe) {
   const uint64_t capacity = params.u("capacity");
 
   with_message(params, [&]<typename Msg>() {
-    rt::Scheduler sched(params.u("stack_size"));
+    rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
     rt::Channel<Msg> channel(capacity);
     std::span<Histogram> hists = probe.latency_histograms(consumers);
     std::vector<Tally> tallies(consumers);
@@ -46,9 +46,10 @@ void run(const Params& params, Probe& probe) {
     producer_fibers.reserve(producers);
 
     probe.note("scheduler",
-               "cmbench's own: one thread, FIFO run queue, cooperative; a fiber that parks "
+               "cmbench's own: FIFO run queue, cooperative; a fiber that parks "
                "switches straight to the next runnable one (boost::context::fiber::resume_with), "
                "with no clock read, lock or allocation per switch");
+    probe.note("threads", sched.threading());
     probe.note("stack_size", sched.stack_size());
     probe.note("stack_protection", sched.stack_protection());
     probe.note("stack_pool", "mmap'd stacks, reused from a free list once a fiber finishes");

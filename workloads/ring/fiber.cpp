@@ -26,7 +26,7 @@ namespace {
 void run(const Params& params, Probe& probe) {
   const uint64_t n = params.u("units");
   const uint64_t hops = params.u("hops");
-  rt::Scheduler sched(params.u("stack_size"));
+  rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   // A deque: channels are neither copyable nor movable, and they are made
   // before the timed region, like Go's `make(chan int)` slice set up front.
   std::deque<rt::Channel<uint64_t>> inbox;
@@ -35,10 +35,11 @@ void run(const Params& params, Probe& probe) {
   uint64_t hops_made = 0;
 
   probe.note("scheduler",
-             "cmbench's own: one thread, FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("channel", "one unbuffered (rendezvous) cmbench::fiber::Channel<uint64_t> per fiber");
   probe.note("termination", "the final holder closes every inbox");
+  probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());
   probe.note("stack_protection", sched.stack_protection());
 

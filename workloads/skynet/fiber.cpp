@@ -52,13 +52,14 @@ void skynet(rt::Scheduler& sched, rt::Channel<uint64_t>& c, uint64_t num, uint64
 
 void run(const Params& params, Probe& probe) {
   const uint64_t leaves = params.u("leaves");
-  rt::Scheduler sched(params.u("stack_size"));
+  rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   uint64_t sum = 0;
 
   probe.note("scheduler",
-             "cmbench's own: one thread, FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("channel", "unbuffered cmbench::fiber::Channel<uint64_t> per inner unit, on its stack");
+  probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());
   probe.note("stack_protection", sched.stack_protection());
 

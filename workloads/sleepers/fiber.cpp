@@ -13,6 +13,7 @@
 // (capacity 1), sent by the fiber that makes the started count N; it then has
 // memory read on the thread's stack (the probe reads /proc, too deep for a
 // small fiber stack) and ends. run() returns once every fiber has ended.
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -33,17 +34,18 @@ void run(const Params& params, Probe& probe) {
   const uint64_t n = params.u("units");
   const uint64_t sleeps = params.u("sleeps");
   const int64_t period_ns = static_cast<int64_t>(params.u("sleep_ms")) * 1'000'000;
-  rt::Scheduler sched(params.u("stack_size"));
+  rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   rt::Channel<bool> all_started(1);
   std::span<Histogram> hists = probe.latency_histograms(n);
   std::vector<Tally> tallies(n);
-  uint64_t started = 0;
+  std::atomic<uint64_t> started{0};  // fibers may start on different threads
 
   probe.note("scheduler",
-             "cmbench's own: one thread, FIFO run queue, cooperative; with nothing runnable the "
+             "cmbench's own: FIFO run queue, cooperative; with nothing runnable the "
              "thread waits in epoll until the nearest timer");
   probe.note("timer", "sleep_until: a min-heap of deadlines; the scheduler's epoll_pwait2 timeout "
                       "is the nearest deadline, in nanoseconds");
+  probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());
   probe.note("stack_protection", sched.stack_protection());
 
@@ -53,7 +55,7 @@ void run(const Params& params, Probe& probe) {
     for (uint64_t u = 0; u < n; ++u) {
       sched.spawn([&, u] {
         const int64_t start = now_ns();
-        if (++started == n) all_started.send(true);
+        if (started.fetch_add(1, std::memory_order_relaxed) + 1 == n) all_started.send(true);
         Tally& tally = tallies[u];
         Histogram& lateness = hists[u];
         for (uint64_t k = 1; k <= sleeps; ++k) {

@@ -14,6 +14,7 @@
 // ENOMEM, from memory or vm.max_map_count) stops the creator: it releases
 // the fibers it made, they end, and the cell throws LimitError naming how
 // many were reached.
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <optional>
@@ -32,18 +33,30 @@ namespace rt = cmbench::fiber;
 
 namespace {
 
+// Adds 1 and returns the new value: one thread needs no locked instruction.
+uint64_t count(std::atomic<uint64_t>& c, bool multi) noexcept {
+  if (multi) return c.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t v = c.load(std::memory_order_relaxed) + 1;
+  c.store(v, std::memory_order_relaxed);
+  return v;
+}
+
 void run(const Params& params, Probe& probe) {
   const uint64_t n = params.u("units");
-  rt::Scheduler sched(params.u("stack_size"));
+  rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   rt::Channel<bool> release(0);
   rt::Channel<bool> all_parked(1);
-  uint64_t parked = 0, finished = 0, created = 0;
+  // Shared by fibers that may run on different threads (threads > 1):
+  // atomics, bumped with a read-modify-write only then (count() below).
+  std::atomic<uint64_t> parked{0}, finished{0};
+  uint64_t created = 0;
   int limit_errno = 0;
 
   probe.note("scheduler",
-             "cmbench's own: one thread, FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("park", "receive on one shared unbuffered channel; release = close()");
+  probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());
   probe.note("stack_protection", sched.stack_protection());
 
@@ -53,9 +66,9 @@ void run(const Params& params, Probe& probe) {
     try {
       for (; created < n; ++created) {
         sched.spawn([&] {
-          if (++parked == n) all_parked.send(true);
+          if (count(parked, sched.multi()) == n) all_parked.send(true);
           release.recv();  // parks until close()
-          ++finished;
+          count(finished, sched.multi());
         });
       }
     } catch (const LimitError& e) {
@@ -79,7 +92,7 @@ void run(const Params& params, Probe& probe) {
     throw LimitError(limit_message(params, created, "mmap(fiber stack slab)", limit_errno),
                      limit_errno);
   }
-  probe.verify(verify(params, parked, finished));
+  probe.verify(verify(params, parked.load(), finished.load()));
 }
 
 }  // namespace

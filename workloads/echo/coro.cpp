@@ -1,0 +1,153 @@
+// echo in the coro model: a TCP echo server of C++20 coroutines on one
+// io_context (one thread) with Boost.Asio sockets, in the shape of Asio's own
+// coroutine echo server example (an acceptor coroutine that co_spawns one
+// coroutine per connection, which loops async_read_some / async_write until
+// end of stream).
+//
+// As the spec asks, accepted connections get TCP_NODELAY and each reads into
+// a buffer of echo::kReadBuffer bytes allocated once per connection.
+//
+// Shutdown: a watcher coroutine waits for the generator's done_fd with
+// async_wait on a posix::stream_descriptor, collects the result
+// (gen.finish(), which then does not block), then closes the acceptor and
+// every socket still open (their pending operations complete with
+// operation_aborted) and the connection coroutines end; io_context::run()
+// returns once every coroutine has ended. A server-side accept error (EMFILE
+// when C connections do not fit) cancels the watcher's wait; it then shuts
+// down the same way and the cell throws the error without waiting for the
+// generator.
+#include <sys/socket.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/write.hpp>
+
+#include <cstdint>
+#include <exception>
+#include <list>
+#include <memory>
+
+#include "harness/errors.hpp"
+#include "harness/params.hpp"
+#include "harness/probe.hpp"
+#include "harness/registry.hpp"
+#include "models/coro/runtime.hpp"
+#include "workloads/echo/spec.hpp"
+
+namespace cmbench::echo::coro {
+
+namespace rt = cmbench::coro;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using rt::error_code;
+
+namespace {
+
+// The sockets of the open connections, so that shutdown can close them; a
+// connection removes its own entry when it ends.
+using Sockets = std::list<tcp::socket>;
+
+struct Server {
+  asio::io_context& io;
+  tcp::acceptor& acceptor;
+  Sockets sockets;
+  error_code accept_error;
+  asio::posix::stream_descriptor& done;
+  uint64_t accepted = 0;
+  bool stopping = false;
+};
+
+rt::Task<> serve(Server& server, Sockets::iterator it) {
+  tcp::socket& conn = *it;
+  auto buf = std::make_unique<char[]>(kReadBuffer);
+  for (;;) {
+    auto [rec, got] =
+        co_await conn.async_read_some(asio::buffer(buf.get(), kReadBuffer), rt::kAwaitTuple);
+    if (rec) break;  // end of stream, the client gone, or closed at shutdown
+    auto [wec, sent] =
+        co_await asio::async_write(conn, asio::buffer(buf.get(), got), rt::kAwaitTuple);
+    if (wec) break;
+  }
+  error_code ignored;
+  conn.close(ignored);
+  server.sockets.erase(it);
+}
+
+rt::Task<> accept_loop(Server& server) {
+  for (;;) {
+    auto [ec, conn] = co_await server.acceptor.async_accept(rt::kAwaitTuple);
+    if (ec == asio::error::connection_aborted) continue;
+    if (ec) {
+      if (ec != asio::error::operation_aborted && !server.stopping) {
+        server.accept_error = ec;
+        server.done.cancel();  // wakes the watcher: stop serving
+      }
+      co_return;
+    }
+    ++server.accepted;
+    conn.set_option(tcp::no_delay(true));
+    server.sockets.push_back(std::move(conn));
+    rt::spawn(server.io, serve(server, std::prev(server.sockets.end())));
+  }
+}
+
+rt::Task<> watcher(Server& server, LoadGen& gen, Probe& probe, Verdict& verdict,
+                   std::exception_ptr& failure) {
+  co_await server.done.async_wait(asio::posix::stream_descriptor::wait_read, rt::kAwaitTuple);
+  if (!server.accept_error) {
+    try {
+      verdict = gen.finish(probe);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  server.stopping = true;
+  error_code ignored;
+  server.acceptor.close(ignored);
+  for (tcp::socket& s : server.sockets)
+    if (s.is_open()) s.close(ignored);
+}
+
+void run(const Params& params, Probe& probe) {
+  const uint64_t connections = params.u("connections");
+  raise_fd_limit();
+  asio::io_context io(1);
+  uint16_t port = 0;
+  tcp::acceptor acceptor(io, tcp::v4(),
+                         listen_loopback(kBacklog(connections), SOCK_NONBLOCK, port));
+
+  rt::prepare(probe);
+  probe.note("io",
+             "Boost.Asio on one io_context(1): a coroutine per connection, co_await "
+             "async_read_some / async_write (asio::deferred)");
+  probe.note("tcp_nodelay", true);
+  probe.note("read_buffer", kReadBuffer);
+
+  Verdict verdict = Verdict::fail("the load generator's result was never collected");
+  std::exception_ptr failure;
+
+  probe.start();
+  LoadGen gen(params, port);
+  asio::posix::stream_descriptor done(io, gen.done_fd());
+  struct Release {  // the descriptor is LoadGen's: never close it here
+    asio::posix::stream_descriptor& d;
+    ~Release() { d.release(); }
+  } release{done};
+  Server server{io, acceptor, {}, {}, done};
+
+  rt::spawn(io, accept_loop(server));
+  rt::spawn(io, watcher(server, gen, probe, verdict, failure));
+  io.run();
+  probe.stop();
+
+  if (failure) std::rethrow_exception(failure);
+  if (server.accept_error) throw_errno("accept", server.accept_error.value());
+  probe.note("connections_accepted", server.accepted);
+  probe.verify(verdict);
+}
+
+}  // namespace
+
+}  // namespace cmbench::echo::coro
+
+CMBENCH_IMPL(echo, coro, cmbench::echo::coro::run, nullptr)
