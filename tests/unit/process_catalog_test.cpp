@@ -259,10 +259,11 @@ struct LimitedOutcome {
 // Runs `run` in a forked child that is a subreaper, runs as an unprivileged
 // user (RLIMIT_NPROC does not apply to root) and may have at most `forks`
 // more processes of that user, and dies by SIGALRM if it hangs.
-LimitedOutcome run_with_fork_limit(int forks, const std::function<void(cmbench::Probe&)>& run) {
-  // A uid of this test's own (no account needed): RLIMIT_NPROC counts per uid, and
-  // other tests that lower it run in parallel under uids of their own.
-  constexpr uid_t kNobody = 60002;
+// `uid`: one of the calling test's own (no account needed): RLIMIT_NPROC
+// counts per uid, and the tests that lower it run in parallel (ctest -j), so
+// each has a uid no other test uses (60002-60006 are taken elsewhere).
+LimitedOutcome run_with_fork_limit(uid_t uid, int forks,
+                                   const std::function<void(cmbench::Probe&)>& run) {
   if (::getuid() != 0) {
     ADD_FAILURE() << "needs root to switch to an unprivileged user";
     return {};
@@ -272,8 +273,8 @@ LimitedOutcome run_with_fork_limit(int forks, const std::function<void(cmbench::
   // The previous run's processes of this uid may still be exiting; they
   // count against the limit until they are gone, so wait for them (5 s at
   // most) rather than count a moving number.
-  for (int i = 0; i < 500 && processes_of(kNobody) > 0; ++i) ::usleep(10'000);
-  const int existing = processes_of(kNobody);
+  for (int i = 0; i < 500 && processes_of(uid) > 0; ++i) ::usleep(10'000);
+  const int existing = processes_of(uid);
   pm::Children child(1);
   child.spawn([&] {
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) cmbench::throw_errno("prctl");
@@ -281,8 +282,8 @@ LimitedOutcome run_with_fork_limit(int forks, const std::function<void(cmbench::
     const rlim_t cap = static_cast<rlim_t>(existing + 1 + forks);
     const rlimit limit{cap, cap};
     if (::setrlimit(RLIMIT_NPROC, &limit) != 0) cmbench::throw_errno("setrlimit");
-    if (::setgid(kNobody) != 0) cmbench::throw_errno("setgid");
-    if (::setuid(kNobody) != 0) cmbench::throw_errno("setuid");
+    if (::setgid(uid) != 0) cmbench::throw_errno("setgid");
+    if (::setuid(uid) != 0) cmbench::throw_errno("setuid");
     ::alarm(60);
     cmbench::Probe probe;
     try {
@@ -306,7 +307,7 @@ LimitedOutcome run_with_fork_limit(int forks, const std::function<void(cmbench::
 TEST_F(ProcessCatalog, SpawnAtAForkLimitReleasesWhatItMadeAndSaysHowFar) {
   const auto params = params_of(cmbench::spawn::spec(), {{"units", "200"}});
   const LimitedOutcome out = run_with_fork_limit(
-      40, [&](cmbench::Probe& probe) { cmbench::impls::spawn_process.run(params, probe); });
+      60010, 40, [&](cmbench::Probe& probe) { cmbench::impls::spawn_process.run(params, probe); });
   EXPECT_EQ(out.kind, 1) << out.message;
   EXPECT_EQ(out.err, EAGAIN);
   EXPECT_GT(out.reached, 0);
@@ -324,7 +325,7 @@ TEST_F(ProcessCatalog, SkynetAtAForkLimitTearsTheTreeDownAndReportsIt) {
   for (const int forks : {0, 1, 5, 12, 20, 30}) {
     const auto params = params_of(cmbench::skynet::spec(), {{"leaves", "1000"}});
     const LimitedOutcome out = run_with_fork_limit(
-        forks, [&](cmbench::Probe& probe) { cmbench::impls::skynet_process.run(params, probe); });
+        60011, forks, [&](cmbench::Probe& probe) { cmbench::impls::skynet_process.run(params, probe); });
     EXPECT_EQ(out.kind, 1) << forks << ": " << out.message;
     EXPECT_EQ(out.err, EAGAIN) << forks;
     EXPECT_FALSE(out.leftovers) << forks;
@@ -338,7 +339,7 @@ namespace {
 TEST_F(ProcessCatalog, RingAndSleepersAtAForkLimitKillAndReapWhatTheyMade) {
   const auto ring = params_of(cmbench::ring::spec(), {{"units", "50"}, {"hops", "1000"}});
   LimitedOutcome out = run_with_fork_limit(
-      10, [&](cmbench::Probe& probe) { cmbench::impls::ring_process.run(ring, probe); });
+      60012, 10, [&](cmbench::Probe& probe) { cmbench::impls::ring_process.run(ring, probe); });
   EXPECT_EQ(out.kind, 1) << out.message;
   EXPECT_EQ(out.err, EAGAIN);
   // At most the 10 forks allowed; fewer when the runtime has threads of its
@@ -350,7 +351,7 @@ TEST_F(ProcessCatalog, RingAndSleepersAtAForkLimitKillAndReapWhatTheyMade) {
   const auto sleepers = params_of(cmbench::sleepers::spec(),
                                   {{"units", "50"}, {"sleeps", "3"}, {"sleep_ms", "2"}});
   out = run_with_fork_limit(
-      10, [&](cmbench::Probe& probe) { cmbench::impls::sleepers_process.run(sleepers, probe); });
+      60012, 10, [&](cmbench::Probe& probe) { cmbench::impls::sleepers_process.run(sleepers, probe); });
   EXPECT_EQ(out.kind, 1) << out.message;
   EXPECT_EQ(out.err, EAGAIN);
   // A sleeper that has done its sleeps waits for the release, so none has
