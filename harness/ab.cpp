@@ -14,6 +14,7 @@
 #include "harness/probe.hpp"
 #include "harness/results.hpp"
 #include "harness/runner.hpp"
+#include "harness/sample_clock.hpp"
 
 namespace cmbench {
 
@@ -63,6 +64,7 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
   std::vector<Cell> cells;
   try {
     cells = expand(opt.sel);
+    sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench ab: {}\n", e.what());
     return 2;

@@ -22,6 +22,7 @@
 #include "harness/registry.hpp"
 #include "harness/results.hpp"
 #include "harness/runner.hpp"
+#include "harness/sample_clock.hpp"
 #include "harness/table.hpp"
 #include "report/report.hpp"
 #include "workloads/echo/spec.hpp"  // ECHO-HELPER: the hidden loadgen command
@@ -135,6 +136,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     }
     cells = expand(opt.sel);
     if (!opt.shard.empty()) cells = take_shard(std::move(cells), opt.shard);
+    sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench run: {}\n", e.what());
     return 2;

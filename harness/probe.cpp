@@ -6,6 +6,7 @@
 #include <new>
 
 #include "harness/errors.hpp"
+#include "harness/sample_clock.hpp"
 
 namespace cmbench {
 
@@ -33,6 +34,10 @@ std::span<Histogram> Probe::latency_histograms(size_t units) {
   if (mem == MAP_FAILED) throw_errno("mmap(latency histograms)");
   hists_ = static_cast<Histogram*>(mem);
   for (size_t i = 0; i < units; ++i) new (&hists_[i]) Histogram();
+  // Before the timed region and before the model forks, so every unit's
+  // samples share one calibration.
+  calibrate_sample_clock();
+  note("sample_clock", sample_clock_description());
   return {hists_, units};
 }
 

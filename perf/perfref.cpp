@@ -36,13 +36,16 @@
 
 #include "harness/histogram.hpp"
 #include "harness/probe.hpp"
+#include "harness/sample_clock.hpp"
 #include "models/fiber/channel.hpp"
 #include "models/fiber/scheduler.hpp"
+#include "workloads/pingpong/spec.hpp"
 
 namespace {
 
 using cmbench::Histogram;
 using cmbench::now_ns;
+using cmbench::sample_ns;
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
@@ -69,8 +72,9 @@ int report(int64_t elapsed_ns, uint64_t ops, uint64_t good, const Histogram& h, 
                  static_cast<unsigned long long>(h.count()));
     return 1;
   }
-  std::printf("{\"ns_per_op\": %.3f, \"ops\": %llu}\n", static_cast<double>(elapsed_ns) / ops,
-              static_cast<unsigned long long>(ops));
+  std::printf("{\"ns_per_op\": %.3f, \"ops\": %llu, \"sample_clock\": \"%s\"}\n",
+              static_cast<double>(elapsed_ns) / ops, static_cast<unsigned long long>(ops),
+              cmbench::sample_clock_description().c_str());
   return 0;
 }
 
@@ -82,15 +86,11 @@ int fiber_pingpong(uint64_t rounds, bool sample) {
   uint64_t good = 0;
   const int64_t t0 = now_ns();
   sched.spawn([&] {
-    int64_t prev = now_ns();
+    cmbench::pingpong::RoundTrips laps(hist);
     for (uint64_t v = 0; v < rounds; ++v) {
       ping.send(v);
       const std::optional<uint64_t> reply = pong.recv();
-      if (sample) {
-        const int64_t now = now_ns();
-        hist.record(static_cast<uint64_t>(now - prev));
-        prev = now;
-      }
+      if (sample) laps.lap();
       if (reply && *reply == v + 1) ++good;
     }
     ping.close();
@@ -105,10 +105,10 @@ int fiber_pingpong(uint64_t rounds, bool sample) {
 int latency_sample(uint64_t n) {
   static Histogram hist;
   const int64_t t0 = now_ns();
-  int64_t prev = t0;
+  int64_t prev = sample_ns();
   for (uint64_t i = 0; i < n; ++i) {
-    const int64_t now = now_ns();
-    hist.record(static_cast<uint64_t>(now - prev));
+    const int64_t now = sample_ns();
+    hist.record(cmbench::sample_since(prev, now));
     prev = now;
   }
   return report(now_ns() - t0, n, hist.count(), hist, true);
@@ -130,8 +130,8 @@ struct UvPingPong {
 
   // A received B's answer (value) to `sent`: record, check, send the next.
   bool a_receives() {
-    const int64_t now = now_ns();
-    hist.record(static_cast<uint64_t>(now - prev));
+    const int64_t now = sample_ns();
+    hist.record(cmbench::sample_since(prev, now));
     prev = now;
     if (value == 2 * good + 1) ++good;
     if (good == rounds || value != 2 * good - 1) return false;  // done, or wrong
@@ -156,7 +156,7 @@ int uv_pingpong(uint64_t rounds, bool deferred) {
   uv_loop_init(&p.loop);
   p.loop.data = &p;
   const int64_t t0 = now_ns();
-  p.prev = t0;
+  p.prev = sample_ns();
   p.value = 0;
   if (!deferred) {
     uv_idle_init(&p.loop, &p.idle);
@@ -197,6 +197,12 @@ int uv_pingpong(uint64_t rounds, bool deferred) {
 int main(int argc, char** argv) {
   if (argc < 3) usage();
   const std::string what = argv[1];
+  try {
+    cmbench::calibrate_sample_clock();  // as a cell does before its timed region
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "cmbench-perfref: %s\n", e.what());
+    return 2;
+  }
   if (what == "fiber-pingpong" && (argc == 3 || (argc == 4 && std::strcmp(argv[3], "--sample") == 0)))
     return fiber_pingpong(count_arg(argv[2], "ROUNDS"), argc == 4);
   if (what == "latency-sample" && argc == 3) return latency_sample(count_arg(argv[2], "N"));

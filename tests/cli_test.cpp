@@ -37,6 +37,19 @@ TEST(Cli, BadInputIsOneLineNamingTheFlag) {
   expect_bad_input("launch", "launch");
 }
 
+TEST(Cli, ABadSampleClockIsRefusedBeforeAnyCellRuns) {
+  for (const char* cmd : {"run --workloads pingpong --out /tmp/cmbench-cli-must-not-exist.json",
+                          "ab --base " CMBENCH_BINARY " --head " CMBENCH_BINARY " --workloads pingpong"}) {
+    auto r = run_cmbench(cmd, "CMBENCH_SAMPLE_CLOCK=hpet");
+    EXPECT_EQ(r.status, 2) << cmd << "\n" << r.err;
+    EXPECT_EQ(lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("CMBENCH_SAMPLE_CLOCK: 'hpet' is not a sample clock (accepted: tsc, clock)"),
+              std::string::npos)
+        << r.err;
+  }
+  EXPECT_NE(access("/tmp/cmbench-cli-must-not-exist.json", F_OK), 0);
+}
+
 TEST(Cli, AResumedFileWithFieldsOfTheWrongTypeIsRefusedInOneLine) {
   const std::string path = "/tmp/cmbench-cli-resume-" + std::to_string(getpid()) + ".json";
   for (const char* body :

@@ -34,14 +34,12 @@ void run(const Params& params, Probe& probe) {
 
   probe.start();
   fibers::fiber a(std::allocator_arg, salloc, [&] {
-    int64_t prev = now_ns();
+    RoundTrips laps(hist);
     for (uint64_t v = 0; v < rounds; ++v) {
       ping.push(v);
       uint64_t reply = 0;
       const bool got = pong.pop(reply) == fibers::channel_op_status::success;
-      const int64_t now = now_ns();
-      hist.record(static_cast<uint64_t>(now - prev));
-      prev = now;
+      laps.lap();
       ++tally.replies;
       if (!got || reply != v + 1) ++tally.wrong;
     }

@@ -28,7 +28,7 @@ namespace {
 
 rt::Task<> unit_a(rt::Channel<uint64_t>& ping, rt::Channel<uint64_t>& pong, uint64_t rounds,
                   Histogram& hist, Tally& tally) {
-  int64_t prev = now_ns();
+  RoundTrips laps(hist);
   for (uint64_t v = 0; v < rounds; ++v) {
     // Fast paths (runtime.hpp): B is normally parked in its receive already.
     if (!ping.try_send(rt::error_code{}, v))
@@ -37,9 +37,7 @@ rt::Task<> unit_a(rt::Channel<uint64_t>& ping, rt::Channel<uint64_t>& pong, uint
     rt::error_code ec;
     if (!rt::try_receive(pong, reply))
       std::tie(ec, reply) = co_await pong.async_receive(rt::kAwaitTuple);
-    const int64_t now = now_ns();
-    hist.record(static_cast<uint64_t>(now - prev));
-    prev = now;
+    laps.lap();
     ++tally.replies;
     if (ec || reply != v + 1) ++tally.wrong;
   }

@@ -32,7 +32,7 @@ void run(const Params& params, Probe& probe) {
   Tally tally;
 
   probe.note("scheduler",
-             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own, cooperative (run-queue order: the threads note); a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("channel", "two unbuffered (rendezvous) cmbench::fiber::Channel<uint64_t>, one each way");
   probe.note("threads", sched.threading());
@@ -41,13 +41,11 @@ void run(const Params& params, Probe& probe) {
 
   probe.start();
   sched.spawn([&] {  // unit A
-    int64_t prev = now_ns();
+    RoundTrips laps(hist);
     for (uint64_t v = 0; v < rounds; ++v) {
       ping.send(v);
       const std::optional<uint64_t> reply = pong.recv();
-      const int64_t now = now_ns();
-      hist.record(static_cast<uint64_t>(now - prev));
-      prev = now;
+      laps.lap();
       ++tally.replies;
       if (!reply || *reply != v + 1) ++tally.wrong;
     }

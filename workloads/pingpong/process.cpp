@@ -56,15 +56,13 @@ void run(const Params& params, Probe& probe) {
     to_b.read.close();
     to_a.write.close();
     Tally t;
-    int64_t prev = now_ns();
+    RoundTrips laps(hist);
     for (uint64_t v = 0; v < rounds; ++v) {
       pm::write_all(to_b.write, &v, sizeof v);
       uint64_t reply;
       if (!pm::read_exact(to_a.read, &reply, sizeof reply))
         throw SystemError("pingpong: the answering process is gone", EPIPE);
-      const int64_t now = now_ns();
-      hist.record(static_cast<uint64_t>(now - prev));
-      prev = now;
+      laps.lap();
       ++t.replies;
       if (reply != v + 1) ++t.wrong;
     }

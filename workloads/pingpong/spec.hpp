@@ -15,6 +15,7 @@
 #include "harness/params.hpp"
 #include "harness/probe.hpp"
 #include "harness/registry.hpp"
+#include "harness/sample_clock.hpp"
 
 namespace cmbench::pingpong {
 
@@ -27,5 +28,21 @@ struct Tally {
 };
 
 Verdict verify(const Params& params, const Tally& tally);
+
+// Unit A's latency sample: made when A starts, lap() at the end of every
+// round trip records the time since the previous lap (or the start).
+class RoundTrips {
+ public:
+  explicit RoundTrips(Histogram& hist) noexcept : hist_(&hist), prev_(sample_ns()) {}
+  void lap() noexcept {
+    const int64_t now = sample_ns();
+    hist_->record(sample_since(prev_, now));
+    prev_ = now;
+  }
+
+ private:
+  Histogram* hist_;
+  int64_t prev_;
+};
 
 }  // namespace cmbench::pingpong

@@ -45,15 +45,13 @@ void run(const Params& p, Probe& probe) {
   // round trip; the sample is the difference of consecutive readings.
   units.spawn([&court, &tally, &round_trip, rounds] {
     Tally t;
-    int64_t prev = now_ns();
+    RoundTrips laps(round_trip);
     for (uint64_t v = 0; v < rounds; ++v) {
       court.hand(Court::Turn::b, v);
       const uint64_t reply = court.await(Court::Turn::a);
       ++t.replies;
       if (reply != v + 1) ++t.wrong;
-      const int64_t now = now_ns();
-      round_trip.record(static_cast<uint64_t>(now - prev));
-      prev = now;
+      laps.lap();
     }
     tally = t;
   });

@@ -25,6 +25,7 @@
 #include "harness/params.hpp"
 #include "harness/probe.hpp"
 #include "harness/registry.hpp"
+#include "harness/sample_clock.hpp"
 
 namespace cmbench::prodcons {
 
@@ -39,7 +40,7 @@ struct Header {
   uint32_t producer;
   uint32_t reserved;
   uint64_t seq;     // this producer's sequence number, from 0
-  int64_t sent_ns;  // now_ns() just before the send call
+  int64_t sent_ns;  // sample_ns() just before the send call
 };
 
 // A message carries S payload bytes by value; every model copies them
@@ -80,7 +81,7 @@ inline void stamp(Message<S>& msg, uint32_t producer, uint64_t seq) {
   msg.header.reserved = 0;
   msg.header.seq = seq;
   if constexpr (S > 0) std::memset(msg.payload.data(), static_cast<int>(seq & 0xff), S);
-  msg.header.sent_ns = now_ns();
+  msg.header.sent_ns = sample_ns();
 }
 
 // What one consumer records. A plain struct with no pointers, so a process
@@ -100,7 +101,7 @@ struct Tally {
 template <size_t S>
 inline void take(Tally& t, std::span<uint64_t> last, uint64_t m, uint64_t producers,
                  const Message<S>& msg, Histogram& latency) {
-  latency.record(static_cast<uint64_t>(now_ns() - msg.header.sent_ns));
+  latency.record(sample_since(msg.header.sent_ns, sample_ns()));
   const Header& h = msg.header;
   if (h.producer >= producers) {
     ++t.producer_errors;
