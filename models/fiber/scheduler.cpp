@@ -131,7 +131,9 @@ std::string Scheduler::stack_protection() const {
 }
 
 std::string Scheduler::threading() const {
-  if (!multi_) return "one thread";
+  if (!multi_)
+    return "one thread; Go's run-queue order: a fiber just spawned or made ready runs next, "
+           "then a local FIFO of 256 that spills into a global FIFO (models/fiber/run_queue.hpp)";
   return fmt::format(
       "M:N on {} threads sharing one FIFO run queue (no work stealing: simpler, and correct by "
       "construction); wait queues handed over locked and unlocked after the parked context is "
@@ -321,8 +323,11 @@ void Scheduler::yield() {
     // let the reactor see them even when it is the only runnable fiber.
     if (runq_.empty() && has_waiters()) poll(w, false);
     if (runq_.empty()) return;  // nothing else can run: carry on
-    runq_.push(self);
-    switch_to(next_to_run());
+    // Picked before this fiber is queued: the pick may serve the global
+    // queue, where this fiber must not find itself.
+    ControlBlock* next = next_to_run();
+    runq_.push_global(self);  // Go's Gosched: the global queue's tail
+    switch_to(next);
   } else {
     ControlBlock* next = next_to_run_shared(w);
     if (next == &w.main && !stopping_.load(std::memory_order_relaxed)) {
@@ -477,7 +482,7 @@ boost::context::fiber Scheduler::finish(ControlBlock* self) noexcept {
   if (!multi_) {
     self->generation.store(self->generation.load(std::memory_order_relaxed) + 1,
                            std::memory_order_relaxed);
-    while (ControlBlock* joiner = self->joiners.pop()) runq_.push(joiner);
+    while (ControlBlock* joiner = self->joiners.pop()) runq_.push_next(joiner);
     unlink_live(self);
     next = next_to_run();
   } else {

@@ -1,14 +1,18 @@
 #pragma once
 // cmbench's own goroutine-style runtime: fibers (stackful coroutines on
-// Boost.Context) scheduled cooperatively from a FIFO run queue.
+// Boost.Context) scheduled cooperatively from a run queue in Go's order.
 //
 // The notes the project starts from say that where a language has no
 // coroutines the program brings its own scheduler; this is that scheduler,
 // kept small enough to read in one sitting:
-//   - spawn(fn) puts a new fiber at the tail of the run queue and returns a
-//     JoinHandle; run() runs fibers until every one has finished;
+//   - spawn(fn) queues a new fiber and returns a JoinHandle; run() runs
+//     fibers until every one has finished;
+//   - the run queue keeps Go's order (models/fiber/run_queue.hpp): a fiber
+//     just spawned or just made ready runs next, the one it displaces waits
+//     at the tail of a local FIFO of 256 that spills its older half into a
+//     global FIFO, and one pick in 61 serves the global queue first;
 //   - a fiber runs until it yields or parks (on a Mutex, a Channel or a join);
-//     it then switches directly to the fiber at the head of the run queue —
+//     it then switches directly to the next fiber of the run queue —
 //     one boost::context::fiber::resume_with, no trip through a scheduler
 //     loop — and back to the thread that called run() only when nothing is
 //     runnable;
@@ -102,6 +106,7 @@
 #include <vector>
 
 #include "models/fiber/intrusive.hpp"
+#include "models/fiber/run_queue.hpp"
 #include "models/fiber/spinlock.hpp"
 #include "models/fiber/stack_pool.hpp"
 
@@ -166,8 +171,9 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Creates a fiber that will run fn() and queues it at the tail of the run
-  // queue. Callable from the thread before run() and from fibers. Allocates
+  // Creates a fiber that will run fn() and queues it: on one thread, spawned
+  // by a fiber, as the fiber to run next (Go's runnext, RunQueue), else at
+  // the tail. Callable from the thread before run() and from fibers. Allocates
   // nothing once the pool has a free stack: fn is moved into the fiber's
   // record, which Boost.Context places on the fiber's own stack.
   template <typename F>
@@ -183,7 +189,8 @@ class Scheduler {
   bool multi() const noexcept { return multi_; }
   unsigned threads() const noexcept { return threads_; }
 
-  // Moves the running fiber to the tail of the run queue and runs the head.
+  // Lets the other runnable fibers run: on one thread the caller goes to the
+  // tail of the global queue (Go's Gosched), in M:N mode to the shared tail.
   void yield();
 
   // --- the reactor and timers (calling fiber only) ---
@@ -225,10 +232,11 @@ class Scheduler {
   // next context, so a waker on another thread cannot resume the fiber
   // before it has left. With a null lock (one thread) it is park().
   void park(SpinLock* queue_lock);
-  // Makes a parked fiber runnable (tail of the run queue).
+  // Makes a parked fiber runnable: on one thread it runs next (RunQueue's
+  // push_next), in M:N mode it goes to the tail of the shared queue.
   void ready(ControlBlock* cb) noexcept {
     if (!multi_)
-      runq_.push(cb);
+      runq_.push_next(cb);
     else
       ready_shared(cb);
   }
@@ -244,7 +252,8 @@ class Scheduler {
   std::size_t stack_slabs() const noexcept { return pool_.slabs(); }
   // "guard page for the first N stacks, canary beyond", for the results.
   std::string stack_protection() const;
-  // "one thread" or "M:N: T threads sharing one FIFO run queue ...", for the
+  // "one thread; Go's run-queue order ..." or "M:N on T threads sharing one
+  // FIFO run queue ...", for the
   // workloads' scheduler notes.
   std::string threading() const;
   // Polls made: blocking (nothing runnable) and zero-timeout (between rounds).
@@ -350,7 +359,7 @@ class Scheduler {
   const bool multi_;
   // The thread that called run(); in M:N mode the first of the workers.
   Worker w0_;
-  IntrusiveQueue<ControlBlock> runq_;
+  RunQueue<ControlBlock> runq_{!multi_};  // Go's order on one thread, a FIFO in M:N mode
   ControlBlock* live_list_ = nullptr;
   std::size_t live_ = 0;
   std::atomic<bool> stopping_{false};
@@ -419,7 +428,13 @@ JoinHandle Scheduler::spawn(F&& fn) {
   const uint64_t generation = cb->generation.load(std::memory_order_relaxed);
   if (!multi_) {
     link_live(cb);
-    runq_.push(cb);
+    // From a fiber: it runs next (Go's newproc). From the thread, before
+    // run(): the tail, so the fibers a program starts with run in the order
+    // it spawned them.
+    if (w0_.current != &w0_.main)
+      runq_.push_next(cb);
+    else
+      runq_.push(cb);
   } else {
     enqueue_spawned(cb);  // may run on another worker at once
   }

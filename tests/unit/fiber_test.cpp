@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -30,6 +31,7 @@
 #include "models/fiber/channel.hpp"
 #include "models/fiber/mutex.hpp"
 #include "models/fiber/net.hpp"
+#include "models/fiber/run_queue.hpp"
 #include "models/fiber/scheduler.hpp"
 #include "workloads/counter/spec.hpp"
 #include "workloads/echo/spec.hpp"
@@ -84,7 +86,10 @@ TEST(FiberScheduler, SpawnAndYieldRunFibersInFifoOrder) {
   EXPECT_EQ(s.live(), 0u);
 }
 
-TEST(FiberScheduler, SpawnFromAFiberQueuesAtTheTail) {
+// Go's order (models/fiber/run_queue.hpp): a fiber spawned by a fiber runs
+// next, ahead of the fibers already queued; a fiber that yields goes behind
+// them all.
+TEST(FiberScheduler, SpawnFromAFiberRunsTheChildNext) {
   Scheduler s(kTestStack);
   std::vector<std::string> log;
   s.spawn([&] {
@@ -95,7 +100,104 @@ TEST(FiberScheduler, SpawnFromAFiberQueuesAtTheTail) {
   });
   s.spawn([&] { log.push_back("b"); });
   s.run();
-  EXPECT_EQ(log, (std::vector<std::string>{"a", "b", "child", "a2"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "child", "b", "a2"}));
+}
+
+// --- RunQueue: Go's order on one thread ---------------------------------------
+struct QNode {
+  int id;
+  QNode* next = nullptr;
+};
+using Queue = cmbench::fiber::RunQueue<QNode>;
+
+std::vector<int> drain(Queue& q) {
+  std::vector<int> ids;
+  while (QNode* n = q.pop()) ids.push_back(n->id);
+  return ids;
+}
+
+TEST(RunQueue, NextDisplacesToTheLocalTailAndYieldsGoGlobal) {
+  std::vector<QNode> n(6);
+  for (int i = 0; i < 6; ++i) n[i].id = i;
+  Queue q(true);
+  q.push(&n[0]);         // a reactor wake: local tail
+  q.push_global(&n[1]);  // a yield: global tail
+  q.push_next(&n[2]);
+  q.push_next(&n[3]);    // displaces 2 to the local tail
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_EQ(drain(q), (std::vector<int>{3, 0, 2, 1}));
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(RunQueue, AFullLocalQueueSpillsItsOlderHalfToTheGlobalQueue) {
+  std::vector<QNode> n(Queue::kLocal + 1);
+  for (size_t i = 0; i < n.size(); ++i) n[i].id = static_cast<int>(i);
+  Queue q(true);
+  for (auto& node : n) q.push(&node);
+  // 0..127 moved to the global queue; the local queue keeps 128..256 and is
+  // served first, except that every 61st pick serves the global queue.
+  std::vector<int> got = drain(q);
+  ASSERT_EQ(got.size(), n.size());
+  EXPECT_EQ(got[0], 128);
+  EXPECT_EQ(got[59], 187);
+  EXPECT_EQ(got[60], 0) << "the 61st pick serves the global queue";
+  EXPECT_EQ(got[61], 188);
+  std::vector<int> sorted = got;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) EXPECT_EQ(sorted[i], static_cast<int>(i));
+}
+
+TEST(RunQueue, AChainOfNextPicksIsBoundedSoTheQueueIsNotStarved) {
+  QNode a{1}, b{2}, waiting{3};
+  Queue q(true);
+  q.push(&waiting);
+  q.push_next(&a);
+  // Two fibers handing a value to each other: each pick makes the other next.
+  int picks = 0;
+  QNode* n = nullptr;
+  while ((n = q.pop()) != &waiting) {
+    ASSERT_LT(++picks, 1000);
+    q.push_next(n == &a ? &b : &a);
+  }
+  EXPECT_EQ(picks, static_cast<int>(Queue::kNextStreak));
+}
+
+TEST(RunQueue, WithoutGoOrderItIsOneFifo) {
+  std::vector<QNode> n(Queue::kLocal + 10);
+  for (size_t i = 0; i < n.size(); ++i) n[i].id = static_cast<int>(i);
+  Queue q(false);
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (i % 3 == 0)
+      q.push_next(&n[i]);
+    else if (i % 3 == 1)
+      q.push_global(&n[i]);
+    else
+      q.push(&n[i]);
+  }
+  std::vector<int> got = drain(q);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<int>(i));
+}
+
+TEST(FiberScheduler, APingPongPairDoesNotStarveAQueuedFiber) {
+  Scheduler s(kTestStack);
+  Channel<int> ping(0), pong(0);
+  int rounds_before_other = -1, rounds = 0;
+  s.spawn([&] {
+    for (int i = 0; i < 1000; ++i) {
+      ping.send(i);
+      pong.recv();
+      ++rounds;
+    }
+    ping.close();
+  });
+  s.spawn([&] {
+    while (std::optional<int> v = ping.recv()) pong.send(*v);
+  });
+  s.spawn([&] { rounds_before_other = rounds; });
+  s.run();
+  EXPECT_EQ(rounds, 1000);
+  EXPECT_GE(rounds_before_other, 0);
+  EXPECT_LT(rounds_before_other, 100) << "the third fiber waited behind the pair";
 }
 
 TEST(FiberScheduler, RunCanBeCalledAgainAfterMoreSpawns) {
@@ -382,6 +484,9 @@ TEST(Channel, ReceiversAreServedInFifoOrder) {
     for (int v = 10; v < 13; ++v) ch.send(v);
   });
   s.run();
+  // Served in the order they parked; each one woken runs next, so they
+  // record in another order (the last woken first).
+  std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (std::vector<std::pair<int, int>>{{0, 10}, {1, 11}, {2, 12}}));
 }
 

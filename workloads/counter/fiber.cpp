@@ -46,7 +46,7 @@ void run(const Params& params, Probe& probe) {
 
   rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   probe.note("scheduler",
-             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own, cooperative (run-queue order: the threads note); a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("threads", sched.threading());
   probe.note("stack_size", sched.stack_size());

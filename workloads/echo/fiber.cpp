@@ -99,7 +99,7 @@ void run(const Params& params, Probe& probe) {
   uint64_t accepted = 0;
 
   probe.note("scheduler",
-             "cmbench's own: FIFO run queue, cooperative; with nothing runnable the "
+             "cmbench's own, cooperative (run-queue order: the threads note); with nothing runnable the "
              "thread waits in epoll_pwait2");
   probe.note("io",
              "a fiber per connection; read/write/accept try the non-blocking call and park the "

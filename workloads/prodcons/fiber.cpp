@@ -1,6 +1,6 @@
 // prodcons in the fiber model: P producer fibers and C consumer fibers share
 // one cmbench::fiber::Channel<Msg>(B) on the project's own runtime (one
-// thread, FIFO run queue, Boost.Context switches).
+// thread by default, Go's run-queue order, Boost.Context switches).
 //
 // Capacity: the channel is Go's. B > 0 is a ring buffer of exactly B slots
 // and a sender parks while all are full, so at most B messages are sent and
@@ -46,7 +46,7 @@ void run(const Params& params, Probe& probe) {
     producer_fibers.reserve(producers);
 
     probe.note("scheduler",
-               "cmbench's own: FIFO run queue, cooperative; a fiber that parks "
+               "cmbench's own, cooperative (run-queue order: the threads note); a fiber that parks "
                "switches straight to the next runnable one (boost::context::fiber::resume_with), "
                "with no clock read, lock or allocation per switch");
     probe.note("threads", sched.threading());

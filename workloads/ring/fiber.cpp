@@ -35,7 +35,7 @@ void run(const Params& params, Probe& probe) {
   uint64_t hops_made = 0;
 
   probe.note("scheduler",
-             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own, cooperative (run-queue order: the threads note); a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("channel", "one unbuffered (rendezvous) cmbench::fiber::Channel<uint64_t> per fiber");
   probe.note("termination", "the final holder closes every inbox");

@@ -12,9 +12,11 @@
 // Every unit is a fiber on the project's own runtime; `rc` is an unbuffered
 // (rendezvous) Channel<uint64_t> on the parent's own stack — it outlives the
 // children's sends, because the parent returns only after it received all
-// ten. The runtime's run queue is FIFO, so the tree unfolds level by level
-// and nearly every unit of the tree is alive at once (1,111,111 fibers for a
-// million leaves). A fiber that cannot be created (the stack pool's mmap
+// ten. On one thread the run queue keeps Go's order (a new fiber runs next,
+// models/fiber/run_queue.hpp), so the tree unfolds close to depth first and
+// a fraction of it is alive at once, as with goroutines; in M:N mode the
+// shared queue is FIFO, the tree unfolds level by level and nearly every
+// unit is alive at once (1,111,111 fibers for a million leaves). A fiber that cannot be created (the stack pool's mmap
 // fails) throws LimitError out of its parent; the runtime then unwinds every
 // parked fiber of the half-built tree and run() rethrows it.
 #include <cstdint>
@@ -56,7 +58,7 @@ void run(const Params& params, Probe& probe) {
   uint64_t sum = 0;
 
   probe.note("scheduler",
-             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own, cooperative (run-queue order: the threads note); a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("channel", "unbuffered cmbench::fiber::Channel<uint64_t> per inner unit, on its stack");
   probe.note("threads", sched.threading());

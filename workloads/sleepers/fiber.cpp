@@ -41,7 +41,7 @@ void run(const Params& params, Probe& probe) {
   std::atomic<uint64_t> started{0};  // fibers may start on different threads
 
   probe.note("scheduler",
-             "cmbench's own: FIFO run queue, cooperative; with nothing runnable the "
+             "cmbench's own, cooperative (run-queue order: the threads note); with nothing runnable the "
              "thread waits in epoll until the nearest timer");
   probe.note("timer", "sleep_until: a min-heap of deadlines; the scheduler's epoll_pwait2 timeout "
                       "is the nearest deadline, in nanoseconds");

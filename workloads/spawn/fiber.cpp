@@ -53,7 +53,7 @@ void run(const Params& params, Probe& probe) {
   int limit_errno = 0;
 
   probe.note("scheduler",
-             "cmbench's own: FIFO run queue, cooperative; a fiber that parks switches "
+             "cmbench's own, cooperative (run-queue order: the threads note); a fiber that parks switches "
              "straight to the next runnable one (boost::context::fiber::resume_with)");
   probe.note("park", "receive on one shared unbuffered channel; release = close()");
   probe.note("threads", sched.threading());
