@@ -594,8 +594,9 @@ void Scheduler::asan_resumed([[maybe_unused]] Worker& w,
 // --- stack overflow --------------------------------------------------------
 
 // Called on the stack of the fiber being left, so this frame's address is
-// (nearly) that fiber's stack pointer: past the canary means the fiber is
-// overflowing right now; a written canary means it did earlier. A guarded
+// (nearly) that fiber's stack pointer: within kCanaryBytes of the bottom
+// means the fiber is overflowing right now; a written canary (just below the
+// stack, models/fiber/stack_pool.hpp) means it did earlier. A guarded
 // stack's canary is not read: the guard page below it already stops an
 // overflow, and reading 256 bytes at every switch was 41% of a pingpong
 // round trip in perf record (cmbench-perfref fiber-pingpong).
@@ -609,7 +610,7 @@ void Scheduler::check_stack(const ControlBlock* cb) const noexcept {
 void Scheduler::stack_overflow(const ControlBlock* cb) const noexcept {
   std::fprintf(stderr,
                "cmbench::fiber: stack overflow: a fiber wrote into the canary at the bottom of "
-               "its %zu-byte %s stack; memory beyond it may be corrupt, so the process aborts. "
+               "its %zu-byte %s stack (or its stack pointer came within it); memory beyond it may be corrupt, so the process aborts. "
                "Raise the stack_size parameter.\n",
                cb->stack_size, cb->guarded ? "guarded" : "unguarded");
   std::abort();

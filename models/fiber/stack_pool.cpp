@@ -51,10 +51,12 @@ void unpoison([[maybe_unused]] const void* bottom, [[maybe_unused]] std::size_t 
 #endif
 }
 
-// The control block sits at the top of the stack, cache-line aligned, so that
-// its place follows from the stack's bounds alone.
+// The control block sits at the top of the stack, below the slot's top
+// kCanaryBytes (the canary of the slot above), cache-line aligned, so that its
+// place follows from the stack's bounds alone.
 ControlBlock* block_at_top(char* top) noexcept {
-  auto addr = (reinterpret_cast<std::uintptr_t>(top) - sizeof(ControlBlock)) &
+  auto addr = (reinterpret_cast<std::uintptr_t>(top) - StackPool::kCanaryBytes -
+               sizeof(ControlBlock)) &
               ~static_cast<std::uintptr_t>(63);
   return reinterpret_cast<ControlBlock*>(addr);
 }
@@ -125,7 +127,9 @@ void StackPool::map_slab() {
   if (guarded) slots = std::min(slots, guards_left);
   next_slab_slots_ = std::min(kMaxSlabSlots, next_slab_slots_ * 2);
   const std::size_t slot_bytes = size_ + (guarded ? page_ : 0);
-  const std::size_t bytes = slots * slot_bytes;
+  // One page below the first slot: its guard page, or for an unguarded slab
+  // the page whose top holds the first slot's canary.
+  const std::size_t bytes = page_ + slots * slot_bytes - (guarded ? page_ : 0);
   // MAP_NORESERVE: a stack's pages are committed only as the fiber touches
   // them, so reserving a million 16 KiB stacks must not be refused as 16 GB
   // of commitment.
@@ -136,13 +140,14 @@ void StackPool::map_slab() {
 }
 
 char* StackPool::bottom_of(const Slab& slab, std::size_t slot) const noexcept {
-  return slab.base + slot * slab.slot_bytes + (slab.guarded ? page_ : 0);
+  return slab.base + page_ + slot * slab.slot_bytes;
 }
 
 // Reads the canary line without AddressSanitizer's checks: it is stack memory
 // below every live frame, which ASan may have left poisoned.
 __attribute__((no_sanitize_address)) bool StackPool::canary_intact(const ControlBlock* cb) noexcept {
-  const auto* words = static_cast<const uint64_t*>(cb->stack_bottom);
+  const auto* words = reinterpret_cast<const uint64_t*>(
+      static_cast<const char*>(cb->stack_bottom) - kCanaryBytes);
   uint64_t any = 0;
   for (std::size_t i = 0; i < kCanaryBytes / sizeof(uint64_t); ++i) any |= words[i];
   return any == 0;

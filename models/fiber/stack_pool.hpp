@@ -11,20 +11,25 @@
 //     when the pool is made: 16,382 by default, about half the mapping budget,
 //     leaving the rest to the program) each get a PROT_NONE guard page below
 //     them: an overflow dies at once with SIGSEGV;
-//   - stacks beyond the budget have no guard page. Their lowest 256 bytes
-//     are a canary instead, which the scheduler checks every time it switches
-//     away from a fiber (canary_intact()), together with the fiber's stack
-//     pointer at that moment; a fiber that has written there has overflowed
-//     (or come within 256 bytes of it), and the runtime aborts with a message
-//     saying so instead of running on with corrupted memory. The canary value
-//     is zero — what a fresh anonymous page holds — so that it costs no
-//     write: a non-zero pattern would touch, and make resident, the lowest
-//     page of every stack, doubling the memory of a parked fiber (and reading
-//     an untouched canary reads the kernel's one shared zero page, which
-//     stays in cache). 256 bytes, because a call chain whose frames are each
-//     at most that big cannot pass the canary without pushing a return
-//     address into it. What a canary cannot see: an overflow that writes only
-//     zeros there, a frame bigger than 256 bytes that skips it entirely, and
+//   - stacks beyond the budget have no guard page. The 256 bytes just below
+//     such a stack are a canary instead, which the scheduler checks every
+//     time it switches away from a fiber (canary_intact()), together with
+//     the fiber's stack pointer at that moment (which must stay 256 bytes
+//     above the bottom); a fiber that has written there has overflowed, and
+//     the runtime aborts with a message saying so instead of running on with
+//     corrupted memory. The canary is the top of the slot beneath, above
+//     that slot's control block (every slot keeps its top 256 bytes free for
+//     it; below a slab's lowest slot one spare page holds it). That page is
+//     resident anyway: slots are carved bottom up, so the slot beneath was
+//     carved first and its control block written there. Reading the canary
+//     therefore costs no page fault, where a canary in the stack's own
+//     lowest page, never otherwise touched, cost one (the zero page mapped
+//     in) per stack: a million of them in spawn at 1,000,000. The canary
+//     value is zero, what a fresh anonymous page holds, so that it costs no
+//     write. 256 bytes, because a call chain whose frames are each at most
+//     that big cannot pass the canary without pushing a return address into
+//     it. What a canary cannot see: an overflow that writes only zeros
+//     there, a frame bigger than 256 bytes that skips it entirely, and
 //     corruption done between the overflow and the next switch — the guard
 //     pages are the strong protection, the canary the affordable one.
 // Slabs are mapped with MAP_NORESERVE and grow geometrically (64 stacks, then
@@ -94,7 +99,8 @@ struct ControlBlock {
 
 class StackPool {
  public:
-  // The bytes at the low end of every stack that must stay zero.
+  // The bytes just below every unguarded stack (the top of the slot
+  // beneath it) that must stay zero.
   static constexpr std::size_t kCanaryBytes = 256;
 
   // `stack_size` usable bytes per stack, rounded up to whole pages.
