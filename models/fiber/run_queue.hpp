@@ -22,8 +22,10 @@
 // pick moves `next` to the local tail and takes the local head, and two
 // fibers handing a value back and forth cannot starve the rest.
 //
-// With go_order false (the M:N scheduler's shared queue) it is one plain
-// FIFO: every push goes to the tail and pop takes the head.
+// In M:N mode the scheduler's one shared queue is a RunQueue too, used under
+// its lock: `next` is then one slot for all the workers (Go keeps one per P),
+// which keeps the order's point -- a fan-out runs close to depth first --
+// without a queue per worker.
 #include <cstddef>
 #include <cstdint>
 
@@ -38,7 +40,7 @@ class RunQueue {
   static constexpr uint32_t kGlobalEvery = 61;    // Go: schedtick % 61
   static constexpr uint32_t kNextStreak = 61;
 
-  explicit RunQueue(bool go_order) noexcept : go_order_(go_order) {}
+  RunQueue() = default;
   RunQueue(const RunQueue&) = delete;
   RunQueue& operator=(const RunQueue&) = delete;
 
@@ -49,28 +51,18 @@ class RunQueue {
 
   void push(T* node) noexcept {
     local_.push(node);
-    if (go_order_ && local_.size() > kLocal)
+    if (local_.size() > kLocal)
       for (std::size_t i = 0; i < kLocal / 2; ++i) global_.push(local_.pop());
   }
 
   void push_next(T* node) noexcept {
-    if (!go_order_) {
-      local_.push(node);
-      return;
-    }
     if (next_) push(next_);
     next_ = node;
   }
 
-  void push_global(T* node) noexcept {
-    if (go_order_)
-      global_.push(node);
-    else
-      local_.push(node);
-  }
+  void push_global(T* node) noexcept { global_.push(node); }
 
   T* pop() noexcept {
-    if (!go_order_) return local_.pop();
     if (ticks_ % kGlobalEvery == kGlobalEvery - 1 && !global_.empty()) {
       ++ticks_;
       return global_.pop();
@@ -107,7 +99,6 @@ class RunQueue {
   }
 
  private:
-  const bool go_order_;
   T* next_ = nullptr;
   IntrusiveQueue<T> local_;
   IntrusiveQueue<T> global_;

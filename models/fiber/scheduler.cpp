@@ -135,8 +135,8 @@ std::string Scheduler::threading() const {
     return "one thread; Go's run-queue order: a fiber just spawned or made ready runs next, "
            "then a local FIFO of 256 that spills into a global FIFO (models/fiber/run_queue.hpp)";
   return fmt::format(
-      "M:N on {} threads sharing one FIFO run queue (no work stealing: simpler, and correct by "
-      "construction); wait queues handed over locked and unlocked after the parked context is "
+      "M:N on {} threads sharing one run queue in Go's order, under a lock (no work stealing: "
+      "simpler, and correct by construction); wait queues handed over locked and unlocked after the parked context is "
       "saved (resume_with), idle workers sleep on a futex",
       threads_);
 }
@@ -286,18 +286,24 @@ void Scheduler::kick() noexcept {
   }
 }
 
-void Scheduler::ready_shared(ControlBlock* cb) noexcept {
+void Scheduler::ready_shared(ControlBlock* cb, bool yielded) noexcept {
   lock_.lock();
-  runq_.push(cb);
+  if (yielded)
+    runq_.push_global(cb);
+  else
+    runq_.push_next(cb);
   const bool wake = idle_ > 0;
   lock_.unlock();
   if (wake) wake_one();
 }
 
-void Scheduler::enqueue_spawned(ControlBlock* cb) {
+void Scheduler::enqueue_spawned(ControlBlock* cb, bool from_fiber) {
   lock_.lock();
   link_live(cb);
-  runq_.push(cb);
+  if (from_fiber)
+    runq_.push_next(cb);
+  else
+    runq_.push(cb);
   const bool wake = idle_ > 0;
   lock_.unlock();
   if (wake) wake_one();
@@ -456,7 +462,7 @@ void Scheduler::switch_publish(ControlBlock* next, SpinLock* unlock, bool requeu
       [this, prev, unlock, requeue](boost::context::fiber&& from) {
         prev->ctx = std::move(from);
         if (unlock) unlock->unlock();
-        if (requeue) ready_shared(prev);
+        if (requeue) ready_shared(prev, /*yielded=*/true);
         return boost::context::fiber{};
       });
   after_switch(multi_here(), prev);  // possibly another thread's worker now

@@ -54,12 +54,12 @@
 // scheduler is exactly the above, and no lock, atomic read-modify-write or
 // thread-local lookup of a worker is on any path: every M:N branch is behind
 // one `multi_` flag. With threads = T > 1 it is M:N: the thread that calls
-// run() and T-1 threads it starts are workers that share ONE run queue (a
-// mutex-guarded FIFO, Boost.Fiber's shared_work shape) rather than a queue
-// per worker with work stealing. Chosen because it is the simpler protocol
-// that is plainly correct — idle detection, deadlock detection and the FIFO
-// order the workloads' notes describe all follow from one queue under one
-// lock — and because every cell here is dominated by cross-fiber handoffs,
+// run() and T-1 threads it starts are workers that share ONE run queue (the
+// same RunQueue, under a lock: Boost.Fiber's shared_work shape) rather than
+// a queue per worker with work stealing. Chosen because it is the simpler
+// protocol that is plainly correct — idle detection, deadlock detection and
+// the run-queue order all follow from one queue under one lock — and
+// because every cell here is dominated by cross-fiber handoffs,
 // where stealing would mostly move the same fibers through two queues
 // instead of one; a per-worker design is the next step if the shared lock
 // shows up in profiles. In M:N mode:
@@ -171,9 +171,8 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Creates a fiber that will run fn() and queues it: on one thread, spawned
-  // by a fiber, as the fiber to run next (Go's runnext, RunQueue), else at
-  // the tail. Callable from the thread before run() and from fibers. Allocates
+  // Creates a fiber that will run fn() and queues it: spawned by a fiber, as
+  // the fiber to run next (Go's runnext, RunQueue), else at the tail. Callable from the thread before run() and from fibers. Allocates
   // nothing once the pool has a free stack: fn is moved into the fiber's
   // record, which Boost.Context places on the fiber's own stack.
   template <typename F>
@@ -189,8 +188,8 @@ class Scheduler {
   bool multi() const noexcept { return multi_; }
   unsigned threads() const noexcept { return threads_; }
 
-  // Lets the other runnable fibers run: on one thread the caller goes to the
-  // tail of the global queue (Go's Gosched), in M:N mode to the shared tail.
+  // Lets the other runnable fibers run: the caller goes to the tail of the
+  // run queue's global queue (Go's Gosched).
   void yield();
 
   // --- the reactor and timers (calling fiber only) ---
@@ -232,8 +231,7 @@ class Scheduler {
   // next context, so a waker on another thread cannot resume the fiber
   // before it has left. With a null lock (one thread) it is park().
   void park(SpinLock* queue_lock);
-  // Makes a parked fiber runnable: on one thread it runs next (RunQueue's
-  // push_next), in M:N mode it goes to the tail of the shared queue.
+  // Makes a parked fiber runnable: it runs next (RunQueue's push_next).
   void ready(ControlBlock* cb) noexcept {
     if (!multi_)
       runq_.push_next(cb);
@@ -253,7 +251,7 @@ class Scheduler {
   // "guard page for the first N stacks, canary beyond", for the results.
   std::string stack_protection() const;
   // "one thread; Go's run-queue order ..." or "M:N on T threads sharing one
-  // FIFO run queue ...", for the
+  // run queue ...", for the
   // workloads' scheduler notes.
   std::string threading() const;
   // Polls made: blocking (nothing runnable) and zero-timeout (between rounds).
@@ -301,8 +299,8 @@ class Scheduler {
   void fail(std::exception_ptr error) noexcept;
   void link_live(ControlBlock* cb) noexcept;
   void unlink_live(ControlBlock* cb) noexcept;
-  void enqueue_spawned(ControlBlock* cb);
-  void ready_shared(ControlBlock* cb) noexcept;
+  void enqueue_spawned(ControlBlock* cb, bool from_fiber);
+  void ready_shared(ControlBlock* cb, bool yielded = false) noexcept;
   void notify_idle() noexcept;
   void wake_one() noexcept;
   void wake_all() noexcept;
@@ -359,7 +357,7 @@ class Scheduler {
   const bool multi_;
   // The thread that called run(); in M:N mode the first of the workers.
   Worker w0_;
-  RunQueue<ControlBlock> runq_{!multi_};  // Go's order on one thread, a FIFO in M:N mode
+  RunQueue<ControlBlock> runq_;  // Go's order (in M:N mode, shared under lock_)
   ControlBlock* live_list_ = nullptr;
   std::size_t live_ = 0;
   std::atomic<bool> stopping_{false};
@@ -426,17 +424,18 @@ JoinHandle Scheduler::spawn(F&& fn) {
   cb->sched = this;
   cb->cancelled = false;
   const uint64_t generation = cb->generation.load(std::memory_order_relaxed);
+  // From a fiber: it runs next (Go's newproc). From the thread, before
+  // run(): the tail, so the fibers a program starts with run in the order it
+  // spawned them.
+  const bool from_fiber = running() != nullptr;
   if (!multi_) {
     link_live(cb);
-    // From a fiber: it runs next (Go's newproc). From the thread, before
-    // run(): the tail, so the fibers a program starts with run in the order
-    // it spawned them.
-    if (w0_.current != &w0_.main)
+    if (from_fiber)
       runq_.push_next(cb);
     else
       runq_.push(cb);
   } else {
-    enqueue_spawned(cb);  // may run on another worker at once
+    enqueue_spawned(cb, from_fiber);  // may run on another worker at once
   }
   return JoinHandle(cb, generation);
 }

@@ -119,7 +119,7 @@ std::vector<int> drain(Queue& q) {
 TEST(RunQueue, NextDisplacesToTheLocalTailAndYieldsGoGlobal) {
   std::vector<QNode> n(6);
   for (int i = 0; i < 6; ++i) n[i].id = i;
-  Queue q(true);
+  Queue q;
   q.push(&n[0]);         // a reactor wake: local tail
   q.push_global(&n[1]);  // a yield: global tail
   q.push_next(&n[2]);
@@ -132,7 +132,7 @@ TEST(RunQueue, NextDisplacesToTheLocalTailAndYieldsGoGlobal) {
 TEST(RunQueue, AFullLocalQueueSpillsItsOlderHalfToTheGlobalQueue) {
   std::vector<QNode> n(Queue::kLocal + 1);
   for (size_t i = 0; i < n.size(); ++i) n[i].id = static_cast<int>(i);
-  Queue q(true);
+  Queue q;
   for (auto& node : n) q.push(&node);
   // 0..127 moved to the global queue; the local queue keeps 128..256 and is
   // served first, except that every 61st pick serves the global queue.
@@ -149,7 +149,7 @@ TEST(RunQueue, AFullLocalQueueSpillsItsOlderHalfToTheGlobalQueue) {
 
 TEST(RunQueue, AChainOfNextPicksIsBoundedSoTheQueueIsNotStarved) {
   QNode a{1}, b{2}, waiting{3};
-  Queue q(true);
+  Queue q;
   q.push(&waiting);
   q.push_next(&a);
   // Two fibers handing a value to each other: each pick makes the other next.
@@ -160,22 +160,6 @@ TEST(RunQueue, AChainOfNextPicksIsBoundedSoTheQueueIsNotStarved) {
     q.push_next(n == &a ? &b : &a);
   }
   EXPECT_EQ(picks, static_cast<int>(Queue::kNextStreak));
-}
-
-TEST(RunQueue, WithoutGoOrderItIsOneFifo) {
-  std::vector<QNode> n(Queue::kLocal + 10);
-  for (size_t i = 0; i < n.size(); ++i) n[i].id = static_cast<int>(i);
-  Queue q(false);
-  for (size_t i = 0; i < n.size(); ++i) {
-    if (i % 3 == 0)
-      q.push_next(&n[i]);
-    else if (i % 3 == 1)
-      q.push_global(&n[i]);
-    else
-      q.push(&n[i]);
-  }
-  std::vector<int> got = drain(q);
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<int>(i));
 }
 
 TEST(FiberScheduler, APingPongPairDoesNotStarveAQueuedFiber) {

@@ -47,6 +47,7 @@
 #include "harness/probe.hpp"
 #include "harness/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
+#include "workloads/echo/asio_done.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo::boost_fiber {
@@ -137,11 +138,7 @@ void run(const Params& params, Probe& probe) {
 
   probe.start();
   LoadGen gen(params, port);
-  asio::posix::stream_descriptor done(io, gen.done_fd());
-  struct Release {  // the descriptor is LoadGen's: never close it here
-    asio::posix::stream_descriptor& d;
-    ~Release() { d.release(); }
-  } release{done};
+  DoneDescriptor done(io, gen);  // LoadGen's descriptor: released, not closed
 
   fibers::fiber poller(std::allocator_arg, salloc, [&] {
     while (!(stopping && live == 0)) {

@@ -12,11 +12,11 @@
 // Every unit is a fiber on the project's own runtime; `rc` is an unbuffered
 // (rendezvous) Channel<uint64_t> on the parent's own stack — it outlives the
 // children's sends, because the parent returns only after it received all
-// ten. On one thread the run queue keeps Go's order (a new fiber runs next,
+// ten. The run queue keeps Go's order (a new fiber runs next,
 // models/fiber/run_queue.hpp), so the tree unfolds close to depth first and
-// a fraction of it is alive at once, as with goroutines; in M:N mode the
-// shared queue is FIFO, the tree unfolds level by level and nearly every
-// unit is alive at once (1,111,111 fibers for a million leaves). A fiber that cannot be created (the stack pool's mmap
+// a fraction of it is alive at once, as with goroutines; a FIFO would unfold
+// it level by level with nearly every unit alive at once (1,111,111 fibers
+// for a million leaves). A fiber that cannot be created (the stack pool's mmap
 // fails) throws LimitError out of its parent; the runtime then unwinds every
 // parked fiber of the half-built tree and run() rethrows it.
 #include <cstdint>
