@@ -1,5 +1,5 @@
 #pragma once
-// The one-thread scheduler's run queue, in the order Go's scheduler runs
+// The scheduler's run queue, in the order Go's scheduler runs
 // goroutines on one P (runtime/proc.go: runqput, runqget, schedule):
 //   - push_next(): a fiber just spawned or just made ready (a channel, a
 //     mutex, a join) goes to the `next` slot and runs next; the fiber it
@@ -12,7 +12,9 @@
 //     older half moves to the tail of the global queue (runqputslow);
 //   - pop(): every 61st pick that does not take `next` looks at the global
 //     queue first, so nothing queued there starves; otherwise `next`, then
-//     the local queue's head, then the global queue's.
+//     the local queue's head; with the local queue empty it takes the global
+//     queue's head and moves up to kLocal / 2 - 1 more from there into the
+//     local queue (globrunqget's batch).
 // Why this order and not plain FIFO: a spawning or waking fiber's successor
 // runs while its data is still in cache, and recursive fan-out (skynet) runs
 // close to depth first, so far fewer fibers (and stacks) are alive at once.
@@ -26,33 +28,55 @@
 // its lock: `next` is then one slot for all the workers (Go keeps one per P),
 // which keeps the order's point -- a fan-out runs close to depth first --
 // without a queue per worker.
+//
+// Both queues are rings of pointers (Go's p.runq is an array), not lists
+// threaded through the fibers' control blocks: globrunqget's batch moves
+// pointers and touches no fiber. Moving it along a list walked 127 control
+// blocks, each on its own stack page and cold by then: 17% of skynet's time
+// in perf record. The local ring is fixed (kLocal). The global ring never
+// grows on a switch: spawn() reserves room for every live fiber first (a
+// fiber is in one queue at most), so only spawning allocates, and rarely
+// (the ring doubles).
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
-
-#include "models/fiber/intrusive.hpp"
+#include <memory>
+#include <utility>
 
 namespace cmbench::fiber {
 
 template <typename T>
 class RunQueue {
  public:
-  static constexpr std::size_t kLocal = 256;      // Go: len(p.runq)
-  static constexpr uint32_t kGlobalEvery = 61;    // Go: schedtick % 61
+  static constexpr std::size_t kLocal = 256;    // Go: len(p.runq)
+  static constexpr uint32_t kGlobalEvery = 61;  // Go: schedtick % 61
   static constexpr uint32_t kNextStreak = 61;
 
-  RunQueue() = default;
+  RunQueue() { reserve(kLocal); }
   RunQueue(const RunQueue&) = delete;
   RunQueue& operator=(const RunQueue&) = delete;
 
-  bool empty() const noexcept { return next_ == nullptr && local_.empty() && global_.empty(); }
-  std::size_t size() const noexcept {
-    return (next_ ? 1 : 0) + local_.size() + global_.size();
+  // Room for `fibers` queued at once (every live fiber): the pushes below
+  // never allocate. Throws std::bad_alloc.
+  void reserve(std::size_t fibers) {
+    if (fibers <= gcap_) return;
+    std::size_t cap = std::max<std::size_t>(2 * gcap_, 64);
+    while (cap < fibers) cap *= 2;
+    std::unique_ptr<T*[]> bigger(new T*[cap]);  // not value-initialised: untouched until used
+    for (std::size_t i = 0; i < gsize_; ++i) bigger[i] = global_[(ghead_ + i) & (gcap_ - 1)];
+    global_ = std::move(bigger);
+    gcap_ = cap;
+    ghead_ = 0;
   }
 
+  bool empty() const noexcept { return next_ == nullptr && lsize_ == 0 && gsize_ == 0; }
+  std::size_t size() const noexcept { return (next_ ? 1 : 0) + lsize_ + gsize_; }
+
   void push(T* node) noexcept {
-    local_.push(node);
-    if (local_.size() > kLocal)
-      for (std::size_t i = 0; i < kLocal / 2; ++i) global_.push(local_.pop());
+    if (lsize_ == kLocal)  // Go's runqputslow: the older half to the global tail
+      for (std::size_t i = 0; i < kLocal / 2; ++i) push_global(local_pop());
+    local_[(lhead_ + lsize_++) % kLocal] = node;
   }
 
   void push_next(T* node) noexcept {
@@ -60,48 +84,56 @@ class RunQueue {
     next_ = node;
   }
 
-  void push_global(T* node) noexcept { global_.push(node); }
+  void push_global(T* node) noexcept { global_[(ghead_ + gsize_++) & (gcap_ - 1)] = node; }
 
   T* pop() noexcept {
-    if (ticks_ % kGlobalEvery == kGlobalEvery - 1 && !global_.empty()) {
+    if (ticks_ % kGlobalEvery == kGlobalEvery - 1 && gsize_ > 0) {
       ++ticks_;
-      return global_.pop();
+      return global_pop();
     }
     if (next_) {
       if (streak_ < kNextStreak) {
         ++streak_;
-        T* node = next_;
-        next_ = nullptr;
-        return node;
+        return std::exchange(next_, nullptr);
       }
-      push(next_);
-      next_ = nullptr;
+      push(std::exchange(next_, nullptr));
     }
     streak_ = 0;
     ++ticks_;
-    if (T* node = local_.pop()) return node;
-    return global_.pop();
-  }
-
-  // Unlinks `node` wherever it is queued; linear (cancellation paths only).
-  bool remove(T* node) noexcept {
-    if (next_ == node) {
-      next_ = nullptr;
-      return true;
-    }
-    return local_.remove(node) || global_.remove(node);
+    if (lsize_ > 0) return local_pop();
+    if (gsize_ == 0) return nullptr;
+    T* node = global_pop();
+    // globrunqget's batch: up to kLocal / 2 - 1 more into the local queue.
+    const std::size_t batch = std::min(gsize_, kLocal / 2 - 1);
+    for (std::size_t i = 0; i < batch; ++i) local_[(lhead_ + lsize_++) % kLocal] = global_pop();
+    return node;
   }
 
   void clear() noexcept {
     next_ = nullptr;
-    local_.clear();
-    global_.clear();
+    lhead_ = lsize_ = 0;
+    ghead_ = gsize_ = 0;
   }
 
  private:
+  T* local_pop() noexcept {
+    T* node = local_[lhead_];
+    lhead_ = (lhead_ + 1) % kLocal;
+    --lsize_;
+    return node;
+  }
+  T* global_pop() noexcept {
+    T* node = global_[ghead_];
+    ghead_ = (ghead_ + 1) & (gcap_ - 1);
+    --gsize_;
+    return node;
+  }
+
   T* next_ = nullptr;
-  IntrusiveQueue<T> local_;
-  IntrusiveQueue<T> global_;
+  std::array<T*, kLocal> local_{};
+  std::size_t lhead_ = 0, lsize_ = 0;
+  std::unique_ptr<T*[]> global_;
+  std::size_t gcap_ = 0, ghead_ = 0, gsize_ = 0;  // gcap_: a power of two
   uint32_t ticks_ = 0;   // picks that did not take `next`
   uint32_t streak_ = 0;  // picks of `next` in a row
 };

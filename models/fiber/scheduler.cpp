@@ -297,6 +297,16 @@ void Scheduler::ready_shared(ControlBlock* cb, bool yielded) noexcept {
   if (wake) wake_one();
 }
 
+void Scheduler::reserve_queue() {
+  MaybeLock guard(lock_, multi_);
+  try {
+    // + threads_: the spawns that other workers may have under way.
+    runq_.reserve(live_ + threads_);
+  } catch (const std::bad_alloc&) {
+    throw LimitError("cmbench::fiber: the run queue could not grow", ENOMEM);
+  }
+}
+
 void Scheduler::enqueue_spawned(ControlBlock* cb, bool from_fiber) {
   lock_.lock();
   link_live(cb);

@@ -300,6 +300,9 @@ class Scheduler {
   void link_live(ControlBlock* cb) noexcept;
   void unlink_live(ControlBlock* cb) noexcept;
   void enqueue_spawned(ControlBlock* cb, bool from_fiber);
+  // Room in the run queue for every live fiber and the ones being spawned,
+  // so that queueing never allocates. Throws LimitError (ENOMEM).
+  void reserve_queue();
   void ready_shared(ControlBlock* cb, bool yielded = false) noexcept;
   void notify_idle() noexcept;
   void wake_one() noexcept;
@@ -399,6 +402,7 @@ void sleep_until(int64_t deadline_ns);
 
 template <typename F>
 JoinHandle Scheduler::spawn(F&& fn) {
+  reserve_queue();
   ControlBlock* cb = pool_.acquire();
   try {
     // The context function receives the fiber that resumed it; that is always

@@ -120,6 +120,7 @@ TEST(RunQueue, NextDisplacesToTheLocalTailAndYieldsGoGlobal) {
   std::vector<QNode> n(6);
   for (int i = 0; i < 6; ++i) n[i].id = i;
   Queue q;
+  q.reserve(n.size());
   q.push(&n[0]);         // a reactor wake: local tail
   q.push_global(&n[1]);  // a yield: global tail
   q.push_next(&n[2]);
@@ -133,6 +134,7 @@ TEST(RunQueue, AFullLocalQueueSpillsItsOlderHalfToTheGlobalQueue) {
   std::vector<QNode> n(Queue::kLocal + 1);
   for (size_t i = 0; i < n.size(); ++i) n[i].id = static_cast<int>(i);
   Queue q;
+  q.reserve(n.size());
   for (auto& node : n) q.push(&node);
   // 0..127 moved to the global queue; the local queue keeps 128..256 and is
   // served first, except that every 61st pick serves the global queue.
@@ -147,9 +149,34 @@ TEST(RunQueue, AFullLocalQueueSpillsItsOlderHalfToTheGlobalQueue) {
   for (size_t i = 0; i < sorted.size(); ++i) EXPECT_EQ(sorted[i], static_cast<int>(i));
 }
 
+TEST(RunQueue, AnEmptyLocalQueueTakesABatchFromTheGlobalQueue) {
+  std::vector<QNode> n(300);
+  for (size_t i = 0; i < n.size(); ++i) n[i].id = static_cast<int>(i);
+  Queue q;
+  q.reserve(n.size() + 1);
+  for (auto& node : n) q.push_global(&node);
+  QNode* first = q.pop();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->id, 0);
+  // 1..127 moved to the local queue: a fiber queued at the local tail now
+  // waits behind them, where it would have run before the global queue.
+  QNode late{1000};
+  q.push(&late);
+  std::vector<int> got;
+  for (int i = 0; i < 40; ++i) got.push_back(q.pop()->id);
+  std::vector<int> want;
+  for (int i = 1; i <= 40; ++i) want.push_back(i);
+  EXPECT_EQ(got, want);
+  got = drain(q);
+  const auto at = std::find(got.begin(), got.end(), 1000) - got.begin();
+  EXPECT_EQ(got[at - 1], 127) << "right behind the batch";
+  EXPECT_EQ(got.size(), 260u);
+}
+
 TEST(RunQueue, AChainOfNextPicksIsBoundedSoTheQueueIsNotStarved) {
   QNode a{1}, b{2}, waiting{3};
   Queue q;
+  q.reserve(3);
   q.push(&waiting);
   q.push_next(&a);
   // Two fibers handing a value to each other: each pick makes the other next.
