@@ -81,8 +81,9 @@ StackPool::~StackPool() {
 
 ControlBlock* StackPool::acquire() {
   MaybeLock guard(lock_, shared_);
-  if (ControlBlock* cb = free_list_) {
-    free_list_ = cb->free_next;
+  ControlBlock*& list = free_guarded_ ? free_guarded_ : free_unguarded_;
+  if (ControlBlock* cb = list) {
+    list = cb->free_next;
     cb->free_next = nullptr;
     --free_;
     unpoison(cb->stack_bottom, preallocated(cb).size);
@@ -93,8 +94,9 @@ ControlBlock* StackPool::acquire() {
 
 void StackPool::release(ControlBlock* cb) noexcept {
   MaybeLock guard(lock_, shared_);
-  cb->free_next = free_list_;
-  free_list_ = cb;
+  ControlBlock*& list = cb->guarded ? free_guarded_ : free_unguarded_;
+  cb->free_next = list;
+  list = cb;
   ++free_;
 }
 

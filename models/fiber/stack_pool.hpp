@@ -40,7 +40,10 @@
 //
 // A finished fiber's stack goes back to a LIFO free list (its top page is
 // likely still in cache) and the next spawn() takes it from there without a
-// system call. Slabs are unmapped when the pool is destroyed.
+// system call. Guarded stacks have a free list of their own, served first:
+// whenever fewer fibers are alive than the guard budget, they all run on
+// guarded stacks, the stronger protection, and their switches read no canary
+// (skynet's live count rises and falls: its fibers mostly reuse stacks). Slabs are unmapped when the pool is destroyed.
 #include <boost/context/fiber.hpp>
 #include <boost/context/preallocated.hpp>
 #include <boost/context/stack_context.hpp>
@@ -157,7 +160,8 @@ class StackPool {
   std::size_t guarded_ = 0;
   std::size_t free_ = 0;
   std::size_t next_slab_slots_ = 64;
-  ControlBlock* free_list_ = nullptr;
+  ControlBlock* free_guarded_ = nullptr;    // LIFO, served first
+  ControlBlock* free_unguarded_ = nullptr;  // LIFO
   std::vector<Slab> slabs_;
   bool shared_ = false;
   SpinLock lock_;

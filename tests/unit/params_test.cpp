@@ -98,11 +98,11 @@ TEST(Expand, DefaultMatrixHasTheIssuesCells) {
   for (const auto& c : cells) names.insert(c.name);
   EXPECT_EQ(names.size(), cells.size()) << "cell names are unique";
   EXPECT_TRUE(names.count(
-      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:100000/payload:0/stack_size:16384/threads:1"));
+      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:50000/payload:0/stack_size:16384/threads:1"));
   EXPECT_TRUE(names.count(
-      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:100000/payload:0/stack_size:16384/threads:0"));
+      "prodcons/fiber/producers:4/consumers:4/capacity:0/messages:50000/payload:0/stack_size:16384/threads:0"));
   EXPECT_TRUE(names.count(
-      "prodcons/go/producers:1/consumers:1/capacity:1024/messages:100000/payload:0/gomaxprocs:0"));
+      "prodcons/go/producers:1/consumers:1/capacity:1024/messages:50000/payload:0/gomaxprocs:0"));
 }
 
 TEST(Expand, EveryWorkloadAndModelIsInTheDefaultMatrix) {
