@@ -22,7 +22,12 @@
 // slice, then sysmon preempts); a cooperative runtime cannot, so it bounds
 // the chain by count: after kNextStreak picks of `next` in a row, the next
 // pick moves `next` to the local tail and takes the local head, and two
-// fibers handing a value back and forth cannot starve the rest.
+// fibers handing a value back and forth cannot starve the rest. A short
+// bound (4) keeps a busy channel's tail latency low: with 61 the fiber
+// prodcons 4x4 unbuffered had a p99 of 7 us against a p50 of 30 ns; a
+// simulation of this queue gives a p99 of 190 switches with 61, 14 with 4
+// and 7 with a plain FIFO, and skynet's peak of live fibers 77,386 with 61
+// and 80,586 with 4.
 //
 // In M:N mode the scheduler's one shared queue is a RunQueue too, used under
 // its lock: `next` is then one slot for all the workers (Go keeps one per P),
@@ -51,7 +56,7 @@ class RunQueue {
  public:
   static constexpr std::size_t kLocal = 256;    // Go: len(p.runq)
   static constexpr uint32_t kGlobalEvery = 61;  // Go: schedtick % 61
-  static constexpr uint32_t kNextStreak = 61;
+  static constexpr uint32_t kNextStreak = 4;
 
   RunQueue() { reserve(kLocal); }
   RunQueue(const RunQueue&) = delete;
