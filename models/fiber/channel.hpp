@@ -90,11 +90,18 @@ class Channel {
   }
 
   void close() {
-    QueueLock<true> guard(lock_);  // not on a fast path: always locked
-    if (closed_) throw ChannelClosed("close of closed channel");
-    closed_ = true;
-    while (RecvWaiter* r = recvq_.pop()) r->fiber->sched->ready(r->fiber);
-    while (SendWaiter* w = sendq_.pop()) w->fiber->sched->ready(w->fiber);  // w->taken stays false
+    IntrusiveQueue<RecvWaiter> receivers;
+    IntrusiveQueue<SendWaiter> senders;
+    {
+      QueueLock<true> guard(lock_);  // not on a fast path: always locked
+      if (closed_) throw ChannelClosed("close of closed channel");
+      closed_ = true;
+      while (RecvWaiter* r = recvq_.pop()) receivers.push(r);
+      while (SendWaiter* w = sendq_.pop()) senders.push(w);  // w->taken stays false
+    }
+    // Woken after the lock is released (see wake()).
+    while (RecvWaiter* r = receivers.pop()) wake(r->fiber);
+    while (SendWaiter* w = senders.pop()) wake(w->fiber);
   }
 
   std::size_t capacity() const noexcept { return cap_; }
@@ -119,13 +126,15 @@ class Channel {
         });
         advance(tail_);
         ++count_;
-        complete(w);
+        w->taken = true;
+        wake_unlocked(guard, w->fiber);
       }
       return out;
     }
     if (SendWaiter* w = sendq_.pop()) {  // unbuffered: take from the sender
       take(w, [&out](auto&& v) { out.emplace(std::forward<decltype(v)>(v)); });
-      complete(w);
+      w->taken = true;
+      wake_unlocked(guard, w->fiber);
       return out;
     }
     if (closed_) return out;
@@ -165,7 +174,7 @@ class Channel {
     if (closed_) throw ChannelClosed("send on closed channel");
     if (RecvWaiter* r = recvq_.pop()) {
       r->slot->emplace(std::forward<U>(value));
-      r->fiber->sched->ready(r->fiber);
+      wake_unlocked(guard, r->fiber);
       return;
     }
     if (count_ < cap_) {
@@ -219,10 +228,19 @@ class Channel {
     construct(std::move(*const_cast<T*>(w->value)));
   }
 
-  static void complete(SendWaiter* w) noexcept {
-    w->taken = true;
-    w->fiber->sched->ready(w->fiber);
+  // A woken fiber is made ready only after the channel's lock is released,
+  // and nothing of the channel is touched after that: in M:N mode the fiber
+  // may run on another worker at once and end the scope that owns the
+  // channel (skynet's parent returns as soon as its last receive does).
+  // Unlocking after the wake-up wrote to a dead stack: AddressSanitizer
+  // caught it as stack-use-after-scope in SpinLock::unlock.
+  template <bool kShared>
+  static void wake_unlocked(QueueLock<kShared>& guard, ControlBlock* fiber) noexcept {
+    if constexpr (kShared)
+      if (SpinLock* l = guard.release()) l->unlock();
+    wake(fiber);
   }
+  static void wake(ControlBlock* fiber) noexcept { fiber->sched->ready(fiber); }
 
   void advance(std::size_t& i) const noexcept {
     if (++i == cap_) i = 0;

@@ -43,9 +43,14 @@ bool Mutex::try_lock() noexcept {
 }
 
 void Mutex::unlock() noexcept {
-  MaybeLock guard(lock_, any_multi());
-  ControlBlock* next = waiters_.pop();
-  owner_ = next;
+  ControlBlock* next;
+  {
+    MaybeLock guard(lock_, any_multi());
+    next = waiters_.pop();
+    owner_ = next;
+  }
+  // After the lock is released: the new owner may run on another worker at
+  // once and end the scope that holds this mutex (see Channel::wake_unlocked).
   if (next) next->sched->ready(next);
 }
 
