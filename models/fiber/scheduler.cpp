@@ -47,6 +47,9 @@
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
 #define CMBENCH_FIBER_TSAN 1
+// The instrumentation's own entry point (not in tsan_interface.h); start()
+// needs it to balance an entry that Boost.Context's fiber creation leaves.
+extern "C" void __tsan_func_exit(void);
 #endif
 
 namespace cmbench::fiber {
@@ -425,6 +428,45 @@ ControlBlock* Scheduler::next_to_run_shared(Worker& w) noexcept {
   return next ? next : &w.main;
 }
 
+// A fiber's first run. Its only context so far is a control block with its
+// function; here it gets the stack spawn() reserved, and Boost.Context
+// builds the fiber there. Boost's constructor jumps onto the new stack to
+// set up its record and back, so the stack's top page becomes resident now,
+// just before the first switch to it — not at spawn, where in skynet most
+// fibers would have waited with a resident page they had not yet used.
+void Scheduler::start(ControlBlock* cb) noexcept {
+  pool_.attach_stack(cb);
+  // The context function receives the fiber that resumed it; that is always
+  // empty here, because switch_to() saves the switching fiber's context on
+  // the way in (resume_with) instead of passing it along.
+  cb->ctx = boost::context::fiber(std::allocator_arg, pool_.preallocated(cb),
+                                  PoolStackAllocator(pool_, cb),
+                                  [this, cb](boost::context::fiber&&) { return entry(cb); });
+#if defined(CMBENCH_FIBER_TSAN)
+  // The constructor jumped onto the new stack, entered its fiber_entry there
+  // and jumped back without leaving it, so ThreadSanitizer counted one
+  // function entry on this context that no exit will match. Pop it, or each
+  // start leaves a frame behind and a context that starts 65,536 fibers
+  // overflows TSan's shadow stack. (TSan builds only.)
+  __tsan_func_exit();
+#endif
+}
+
+boost::context::fiber Scheduler::entry(ControlBlock* self) noexcept {
+  asan_entered();
+  // The stored function is moved onto this fiber's stack and destroyed here,
+  // before finish(); a fiber unwound before it ran only destroys it. Nothing
+  // may switch away from inside a catch block (Boost.Context's rule), so the
+  // handlers only record; finish() switches afterwards.
+  try {
+    self->run(self, !self->cancelled);
+  } catch (const FiberCancelled&) {
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  return finish(self);
+}
+
 // One context switch. The fiber being left is saved by a function that
 // Boost.Context runs on top of the fiber being entered, before that fiber
 // continues: prev->ctx is therefore set before anything else can run, with
@@ -435,6 +477,7 @@ void Scheduler::switch_to(ControlBlock* next) {
   Worker& w = here();
   ControlBlock* prev = w.current;
   if (prev != &w.main) check_stack(prev);
+  if (!next->ctx) [[unlikely]] start(next);
   w.current = next;
 #if defined(CMBENCH_FIBER_ASAN)
   w.switched_from = prev;
@@ -460,6 +503,7 @@ void Scheduler::switch_publish(ControlBlock* next, SpinLock* unlock, bool requeu
   Worker& w = here();
   ControlBlock* prev = w.current;
   check_stack(prev);
+  if (!next->ctx) [[unlikely]] start(next);
   w.current = next;
 #if defined(CMBENCH_FIBER_ASAN)
   w.switched_from = prev;
@@ -520,6 +564,7 @@ boost::context::fiber Scheduler::finish(ControlBlock* self) noexcept {
       kick();
     }
   }
+  if (!next->ctx) [[unlikely]] start(next);
   w.current = next;
 #if defined(CMBENCH_FIBER_ASAN)
   w.switched_from = self;

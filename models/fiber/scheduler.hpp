@@ -19,10 +19,12 @@
 //   - a switch reads no clock, takes no lock and allocates nothing: the run
 //     queue and the wait queues are intrusive lists of control blocks and of
 //     waiter records on the parked fibers' own stacks;
-//   - stacks come from a StackPool (fixed size, carved from large mappings,
-//     a guard page while the mapping budget lasts and a canary beyond it,
-//     reused); the stack pointer is checked at every switch away from a
-//     fiber, and on an unguarded stack the canary too.
+//   - control blocks and stacks come from a StackPool (stacks of a fixed
+//     size, carved from large mappings, a guard page while the mapping
+//     budget lasts and a canary beyond it, reused); a fiber gets its stack
+//     when it first runs, not when it is spawned; the stack pointer is
+//     checked at every switch away from a fiber, and on an unguarded stack
+//     the canary too.
 //
 // A reactor and timers make blocking I/O and sleeping synchronous-looking,
 // as Go's netpoller does:
@@ -110,12 +112,6 @@
 #include "models/fiber/spinlock.hpp"
 #include "models/fiber/stack_pool.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// The instrumentation's own entry point (not in tsan_interface.h); spawn()
-// needs it to balance an entry that Boost.Context's fiber creation leaves.
-extern "C" void __tsan_func_exit(void);
-#endif
-
 namespace cmbench::fiber {
 
 inline constexpr std::size_t kDefaultStackSize = 16384;
@@ -172,9 +168,13 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Creates a fiber that will run fn() and queues it: spawned by a fiber, as
-  // the fiber to run next (Go's runnext, RunQueue), else at the tail. Callable from the thread before run() and from fibers. Allocates
-  // nothing once the pool has a free stack: fn is moved into the fiber's
-  // record, which Boost.Context places on the fiber's own stack.
+  // the fiber to run next (Go's runnext, RunQueue), else at the tail.
+  // Callable from the thread before run() and from fibers. Allocates
+  // nothing once the pool has a free control block and stack: fn is moved
+  // into the control block (onto the heap only if it is bigger than
+  // ControlBlock::kInlineFunction), and onto the fiber's own stack when it
+  // starts. The stack is reserved here and attached at the first switch to
+  // the fiber, so a fiber queued but not yet started touches no stack page.
   template <typename F>
   JoinHandle spawn(F&& fn);
 
@@ -243,6 +243,8 @@ class Scheduler {
   std::size_t stack_size() const noexcept { return pool_.stack_size(); }
   std::size_t guard_size() const noexcept { return pool_.guard_size(); }
   std::size_t stacks_mapped() const noexcept { return pool_.mapped(); }
+  // Stacks a fiber has ever run on (their top page made resident).
+  std::size_t stacks_touched() const noexcept { return pool_.touched(); }
   std::size_t stacks_free() const noexcept { return pool_.free_count(); }
   std::size_t live() const noexcept { return live_; }
   std::size_t guard_budget() const noexcept { return pool_.guard_budget(); }
@@ -286,8 +288,11 @@ class Scheduler {
   Worker& here() noexcept { return multi_ ? multi_here() : w0_; }
   Worker& multi_here() noexcept;
 
-  template <typename F>
-  boost::context::fiber entry(ControlBlock* self, F& fn) noexcept;
+  // Gives a fiber that has never run its stack and its Boost.Context fiber,
+  // whose entry() runs the stored function. Called just before the first
+  // switch to it, on the switching context.
+  void start(ControlBlock* cb) noexcept;
+  boost::context::fiber entry(ControlBlock* self) noexcept;
   void switch_to(ControlBlock* next);
   // M:N: the switch that parks or yields; after `prev`'s context is saved,
   // on the next context, unlocks `unlock` and/or puts `prev` on the run queue.
@@ -403,28 +408,15 @@ void sleep_until(int64_t deadline_ns);
 template <typename F>
 JoinHandle Scheduler::spawn(F&& fn) {
   reserve_queue();
+  // A control block with a stack reserved; the stack itself is attached
+  // when the fiber first runs (start()).
   ControlBlock* cb = pool_.acquire();
   try {
-    // The context function receives the fiber that resumed it; that is always
-    // empty here, because switch_to() saves the switching fiber's context on
-    // the way in (resume_with) instead of passing it along.
-    cb->ctx = boost::context::fiber(
-        std::allocator_arg, pool_.preallocated(cb), PoolStackAllocator(pool_),
-        [this, cb, fn = std::forward<F>(fn)](boost::context::fiber&&) mutable {
-          return entry(cb, fn);
-        });
+    cb->store(std::forward<F>(fn));
   } catch (...) {
     pool_.release(cb);
     throw;
   }
-#if defined(__SANITIZE_THREAD__)
-  // Boost's constructor jumped onto the new stack, entered its fiber_entry
-  // there and jumped back without leaving it, so ThreadSanitizer counted one
-  // function entry on this (the spawning) context that no exit will match.
-  // Pop it, or each spawn leaves a frame behind and a context that spawns
-  // 65,536 fibers overflows TSan's shadow stack. (TSan builds only.)
-  __tsan_func_exit();
-#endif
   cb->sched = this;
   cb->cancelled = false;
   const uint64_t generation = cb->generation.load(std::memory_order_relaxed);
@@ -461,26 +453,6 @@ void Scheduler::on_thread_stack(F&& fn) {
   Worker& back = here();
   if (back.thread_call_error)
     std::rethrow_exception(std::exchange(back.thread_call_error, nullptr));
-}
-
-template <typename F>
-boost::context::fiber Scheduler::entry(ControlBlock* self, F& fn) noexcept {
-  asan_entered();
-  if (!self->cancelled) {
-    // The function object is moved onto this frame so that it is destroyed
-    // here, in this fiber, before finish(); left in Boost's record it would be
-    // destroyed on top of the next fiber, after the switch. Nothing may switch
-    // away from inside a catch block (Boost.Context's rule), so the handlers
-    // only record; finish() switches afterwards.
-    try {
-      F body = std::move(fn);
-      body();
-    } catch (const FiberCancelled&) {
-    } catch (...) {
-      fail(std::current_exception());
-    }
-  }
-  return finish(self);
 }
 
 }  // namespace cmbench::fiber

@@ -51,16 +51,6 @@ void unpoison([[maybe_unused]] const void* bottom, [[maybe_unused]] std::size_t 
 #endif
 }
 
-// The control block sits at the top of the stack, below the slot's top
-// kCanaryBytes (the canary of the slot above), cache-line aligned, so that its
-// place follows from the stack's bounds alone.
-ControlBlock* block_at_top(char* top) noexcept {
-  auto addr = (reinterpret_cast<std::uintptr_t>(top) - StackPool::kCanaryBytes -
-               sizeof(ControlBlock)) &
-              ~static_cast<std::uintptr_t>(63);
-  return reinterpret_cast<ControlBlock*>(addr);
-}
-
 }  // namespace
 
 StackPool::StackPool(std::size_t stack_size)
@@ -70,53 +60,111 @@ StackPool::StackPool(std::size_t stack_size)
 
 StackPool::~StackPool() {
   for (const Slab& slab : slabs_) {
-    for (std::size_t i = 0; i < slab.carved; ++i) {
-      char* bottom = bottom_of(slab, i);
-      unpoison(bottom, size_);
-      block_at_top(bottom + size_)->~ControlBlock();
-    }
+    unpoison(slab.base, slab.bytes);
     munmap(slab.base, slab.bytes);
   }
 }
 
 ControlBlock* StackPool::acquire() {
   MaybeLock guard(lock_, shared_);
-  ControlBlock*& list = free_guarded_ ? free_guarded_ : free_unguarded_;
-  if (ControlBlock* cb = list) {
-    list = cb->free_next;
-    cb->free_next = nullptr;
-    --free_;
-    unpoison(cb->stack_bottom, preallocated(cb).size);
-    return cb;
+  if (!free_blocks_) grow_blocks();
+  if (in_use_ + reserved_ == carved_) carve();
+  ControlBlock* cb = free_blocks_;
+  free_blocks_ = cb->next;
+  cb->next = nullptr;
+  ++reserved_;
+  return cb;
+}
+
+void StackPool::attach_stack(ControlBlock* cb) noexcept {
+  MaybeLock guard(lock_, shared_);
+  --reserved_;
+  ++in_use_;
+  char* bottom;
+  if (!free_guarded_.empty()) {
+    bottom = free_guarded_.back();
+    free_guarded_.pop_back();
+    cb->guarded = true;
+  } else if (!free_unguarded_.empty()) {
+    bottom = free_unguarded_.back();
+    free_unguarded_.pop_back();
+    cb->guarded = false;
+  } else {
+    // Fresh slots in the order they were carved (bottom up in each slab),
+    // so that the slot beneath, whose top holds this one's canary, is
+    // resident already.
+    while (fresh_slot_ == slabs_[fresh_slab_].carved) {
+      ++fresh_slab_;
+      fresh_slot_ = 0;
+    }
+    const Slab& slab = slabs_[fresh_slab_];
+    bottom = bottom_of(slab, fresh_slot_++);
+    cb->guarded = slab.guarded;
+    ++touched_;
   }
-  return carve();
+  cb->stack_bottom = bottom;
+  cb->stack_size = size_;
 }
 
 void StackPool::release(ControlBlock* cb) noexcept {
   MaybeLock guard(lock_, shared_);
-  ControlBlock*& list = cb->guarded ? free_guarded_ : free_unguarded_;
-  cb->free_next = list;
-  list = cb;
-  ++free_;
+  if (cb->stack_bottom) {
+    char* bottom = static_cast<char*>(const_cast<void*>(cb->stack_bottom));
+    // A stack handed to the next fiber, or back to the system, must carry
+    // no AddressSanitizer poison from this one (see unpoison()).
+    unpoison(bottom, size_);
+    (cb->guarded ? free_guarded_ : free_unguarded_).push_back(bottom);  // capacity reserved
+    cb->stack_bottom = nullptr;
+    cb->stack_size = 0;
+    --in_use_;
+  } else {
+    --reserved_;
+  }
+  cb->next = free_blocks_;
+  free_blocks_ = cb;
 }
 
-ControlBlock* StackPool::carve() {
+// One more array of control blocks (64, then twice as many each time, up to
+// 4,096), onto the free list.
+void StackPool::grow_blocks() {
+  const std::size_t n = next_blocks_;
+  try {
+    if (blocks_.capacity() == blocks_.size()) blocks_.reserve(std::max<std::size_t>(16, 2 * blocks_.size()));
+    blocks_.push_back(std::make_unique<ControlBlock[]>(n));
+  } catch (const std::bad_alloc&) {
+    throw LimitError("cmbench::fiber: no memory for fiber control blocks", ENOMEM);
+  }
+  next_blocks_ = std::min(kMaxSlabSlots, 2 * n);
+  ControlBlock* array = blocks_.back().get();
+  for (std::size_t i = n; i-- > 0;) {
+    array[i].next = free_blocks_;
+    free_blocks_ = &array[i];
+  }
+}
+
+// Carves the next slot: its guard page is protected if its slab is guarded;
+// nothing is written into it.
+void StackPool::carve() {
   if (slabs_.empty() || slabs_.back().carved == slabs_.back().slots) map_slab();
   Slab& slab = slabs_.back();
-  char* bottom = bottom_of(slab, slab.carved);
+  std::vector<char*>& free_list = slab.guarded ? free_guarded_ : free_unguarded_;
+  // Room for every slot of its kind on its free list.
+  const std::size_t of_kind = (slab.guarded ? guarded_ : carved_ - guarded_) + 1;
+  try {
+    if (free_list.capacity() < of_kind)
+      free_list.reserve(std::max<std::size_t>(64, 2 * free_list.capacity()));
+  } catch (const std::bad_alloc&) {
+    throw LimitError("cmbench::fiber: no memory for the stack free list", ENOMEM);
+  }
   if (slab.guarded) {
     // The guard page is the page below the stack: stacks grow down into it.
     // Protecting it splits the slab's mapping, which is what the budget pays.
+    char* bottom = bottom_of(slab, slab.carved);
     if (mprotect(bottom - page_, page_, PROT_NONE) != 0) throw_errno("mprotect(fiber stack guard page)");
     ++guarded_;
   }
   ++slab.carved;
   ++carved_;
-  ControlBlock* cb = new (block_at_top(bottom + size_)) ControlBlock();
-  cb->stack_bottom = bottom;
-  cb->stack_size = size_;
-  cb->guarded = slab.guarded;
-  return cb;
 }
 
 // Maps the next slab: guarded while the guard budget lasts (and never more
@@ -155,26 +203,17 @@ __attribute__((no_sanitize_address)) bool StackPool::canary_intact(const Control
   return any == 0;
 }
 
-// The stack Boost.Context sees is everything below the control block: its
-// stack_context's sp is the control block's address and its size reaches
-// down to the bottom of the stack (the canary included: it is the part of
-// the stack a fiber must never reach). Boost then puts its own record (the
-// fiber's function object) just below sp.
-boost::context::preallocated StackPool::preallocated(ControlBlock* cb) const noexcept {
+// The stack Boost.Context sees is the whole slot but its top kCanaryBytes
+// (the canary of the stack above): its stack_context's sp is there, and its
+// size reaches down to the bottom of the stack (the canary included: it is
+// the part of the stack a fiber must never reach). Boost then puts its own
+// record (the fiber's function object) just below sp.
+boost::context::preallocated StackPool::preallocated(const ControlBlock* cb) const noexcept {
   boost::context::stack_context sctx;
-  sctx.sp = cb;
-  sctx.size = static_cast<std::size_t>(reinterpret_cast<char*>(cb) -
-                                       static_cast<const char*>(cb->stack_bottom));
+  char* bottom = static_cast<char*>(const_cast<void*>(cb->stack_bottom));
+  sctx.size = size_ - kCanaryBytes;
+  sctx.sp = bottom + sctx.size;
   return boost::context::preallocated(sctx.sp, sctx.size, sctx);
-}
-
-ControlBlock* StackPool::from_stack(const boost::context::stack_context& sctx) const noexcept {
-  char* bottom = static_cast<char*>(sctx.sp) - sctx.size;
-  return block_at_top(bottom + size_);
-}
-
-boost::context::stack_context PoolStackAllocator::allocate() {
-  return pool_->preallocated(pool_->acquire()).sctx;
 }
 
 }  // namespace cmbench::fiber

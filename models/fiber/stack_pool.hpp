@@ -1,5 +1,24 @@
 #pragma once
-// Fiber stacks and the control block that lives at the top of each one.
+// Fiber control blocks and stacks.
+//
+// A fiber's control block (what the scheduler, the wait queues and its
+// JoinHandles know of it) and its stack are two things, handed out at two
+// moments: spawn() takes a control block and stores the fiber's function in
+// it; the stack is attached when the fiber first runs, and both go back to
+// the pool when it finishes. A fiber that is queued but has not started
+// therefore costs a control block (160 bytes) and no stack page: in skynet
+// at 1,000,000 leaves, Go's run-queue order keeps 69,132 fibers alive at the
+// peak, but only 10,663 stacks are ever touched (the notes stacks_mapped
+// and stacks_touched) — and the first touch of a stack page is a page fault
+// that costs more than everything else a skynet fiber does (about 2 us on
+// the 2-core VM the suite was tuned on). Go allocates the stack in newproc,
+// at spawn.
+//
+// Spawn still reserves the stack: it carves a slot (maps a slab, protects a
+// guard page) whenever fewer slots are carved than fibers are alive, so that
+// a fiber that cannot get a stack fails at spawn() with LimitError, where
+// the caller can handle it, and starting a fiber cannot fail. Carving writes
+// nothing into the slot: its pages become resident when the fiber runs.
 //
 // Stacks are carved out of large mappings ("slabs"), not mapped one by one:
 // a million fibers must not cost a million mmap() calls, and — the hard
@@ -17,40 +36,47 @@
 //     the fiber's stack pointer at that moment (which must stay 256 bytes
 //     above the bottom); a fiber that has written there has overflowed, and
 //     the runtime aborts with a message saying so instead of running on with
-//     corrupted memory. The canary is the top of the slot beneath, above
-//     that slot's control block (every slot keeps its top 256 bytes free for
-//     it; below a slab's lowest slot one spare page holds it). That page is
-//     resident anyway: slots are carved bottom up, so the slot beneath was
-//     carved first and its control block written there. Reading the canary
-//     therefore costs no page fault, where a canary in the stack's own
-//     lowest page, never otherwise touched, cost one (the zero page mapped
-//     in) per stack: a million of them in spawn at 1,000,000. The canary
-//     value is zero, what a fresh anonymous page holds, so that it costs no
-//     write. 256 bytes, because a call chain whose frames are each at most
-//     that big cannot pass the canary without pushing a return address into
-//     it. What a canary cannot see: an overflow that writes only zeros
-//     there, a frame bigger than 256 bytes that skips it entirely, and
-//     corruption done between the overflow and the next switch — the guard
-//     pages are the strong protection, the canary the affordable one.
+//     corrupted memory. The canary is the top of the slot beneath (every
+//     slot keeps its top 256 bytes free for it; below a slab's lowest slot
+//     one spare page holds it). That page is resident anyway: fresh slots
+//     are handed out in the order they were carved, bottom up, so the slot
+//     beneath started a fiber first, whose first frames are at its top.
+//     Reading the canary therefore costs no page fault, where a canary in
+//     the stack's own lowest page, never otherwise touched, cost one (the
+//     zero page mapped in) per stack: a million of them in spawn at
+//     1,000,000. The canary value is zero, what a fresh anonymous page
+//     holds, so that it costs no write. 256 bytes, because a call chain
+//     whose frames are each at most that big cannot pass the canary without
+//     pushing a return address into it. What a canary cannot see: an
+//     overflow that writes only zeros there, a frame bigger than 256 bytes
+//     that skips it entirely, and corruption done between the overflow and
+//     the next switch — the guard pages are the strong protection, the
+//     canary the affordable one.
 // Slabs are mapped with MAP_NORESERVE and grow geometrically (64 stacks, then
-// twice as many each time, up to 4,096), and a slot is only touched when it is
-// first handed out: its control block at the top of the stack is the one page
-// a fresh fiber makes resident (Boost.Context's record and the fiber's first
-// frames sit just below it, in the same page when they are small).
+// twice as many each time, up to 4,096); a fiber's first frames (Boost.Context's
+// record, the function's frame) make the top page of its stack resident, and
+// most fibers touch no other.
 //
 // A finished fiber's stack goes back to a LIFO free list (its top page is
-// likely still in cache) and the next spawn() takes it from there without a
-// system call. Guarded stacks have a free list of their own, served first:
-// whenever fewer fibers are alive than the guard budget, they all run on
-// guarded stacks, the stronger protection, and their switches read no canary
-// (skynet's live count rises and falls: its fibers mostly reuse stacks). Slabs are unmapped when the pool is destroyed.
+// resident and likely still in cache) and the next fiber to start takes it
+// from there before any fresh slot, without a system call. Guarded stacks
+// have a free list of their own, served first: whenever fewer fibers are
+// running than the guard budget, they all run on guarded stacks, the
+// stronger protection, and their switches read no canary. Control blocks
+// come from arrays of them and go back to a free list; both are freed when
+// the pool is destroyed.
 #include <boost/context/fiber.hpp>
 #include <boost/context/preallocated.hpp>
 #include <boost/context/stack_context.hpp>
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "models/fiber/intrusive.hpp"
@@ -60,12 +86,18 @@ namespace cmbench::fiber {
 
 class Scheduler;
 
-// What the runtime knows about one fiber. It is constructed once per stack
-// slot, at the stack's top, and reused by every fiber that runs on that
-// stack; `generation` counts the fibers that finished on it, so a JoinHandle
-// can tell "my fiber finished" from "a later fiber now uses this stack".
+// What the runtime knows about one fiber. Control blocks are pooled and
+// reused by later fibers; `generation` counts the fibers that finished on
+// one, so a JoinHandle can tell "my fiber finished" from "a later fiber now
+// uses this control block".
 struct ControlBlock {
-  // The suspended fiber; empty while it runs and after it finished.
+  // A function object up to this size (and no more aligned than a pointer
+  // pair) is kept in the control block until the fiber starts; a bigger one
+  // is allocated on the heap.
+  static constexpr std::size_t kInlineFunction = 48;
+
+  // The suspended fiber; empty before it started, while it runs and after
+  // it finished.
   boost::context::fiber ctx;
   // The one queue the fiber is in: the run queue, a mutex's waiters or a
   // joined fiber's joiners. Never two at once.
@@ -73,31 +105,44 @@ struct ControlBlock {
   // The scheduler's list of live fibers, so shutdown can reach parked ones.
   ControlBlock* live_prev = nullptr;
   ControlBlock* live_next = nullptr;
-  // The pool's free list.
-  ControlBlock* free_next = nullptr;
   Scheduler* sched = nullptr;
   IntrusiveQueue<ControlBlock> joiners;
   // Guards `joiners` and the end of `generation` when the scheduler runs on
   // several threads (a join and the fiber's finish may race).
   SpinLock join_lock;
-  // Atomic for JoinHandle::done() on another thread; written by finish()
-  // alone (a load and a store, no read-modify-write).
-  std::atomic<uint64_t> generation{0};
   // Set by shutdown: the fiber's next park or yield throws FiberCancelled.
   bool cancelled = false;
   // The stack has a guard page below it (else only the canary protects it).
   bool guarded = false;
-  // The usable stack [bottom, bottom + size): for the canary check and for
-  // AddressSanitizer's fiber-switch annotations.
+  // Atomic for JoinHandle::done() on another thread; written by finish()
+  // alone (a load and a store, no read-modify-write).
+  std::atomic<uint64_t> generation{0};
+  // The usable stack [bottom, bottom + size) once the fiber has started
+  // (null before): for the canary check and for AddressSanitizer's
+  // fiber-switch annotations.
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;
 #if defined(__SANITIZE_THREAD__)
-  // ThreadSanitizer's context for the fiber running on this stack (only in
-  // a TSan build: the scheduler creates it at the first switch to the fiber
-  // and destroys it once the fiber has finished).
+  // ThreadSanitizer's context for the fiber (only in a TSan build: the
+  // scheduler creates it at the first switch to the fiber and destroys it
+  // once the fiber has finished).
   void* tsan_fiber = nullptr;
 #endif
+  // The fiber's function until it starts: run(cb, true) moves it onto the
+  // fiber's stack, destroys the stored one and calls it; run(cb, false)
+  // only destroys it (a fiber unwound before it started).
+  void (*run)(ControlBlock*, bool call) = nullptr;
+  alignas(16) unsigned char function[kInlineFunction];
+
+  template <typename F>
+  void store(F&& fn);
+
+ private:
+  template <typename Fn>
+  static void run_inline(ControlBlock* cb, bool call);
+  template <typename Fn>
+  static void run_heap(ControlBlock* cb, bool call);
 };
 
 class StackPool {
@@ -112,26 +157,33 @@ class StackPool {
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
 
-  // A control block on a free stack, carving (and mapping) a new one when
-  // none is free. Throws LimitError (ENOMEM: memory or vm.max_map_count) or
-  // SystemError.
+  // A free control block, with a stack reserved for it: a slot is carved
+  // (and a slab mapped) when every carved one is taken or reserved. Throws
+  // LimitError (ENOMEM: memory or vm.max_map_count) or SystemError.
   ControlBlock* acquire();
-  // Returns a finished fiber's stack to the free list.
+  // Gives `cb` its reserved stack: a finished fiber's, guarded ones first,
+  // else the next fresh slot. Cannot fail.
+  void attach_stack(ControlBlock* cb) noexcept;
+  // Returns a control block and its stack (or its reservation, if it never
+  // started) to the pool.
   void release(ControlBlock* cb) noexcept;
 
   // False when the fiber on `cb` has written into its stack's canary.
   static bool canary_intact(const ControlBlock* cb) noexcept;
 
-  // Where Boost.Context may build the fiber on `cb`'s stack: everything below
-  // the control block.
-  boost::context::preallocated preallocated(ControlBlock* cb) const noexcept;
-  ControlBlock* from_stack(const boost::context::stack_context& sctx) const noexcept;
+  // Where Boost.Context may build the fiber on `cb`'s stack: all of it but
+  // the slot's top kCanaryBytes (the canary of the stack above).
+  boost::context::preallocated preallocated(const ControlBlock* cb) const noexcept;
 
   std::size_t stack_size() const noexcept { return size_; }
   std::size_t guard_size() const noexcept { return page_; }
-  // Stacks carved so far (each is either free or in use by a live fiber).
+  // Stack slots carved so far (each free, reserved or in use).
   std::size_t mapped() const noexcept { return carved_; }
-  std::size_t free_count() const noexcept { return free_; }
+  // Of those, the ones a fiber has ever run on: the slots whose top page
+  // became resident.
+  std::size_t touched() const noexcept { return touched_; }
+  // Carved slots that no live fiber holds or has reserved.
+  std::size_t free_count() const noexcept { return carved_ - in_use_ - reserved_; }
   // How many stacks get a guard page; the rest rely on the canary.
   std::size_t guard_budget() const noexcept { return guard_budget_; }
   std::size_t guarded() const noexcept { return guarded_; }
@@ -149,8 +201,9 @@ class StackPool {
     std::size_t carved;
     bool guarded;
   };
-  ControlBlock* carve();
+  void carve();
   void map_slab();
+  void grow_blocks();
   char* bottom_of(const Slab& slab, std::size_t slot) const noexcept;
 
   std::size_t page_;
@@ -158,29 +211,80 @@ class StackPool {
   std::size_t guard_budget_;
   std::size_t carved_ = 0;
   std::size_t guarded_ = 0;
-  std::size_t free_ = 0;
+  std::size_t touched_ = 0;   // fresh slots handed out (slots [0, touched_) in carve order)
+  std::size_t in_use_ = 0;    // stacks attached to live fibers
+  std::size_t reserved_ = 0;  // live fibers that have not started
   std::size_t next_slab_slots_ = 64;
-  ControlBlock* free_guarded_ = nullptr;    // LIFO, served first
-  ControlBlock* free_unguarded_ = nullptr;  // LIFO
+  // The next fresh slot: slabs_[fresh_slab_], slot fresh_slot_.
+  std::size_t fresh_slab_ = 0;
+  std::size_t fresh_slot_ = 0;
+  // Finished fibers' stacks (their bottoms), LIFO; room for every carved
+  // slot is reserved when it is carved, so releasing never allocates.
+  std::vector<char*> free_guarded_;  // served first
+  std::vector<char*> free_unguarded_;
   std::vector<Slab> slabs_;
+  // Control blocks: arrays of them, and the free ones (threaded through
+  // `next`, which a free block does not otherwise use).
+  std::vector<std::unique_ptr<ControlBlock[]>> blocks_;
+  std::size_t next_blocks_ = 64;
+  ControlBlock* free_blocks_ = nullptr;
   bool shared_ = false;
   SpinLock lock_;
 };
 
-// The StackAllocator Boost.Context keeps in each fiber's record: stacks come
-// from the pool (already allocated and handed over through `preallocated`),
-// and deallocate() — which Boost calls when the fiber's function returned —
-// puts the stack back on the pool's free list instead of unmapping it.
+// The StackAllocator Boost.Context keeps in each fiber's record. The stack
+// was handed over through `preallocated`; deallocate() — which Boost calls
+// once the fiber's function has returned, on the next fiber's context —
+// gives the control block and the stack back to the pool.
 class PoolStackAllocator {
  public:
-  explicit PoolStackAllocator(StackPool& pool) noexcept : pool_(&pool) {}
-  boost::context::stack_context allocate();
-  void deallocate(boost::context::stack_context& sctx) noexcept {
-    pool_->release(pool_->from_stack(sctx));
-  }
+  PoolStackAllocator(StackPool& pool, ControlBlock* cb) noexcept : pool_(&pool), cb_(cb) {}
+  void deallocate(boost::context::stack_context&) noexcept { pool_->release(cb_); }
 
  private:
   StackPool* pool_;
+  ControlBlock* cb_;
 };
+
+// ---------------------------------------------------------------------------
+
+template <typename F>
+void ControlBlock::store(F&& fn) {
+  using Fn = std::decay_t<F>;
+  if constexpr (sizeof(Fn) <= kInlineFunction && alignof(Fn) <= 16 &&
+                std::is_nothrow_move_constructible_v<Fn>) {
+    ::new (static_cast<void*>(function)) Fn(std::forward<F>(fn));
+    run = &run_inline<Fn>;
+  } else {
+    Fn* heap = new Fn(std::forward<F>(fn));
+    std::memcpy(function, &heap, sizeof heap);
+    run = &run_heap<Fn>;
+  }
+}
+
+// The function object is moved onto the calling frame — the fiber's stack —
+// so that it is destroyed there, in the fiber, before the fiber finishes.
+template <typename Fn>
+void ControlBlock::run_inline(ControlBlock* cb, bool call) {
+  Fn* stored = std::launder(reinterpret_cast<Fn*>(cb->function));
+  if (!call) {
+    stored->~Fn();
+    return;
+  }
+  Fn body = std::move(*stored);
+  stored->~Fn();
+  body();
+}
+
+template <typename Fn>
+void ControlBlock::run_heap(ControlBlock* cb, bool call) {
+  Fn* raw = nullptr;
+  std::memcpy(&raw, cb->function, sizeof raw);
+  std::unique_ptr<Fn> stored(raw);
+  if (!call) return;
+  Fn body = std::move(*stored);
+  stored.reset();
+  body();
+}
 
 }  // namespace cmbench::fiber

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -59,6 +60,7 @@ extern const Impl sleepers_fiber;
 namespace {
 
 using cmbench::fiber::Channel;
+using cmbench::fiber::ControlBlock;
 using cmbench::fiber::ChannelClosed;
 using cmbench::fiber::FiberDeadlock;
 using cmbench::fiber::JoinHandle;
@@ -371,6 +373,48 @@ TEST(FiberScheduler, DestroyingASchedulerUnwindsFibersThatNeverRan) {
   EXPECT_EQ(alive.use_count(), 1);
 }
 
+TEST(FiberScheduler, AFunctionTooBigForTheControlBlockRunsOrIsDestroyed) {
+  auto alive = std::make_shared<int>(0);
+  std::array<char, 4 * ControlBlock::kInlineFunction> big{};  // kept on the heap until it runs
+  big[0] = 'x';
+  char seen = 0;
+  {
+    Scheduler s(kTestStack);
+    s.spawn([alive, big, &seen] { seen = big[0]; });
+    EXPECT_EQ(alive.use_count(), 2);
+    s.run();
+    EXPECT_EQ(seen, 'x');
+    EXPECT_EQ(alive.use_count(), 1);  // destroyed in the fiber, once it ran
+    s.spawn([alive, big, &seen] { seen = big[1]; });  // never runs: the scheduler goes first
+    EXPECT_EQ(alive.use_count(), 2);
+  }
+  EXPECT_EQ(seen, 'x');
+  EXPECT_EQ(alive.use_count(), 1);
+}
+
+TEST(FiberStacks, AQueuedFiberTouchesNoStackUntilItRuns) {
+  Scheduler s(kTestStack);
+  int ran = 0;
+  for (int i = 0; i < 1000; ++i) s.spawn([&] { ++ran; });
+  // Reserved (carved: spawn fails if it cannot be), not yet touched.
+  EXPECT_EQ(s.stacks_mapped(), 1000u);
+  EXPECT_EQ(s.stacks_touched(), 0u);
+  s.run();
+  EXPECT_EQ(ran, 1000);
+  // Each ran to its end before the next but one started: a finishing fiber
+  // starts the next on a second stack before its own goes back to the pool.
+  EXPECT_EQ(s.stacks_touched(), 2u);
+  EXPECT_EQ(s.stacks_free(), 1000u);
+
+  // Parked fibers keep theirs: 100 parked at once touch 100.
+  Channel<int> release(0);
+  for (int i = 0; i < 100; ++i) s.spawn([&] { release.recv(); });
+  s.spawn([&] { release.close(); });
+  s.run();
+  EXPECT_EQ(s.stacks_touched(), 101u);
+  EXPECT_EQ(s.stacks_free(), s.stacks_mapped());
+}
+
 int recurse(int depth) {
   volatile char pad[512];
   pad[0] = static_cast<char>(depth);
@@ -393,10 +437,11 @@ TEST(FiberSchedulerDeathTest, StackOverflowHitsTheGuardPage) {
     s.spawn([&sink] { sink = recurse(1 << 20); });
     s.run();
   };
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   // AddressSanitizer either reports the SIGSEGV itself (its default) or lets
-  // it kill the process (handle_segv=0, as the asan test preset sets): a
-  // death either way.
+  // it kill the process (handle_segv=0, as the asan test preset sets);
+  // ThreadSanitizer reports it as a stack overflow and exits: a death
+  // either way.
   EXPECT_DEATH(overflow(), "");
 #else
   EXPECT_EXIT(overflow(), ::testing::KilledBySignal(SIGSEGV), "");
@@ -749,24 +794,35 @@ TEST(FiberStacksDeathTest, OverflowOnAnUnguardedStackTripsTheCanary) {
   auto overflow = [] {
     Scheduler s(16384);
     Channel<int> release(0);
-    // Every guarded stack, and the first unguarded one (below which the
-    // slab ends), go to parked fibers.
-    for (std::size_t i = 0; i <= s.guard_budget(); ++i) s.spawn([&] { release.recv(); });
     int sink = 0;
     // 100 frames of about 250 bytes: past the 16 KiB stack's bottom, into
     // the neighbouring stack's top, but not through the whole slab. The
     // yield (with another fiber runnable) is the switch that checks.
-    s.spawn([&] {
+    auto overflowing = [&] {
       sink = recurse_small(100);
       s.spawn([] {});
       this_fiber::yield();
       release.close();
-    });
+    };
+    // Every guarded stack, and the first unguarded one (below which the
+    // slab ends), go to parked fibers; stacks are handed out as fibers
+    // start, so the last of them to start spawns the overflowing one, which
+    // runs next, on the second unguarded stack.
+    const std::size_t parkers = s.guard_budget() + 1;
+    std::size_t parked = 0;
+    for (std::size_t i = 0; i < parkers; ++i) s.spawn([&] {
+        if (++parked == parkers) s.spawn(overflowing);
+        release.recv();
+      });
     s.run();
   };
 #if defined(__SANITIZE_ADDRESS__)
   (void)overflow;
   GTEST_SKIP() << "AddressSanitizer's larger frames make the overflow's reach unpredictable";
+#elif defined(__SANITIZE_THREAD__)
+  (void)overflow;
+  GTEST_SKIP() << "ThreadSanitizer maps a trace for every fiber it is told about: the guard "
+                  "budget's 16,383 parked fibers exhaust vm.max_map_count before the canary";
 #else
   EXPECT_DEATH(overflow(), "stack overflow: a fiber wrote into the canary");
 #endif

@@ -80,6 +80,7 @@ void run(const Params& params, Probe& probe) {
   probe.stop();
   probe.note("stacks_mapped", sched.stacks_mapped());
   probe.note("stacks_guarded", sched.stacks_guarded());
+  probe.note("stacks_touched", sched.stacks_touched());
   probe.verify(verify(params, sum));
 }
 

@@ -85,6 +85,7 @@ void run(const Params& params, Probe& probe) {
 
   probe.note("stacks_mapped", sched.stacks_mapped());
   probe.note("stacks_guarded", sched.stacks_guarded());
+  probe.note("stacks_touched", sched.stacks_touched());
   probe.note("stacks_canary", sched.stacks_mapped() - sched.stacks_guarded());
   probe.note("stack_slabs", sched.stack_slabs());
   if (limit_errno != 0) {
