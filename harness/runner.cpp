@@ -321,8 +321,14 @@ std::string memory_size_text(uint64_t bytes) {
 
 RepetitionResult run_repetition(const RepetitionRequest& req) {
   RepetitionResult res;
+  // A cell runs this very binary: spawned through /proc/self/exe, which
+  // names the running image even when the file it came from has been
+  // rebuilt or removed since, so one results file never mixes two builds
+  // (its path, resolved once, is only the cell's argv[0]). `ab` names its
+  // binaries instead.
   static const std::string self = self_exe();
-  const std::string& exe = req.executable.empty() ? self : req.executable;
+  const bool own = req.executable.empty();
+  const std::string& exe = own ? self : req.executable;
 
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -362,7 +368,7 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   const ShmSnapshot shm_before = snapshot_shm();
   pid_t pid = -1;
   const int64_t t0 = now_ns();
-  int rc = posix_spawn(&pid, exe.c_str(), &fa, &attr, argv.data(), envp.data());
+  int rc = posix_spawn(&pid, own ? "/proc/self/exe" : exe.c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(fds[1]);

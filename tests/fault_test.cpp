@@ -315,6 +315,46 @@ TEST_F(Fault, SigtermStopsARunPromptlyWhileItsCellIgnoresSigterm) {
   fs::remove(out);
 }
 
+// Rebuilding cmbench while it runs (or deleting it) must not fail the cells
+// still to come, nor run them on another build than the one the results file
+// names: every cell runs the image the run started with.
+TEST(Rebuild, CellsRunTheBinaryTheRunStartedWithAfterItsFileIsGone) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("cmbench-rebuild-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string copy = (dir / "cmbench").string();
+  const std::string out = (dir / "r.json").string();
+  fs::copy_file(testing::binary(), copy, fs::copy_options::overwrite_existing);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(copy.c_str(), copy.c_str(), "run", "--workloads", "counter", "--models", "thread",
+          "--param", "units=2", "--param", "increments=1000", "--param", "mode=atomic,lock",
+          "--repetitions", "3", "--warmup", "1", "--out", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Once the run's own image is the copy (exec done), remove the file: the
+  // run's eight cell processes are still to be spawned.
+  const std::string exe_link = "/proc/" + std::to_string(pid) + "/exe";
+  for (int i = 0; i < 1000; ++i) {
+    std::error_code ec;
+    if (fs::read_symlink(exe_link, ec).string().rfind(copy, 0) == 0) break;
+    usleep(1'000);
+  }
+  fs::remove(copy);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto doc = load_results(out);
+  ASSERT_EQ(doc["cells"].size(), 2u);
+  for (const auto& cell : doc["cells"])
+    EXPECT_EQ(cell["outcome"], "ok") << cell["name"] << ": " << cell.dump().substr(0, 400);
+  fs::remove_all(dir);
+}
+
 TEST_F(Fault, TheMatrixGoesOnPastResourceFaultsAndLeaks) {
   std::string out = (std::filesystem::temp_directory_path() /
                      ("cmbench-res-" + std::to_string(getpid()) + ".json")).string();

@@ -693,7 +693,6 @@ LoadGen::LoadGen(const Params& params, uint16_t port)
   ScopedFd life_r{p[0]}, life_w{p[1]};
 
   LoadGenShared* shared = shared_;
-  const char* exe = exe_.c_str();
   const pid_t mid = ::fork();
   if (mid == 0) {
     // The intermediate child: forks the generator and exits at once, so the
@@ -719,7 +718,9 @@ LoadGen::LoadGen(const Params& params, uint16_t port)
         ::_exit(127);
       }
       ::close_range(kLifelineFd + 1, ~0U, 0);
-      ::execv(exe, argv.data());
+      // The cell's own image, even if its file was rebuilt since the run
+      // started (exe_ is argv[0], for ps and the messages).
+      ::execv("/proc/self/exe", argv.data());
       shared->exec_errno = errno;
       ::_exit(127);
     }
