@@ -37,4 +37,10 @@ bool is_limit_errno(int err) noexcept;
 // Throws LimitError or SystemError for `err`, naming the call that failed.
 [[noreturn]] void throw_errno(const std::string& call, int err = errno);
 
+// The running binary's path (/proc/self/exe resolved), for an argv[0], a
+// message or another program to call back. To run this very image again —
+// even after its file was rebuilt or removed — exec "/proc/self/exe" itself.
+// Throws SystemError if the link cannot be read.
+std::string self_exe();
+
 }  // namespace cmbench

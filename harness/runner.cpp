@@ -26,6 +26,7 @@
 #include <sstream>
 #include <vector>
 
+#include "harness/errors.hpp"
 #include "harness/memory.hpp"
 #include "harness/probe.hpp"
 
@@ -40,14 +41,6 @@ namespace {
 // it is kept rare: the sampler runs in this (parent) process, outside the
 // cell's rusage, and at this rate costs well under 1% of one core.
 constexpr int kSampleMs = 50;
-
-std::string self_exe() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "/proc/self/exe";
-  buf[n] = '\0';
-  return buf;
-}
 
 double tv_s(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
 

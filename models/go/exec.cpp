@@ -49,13 +49,6 @@ std::string result_fd() {
   return "1";
 }
 
-std::string self_exe() {
-  std::vector<char> buf(4096);
-  const ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-  if (n < 0) throw_errno("readlink(/proc/self/exe)");
-  return std::string(buf.data(), static_cast<size_t>(n));
-}
-
 // The Go runtime reserves about 680 MiB of address space when it starts (the
 // heap's page-summary and arena index mappings, PROT_NONE until used), before
 // any goroutine exists: under a lower RLIMIT_AS it aborts at once ("failed to

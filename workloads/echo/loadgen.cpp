@@ -577,13 +577,6 @@ struct ScopedFd {
   int release() { return std::exchange(fd, -1); }
 };
 
-std::string self_exe() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) throw_errno("readlink(/proc/self/exe)");
-  return std::string(buf, static_cast<size_t>(n));
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
