@@ -6,7 +6,7 @@
 // moments: spawn() takes a control block and stores the fiber's function in
 // it; the stack is attached when the fiber first runs, and both go back to
 // the pool when it finishes. A fiber that is queued but has not started
-// therefore costs a control block (160 bytes) and no stack page: in skynet
+// therefore costs a control block (176 bytes) and no stack page: in skynet
 // at 1,000,000 leaves, Go's run-queue order keeps 69,132 fibers alive at the
 // peak, but only 10,663 stacks are ever touched (the notes stacks_mapped
 // and stacks_touched) — and the first touch of a stack page is a page fault
@@ -94,7 +94,7 @@ struct ControlBlock {
   // A function object up to this size (and no more aligned than a pointer
   // pair) is kept in the control block until the fiber starts; a bigger one
   // is allocated on the heap.
-  static constexpr std::size_t kInlineFunction = 48;
+  static constexpr std::size_t kInlineFunction = 64;
 
   // The suspended fiber; empty before it started, while it runs and after
   // it finished.
