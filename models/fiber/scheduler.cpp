@@ -15,6 +15,7 @@
 
 #include "harness/errors.hpp"
 #include "harness/probe.hpp"
+#include "models/fiber/invariant.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -369,10 +370,18 @@ void Scheduler::park() {
         "cmbench::fiber: a blocking operation was called outside a fiber (it would park the "
         "thread that runs the scheduler)");
   if (self->cancelled) throw FiberCancelled{};
-  if (!multi_)
-    switch_to(next_to_run());
-  else
+  if (!multi_) {
+    // The round poll that next_to_run() may make can ready this very fiber
+    // (its descriptor came ready, or its timer fell due): it is then the
+    // next to run, already running, and simply carries on. Switching to it
+    // would start it a second time on a second stack (the echo/fiber crash).
+    ControlBlock* next = next_to_run();
+    if (next != self) switch_to(next);
+  } else {
+    // In M:N mode a parking fiber holds its wait queue's lock across the
+    // switch (park(SpinLock*)), so no poll can ready it before it has left.
     switch_publish(next_to_run_shared(w), nullptr, false);
+  }
   if (self->cancelled) throw FiberCancelled{};
 }
 
@@ -435,6 +444,8 @@ ControlBlock* Scheduler::next_to_run_shared(Worker& w) noexcept {
 // just before the first switch to it — not at spawn, where in skynet most
 // fibers would have waited with a resident page they had not yet used.
 void Scheduler::start(ControlBlock* cb) noexcept {
+  CMBENCH_FIBER_INVARIANT(cb->stack_bottom == nullptr,
+                          "a fiber is started once: it has no stack before its first switch");
   pool_.attach_stack(cb);
   // The context function receives the fiber that resumed it; that is always
   // empty here, because switch_to() saves the switching fiber's context on
@@ -476,6 +487,7 @@ boost::context::fiber Scheduler::entry(ControlBlock* self) noexcept {
 void Scheduler::switch_to(ControlBlock* next) {
   Worker& w = here();
   ControlBlock* prev = w.current;
+  CMBENCH_FIBER_INVARIANT(next != prev, "a fiber is never switched to while it runs");
   if (prev != &w.main) check_stack(prev);
   if (!next->ctx) [[unlikely]] start(next);
   w.current = next;
@@ -502,6 +514,7 @@ void Scheduler::switch_to(ControlBlock* next) {
 void Scheduler::switch_publish(ControlBlock* next, SpinLock* unlock, bool requeue) {
   Worker& w = here();
   ControlBlock* prev = w.current;
+  CMBENCH_FIBER_INVARIANT(next != prev, "a fiber is never switched to while it runs");
   check_stack(prev);
   if (!next->ctx) [[unlikely]] start(next);
   w.current = next;

@@ -10,6 +10,7 @@
 #include <new>
 
 #include "harness/errors.hpp"
+#include "models/fiber/invariant.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -78,6 +79,7 @@ ControlBlock* StackPool::acquire() {
 
 void StackPool::attach_stack(ControlBlock* cb) noexcept {
   MaybeLock guard(lock_, shared_);
+  CMBENCH_FIBER_INVARIANT(reserved_ > 0, "a stack is attached only to a fiber that reserved one at spawn");
   --reserved_;
   ++in_use_;
   char* bottom;

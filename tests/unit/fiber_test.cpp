@@ -953,6 +953,60 @@ TEST(FiberReactor, BusyFibersCannotStarveIoEither) {
   s.forget(p.r);
 }
 
+// The echo/fiber crash (SIGSEGV in Scheduler::start, the stack pool's
+// reserved count underflowed): a fiber that parks runs the round poll
+// itself (park -> next_to_run -> poll), and that poll may report the
+// parking fiber's own descriptor (or fire its own timer). The fiber is then
+// the next to run: it must carry on, not be switched to (and started
+// again) while it runs. Reproduced on demand by sweeping how many fibers
+// finish before the wait (each finish is one switch towards the next round
+// poll), so that for some count the round poll falls exactly on the park,
+// with the data (or the deadline) already there and nothing else runnable.
+template <typename Wait>
+void sweep_round_poll_onto_a_park(Wait wait) {
+  for (int j = 0; j < 2 * static_cast<int>(Scheduler::kPollRound) + 8; ++j) {
+    SCOPED_TRACE("fibers that finish before the wait: " + std::to_string(j));
+    Scheduler s(kTestStack);
+    Pipe other;  // a second waiter, so that every switch counts towards a poll
+    bool woke = false;
+    s.spawn([&] { EXPECT_TRUE(s.wait_readable(other.r)); });
+    for (int i = 0; i < j; ++i) s.spawn([] {});
+    s.spawn([&] {
+      woke = wait(s);
+      ASSERT_EQ(::write(other.w, "y", 1), 1);
+    });
+    s.run();
+    EXPECT_TRUE(woke);
+    EXPECT_EQ(s.live(), 0u);
+    s.forget(other.r);
+  }
+}
+
+TEST(FiberReactor, AParkingFiberReadiedByItsOwnRoundPollCarriesOn) {
+  uint64_t polls_on_the_park = 0;
+  sweep_round_poll_onto_a_park([&](Scheduler& s) {
+    Pipe ready;  // readable before the wait: its edge comes at registration
+    EXPECT_EQ(::write(ready.w, "x", 1), 1);
+    const uint64_t before = s.round_polls();
+    const bool ok = s.wait_readable(ready.r);
+    char c = 0;
+    const bool read = ::read(ready.r, &c, 1) == 1 && c == 'x';
+    polls_on_the_park += s.round_polls() > before && s.blocking_polls() == 0;
+    s.forget(ready.r);
+    return ok && read;
+  });
+  // The sweep did put a round poll onto the park, or it proved nothing.
+  EXPECT_GT(polls_on_the_park, 0u);
+}
+
+TEST(FiberTimers, ASleeperWhoseDeadlinePassedBeforeItsRoundPollCarriesOn) {
+  sweep_round_poll_onto_a_park([](Scheduler& s) {
+    // Due by the time park() polls: that poll fires the sleeper's own timer.
+    s.sleep_until(cmbench::now_ns() + 1);
+    return true;
+  });
+}
+
 TEST(FiberTimers, SleepersWakeInDeadlineOrderAndNeverEarly) {
   Scheduler s(kTestStack);
   std::vector<int> order;
