@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
-#include "harness/matrix.hpp"
-#include "harness/params.hpp"
-#include "harness/registry.hpp"
+#include "harness/driver/matrix.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace {
 

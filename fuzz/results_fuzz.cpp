@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "harness/results.hpp"
+#include "harness/results/results.hpp"
 #include "report/render.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

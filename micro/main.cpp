@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "harness/params.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/registry/registry.hpp"
 #include "micro/primitives.hpp"
 
 namespace cmbench::micro {

@@ -15,7 +15,7 @@
 // cmbench_<model> libraries), never on new ones. A model that has no such
 // primitive says why instead of inventing one; --help prints the reason.
 // main.cpp registers a benchmark for every model of the registry
-// (harness/registry.hpp) whose table has the primitive, for every value of
+// (harness/registry/registry.hpp) whose table has the primitive, for every value of
 // the primitive's own parameters and of the model's parameters, named
 // `primitive/model/param:value/...` so that --benchmark_filter selects them
 // the way `cmbench run --filter` selects cells.
@@ -34,7 +34,7 @@
 #include <string>
 #include <string_view>
 
-#include "harness/params.hpp"
+#include "harness/cell/params.hpp"
 
 namespace cmbench::micro {
 

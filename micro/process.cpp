@@ -13,7 +13,7 @@
 #include <new>
 #include <string>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 #include "micro/primitives.hpp"
 #include "models/process/park.hpp"
 #include "models/process/process.hpp"

@@ -34,9 +34,9 @@
 #include <optional>
 #include <string>
 
-#include "harness/histogram.hpp"
-#include "harness/probe.hpp"
-#include "harness/sample_clock.hpp"
+#include "harness/cell/histogram.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/cell/sample_clock.hpp"
 #include "models/fiber/channel.hpp"
 #include "models/fiber/scheduler.hpp"
 #include "workloads/pingpong/spec.hpp"

@@ -8,7 +8,7 @@
 #include <limits>
 #include <set>
 
-#include "harness/table.hpp"
+#include "harness/cli/table.hpp"
 
 namespace cmbench::report {
 

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "harness/table.hpp"
+#include "harness/cli/table.hpp"
 
 namespace cmbench::report {
 

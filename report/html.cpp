@@ -8,7 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "harness/table.hpp"
+#include "harness/cli/table.hpp"
 #include "report/render.hpp"
 
 namespace cmbench::report {

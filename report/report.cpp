@@ -7,7 +7,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "harness/results.hpp"
+#include "harness/results/results.hpp"
 #include "report/render.hpp"
 
 namespace cmbench {

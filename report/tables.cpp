@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <functional>
 
-#include "harness/table.hpp"
+#include "harness/cli/table.hpp"
 #include "report/charts.hpp"
 
 namespace cmbench::report {

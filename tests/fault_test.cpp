@@ -18,8 +18,8 @@
 #include <regex>
 #include <thread>
 
-#include "harness/results.hpp"
-#include "harness/runner.hpp"
+#include "harness/results/results.hpp"
+#include "harness/sandbox/runner.hpp"
 #include "harness_support.hpp"
 
 namespace cmbench {

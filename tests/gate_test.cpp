@@ -11,8 +11,8 @@
 #include <set>
 
 #include "harness_support.hpp"
-#include "harness/registry.hpp"
-#include "harness/results.hpp"
+#include "harness/registry/registry.hpp"
+#include "harness/results/results.hpp"
 
 namespace cmbench {
 namespace {

@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/results.hpp"
+#include "harness/results/results.hpp"
 #include "harness_support.hpp"
 
 namespace cmbench {

@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "harness/matrix.hpp"
-#include "harness/runner.hpp"
+#include "harness/driver/matrix.hpp"
+#include "harness/sandbox/runner.hpp"
 #include "harness_support.hpp"
 
 namespace cmbench {

@@ -1,4 +1,4 @@
-#include "harness/registry.hpp"
+#include "harness/registry/registry.hpp"
 
 // The model's name is "boost-fiber" for users (cmbench run --models
 // boost-fiber); its C++ identifier, in the manifest, is boost_fiber. The

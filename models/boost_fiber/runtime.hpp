@@ -45,7 +45,7 @@
 #include <cstdint>
 #include <string>
 
-#include "harness/probe.hpp"
+#include "harness/cell/probe.hpp"
 
 namespace cmbench::boost_fiber {
 

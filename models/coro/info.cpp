@@ -1,4 +1,4 @@
-#include "harness/registry.hpp"
+#include "harness/registry/registry.hpp"
 
 // The model's name is "coro" both for users and in the manifest.
 namespace cmbench::models::coro {

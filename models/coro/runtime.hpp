@@ -81,7 +81,7 @@
 #include <exception>
 #include <string>
 
-#include "harness/probe.hpp"
+#include "harness/cell/probe.hpp"
 
 namespace cmbench::coro {
 

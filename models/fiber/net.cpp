@@ -9,7 +9,7 @@
 
 #include <cerrno>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 
 namespace cmbench::fiber::net {
 

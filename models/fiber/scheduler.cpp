@@ -13,8 +13,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "harness/errors.hpp"
-#include "harness/probe.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/probe.hpp"
 #include "models/fiber/invariant.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)

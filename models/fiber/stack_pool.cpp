@@ -9,7 +9,7 @@
 #include <fstream>
 #include <new>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 #include "models/fiber/invariant.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)

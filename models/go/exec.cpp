@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 
 #ifndef CMBENCH_GO_BINARY
 #error "CMBENCH_GO_BINARY must name the cmbench-go binary (models/go/CMakeLists.txt defines it)"

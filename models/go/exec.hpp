@@ -8,7 +8,7 @@
 // protocol's JSON itself.
 #include <string>
 
-#include "harness/params.hpp"
+#include "harness/cell/params.hpp"
 
 namespace cmbench::models::go {
 

@@ -1,4 +1,4 @@
-#include "harness/registry.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::models::go {
 

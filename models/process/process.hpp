@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 
 namespace cmbench::models::process {
 

@@ -1,6 +1,6 @@
 #include "models/thread/thread_group.hpp"
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 
 namespace cmbench::models::thread {
 

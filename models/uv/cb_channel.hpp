@@ -41,7 +41,7 @@
 #include <new>
 #include <optional>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 #include "models/uv/loop.hpp"
 
 namespace cmbench::uv {

@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "harness/params.hpp"
+#include "harness/cell/params.hpp"
 
 namespace cmbench::uv {
 

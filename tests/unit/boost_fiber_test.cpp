@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
 #include "tests/unit/catalog_cells.hpp"
 #include "workloads/echo/spec.hpp"

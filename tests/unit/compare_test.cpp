@@ -1,4 +1,4 @@
-#include "harness/compare.hpp"
+#include "harness/stats/compare.hpp"
 
 #include <gtest/gtest.h>
 

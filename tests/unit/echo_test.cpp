@@ -30,10 +30,10 @@
 #include <thread>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::impls {

@@ -12,9 +12,9 @@
 #include <set>
 #include <string>
 
-#include "harness/gbench.hpp"
-#include "harness/results.hpp"
-#include "harness/stats.hpp"
+#include "harness/results/gbench.hpp"
+#include "harness/results/results.hpp"
+#include "harness/stats/stats.hpp"
 
 namespace cmbench {
 namespace {

@@ -1,5 +1,5 @@
 // The go model's histogram (models/go/src/histogram.go) against the
-// harness's (harness/histogram.hpp) on the same recordings: the Go program's
+// harness's (harness/cell/histogram.hpp) on the same recordings: the Go program's
 // hidden `histogram` command records values read from standard input and
 // prints the summary the cell reports (count, min, mean, p50 ... p999, max),
 // which must equal the C++ histogram's exactly — the same buckets, the same
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/histogram.hpp"
+#include "harness/cell/histogram.hpp"
 #include "models/go/exec.hpp"
 
 namespace cmbench {

@@ -1,5 +1,5 @@
 // The histogram's percentiles against distributions whose quantiles are known.
-#include "harness/histogram.hpp"
+#include "harness/cell/histogram.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,9 +3,9 @@
 // accepts.
 #include <gtest/gtest.h>
 
-#include "harness/matrix.hpp"
-#include "harness/params.hpp"
-#include "harness/registry.hpp"
+#include "harness/driver/matrix.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench {
 namespace {

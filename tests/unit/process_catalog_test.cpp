@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/process/park.hpp"
 #include "models/process/process.hpp"
 #include "workloads/pingpong/spec.hpp"

@@ -25,10 +25,10 @@
 #include <tuple>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/process/process.hpp"
 #include "workloads/counter/spec.hpp"
 #include "workloads/prodcons/spec.hpp"

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "harness/matrix.hpp"
-#include "harness/results.hpp"
+#include "harness/driver/matrix.hpp"
+#include "harness/results/results.hpp"
 
 namespace cmbench {
 namespace {

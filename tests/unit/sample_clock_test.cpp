@@ -1,7 +1,7 @@
-// The latency sample clock (harness/sample_clock.hpp): it counts nanoseconds
+// The latency sample clock (harness/cell/sample_clock.hpp): it counts nanoseconds
 // at CLOCK_MONOTONIC's rate, its readings compare across a fork, and
 // CMBENCH_SAMPLE_CLOCK chooses it or refuses a bad value by name.
-#include "harness/sample_clock.hpp"
+#include "harness/cell/sample_clock.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>

@@ -1,4 +1,4 @@
-#include "harness/stats.hpp"
+#include "harness/stats/stats.hpp"
 
 #include <gtest/gtest.h>
 

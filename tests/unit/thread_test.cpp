@@ -22,10 +22,10 @@
 #include <tuple>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/bounded_queue.hpp"
 #include "models/thread/stack.hpp"
 #include "models/thread/thread_group.hpp"

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/cb_channel.hpp"
 #include "models/uv/error.hpp"
 #include "models/uv/loop.hpp"

@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "harness/cell.hpp"
-#include "harness/outcome.hpp"
+#include "harness/sandbox/cell.hpp"
+#include "harness/cell/outcome.hpp"
 #include "workloads/counter/spec.hpp"
 #include "workloads/prodcons/spec.hpp"
 

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
 #include "workloads/counter/spec.hpp"
 

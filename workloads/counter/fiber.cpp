@@ -25,9 +25,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/fiber/channel.hpp"
 #include "models/fiber/mutex.hpp"
 #include "models/fiber/scheduler.hpp"

@@ -12,9 +12,9 @@
 // After the timed region the count must be U × K.
 #include <cstdint>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::counter {
 

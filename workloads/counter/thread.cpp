@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/bounded_queue.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/counter/spec.hpp"

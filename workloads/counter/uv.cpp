@@ -22,7 +22,7 @@
 #include <optional>
 #include <vector>
 
-#include "harness/registry.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/cb_channel.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/counter/spec.hpp"

@@ -42,10 +42,10 @@
 #include <memory>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
 #include "workloads/echo/asio_done.hpp"
 #include "workloads/echo/spec.hpp"

@@ -27,10 +27,10 @@
 #include <list>
 #include <memory>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/echo/asio_done.hpp"
 #include "workloads/echo/spec.hpp"

@@ -33,9 +33,9 @@
 #include <memory>
 #include <mutex>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/fiber/net.hpp"
 #include "models/fiber/scheduler.hpp"
 #include "workloads/echo/spec.hpp"

@@ -45,7 +45,7 @@
 #include <utility>
 #include <vector>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo {

@@ -31,8 +31,8 @@
 #include <string>
 #include <unordered_set>
 
-#include "harness/errors.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/process/process.hpp"
 #include "workloads/echo/spec.hpp"
 

@@ -9,7 +9,7 @@
 
 #include <cstdio>
 
-#include "harness/errors.hpp"
+#include "harness/cell/errors.hpp"
 
 namespace cmbench::echo {
 

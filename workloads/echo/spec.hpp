@@ -95,9 +95,9 @@
 #include <cstdint>
 #include <string>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::echo {
 
@@ -185,7 +185,7 @@ class LoadGen {
 };
 
 // The hidden `cmbench loadgen` command's entry, argv[1] being "loadgen":
-// harness/cli.cpp calls it before parsing anything else. The generator
+// harness/cli/cli.cpp calls it before parsing anything else. The generator
 // reads its parameters from argv (key=value) and talks to the cell through
 // descriptors 3 (the report mapping), 4 (done) and 5 (lifeline). Returns the
 // process exit status.

@@ -38,8 +38,8 @@
 #include <utility>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/stack.hpp"
 #include "workloads/echo/spec.hpp"
 

@@ -47,8 +47,8 @@
 #include <optional>
 #include <string>
 
-#include "harness/errors.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/error.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/echo/spec.hpp"

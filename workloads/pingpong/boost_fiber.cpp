@@ -9,9 +9,9 @@
 // B's pop() then returns closed and B ends; the main fiber joins both.
 #include <cstdint>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
 #include "workloads/pingpong/spec.hpp"
 

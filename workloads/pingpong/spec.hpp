@@ -12,10 +12,10 @@
 // replies must equal `rounds`.
 #include <cstdint>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
-#include "harness/sample_clock.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
+#include "harness/cell/sample_clock.hpp"
 
 namespace cmbench::pingpong {
 

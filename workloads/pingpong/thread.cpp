@@ -19,8 +19,8 @@
 #include <cstdint>
 #include <span>
 
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/court.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/pingpong/spec.hpp"

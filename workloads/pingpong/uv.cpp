@@ -26,7 +26,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "harness/registry.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/pingpong/spec.hpp"
 

@@ -18,9 +18,9 @@
 #include <span>
 #include <vector>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/prodcons/spec.hpp"
 

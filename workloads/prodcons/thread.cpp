@@ -11,8 +11,8 @@
 #include <span>
 #include <vector>
 
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/bounded_queue.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/prodcons/spec.hpp"

@@ -11,9 +11,9 @@
 #include <deque>
 #include <vector>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
 #include "workloads/ring/spec.hpp"
 

@@ -8,9 +8,9 @@
 // must have been made.
 #include <cstdint>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::ring {
 

@@ -21,8 +21,8 @@
 #include <optional>
 #include <vector>
 
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/bounded_queue.hpp"
 #include "models/thread/stack.hpp"
 #include "models/thread/thread_group.hpp"

@@ -25,7 +25,7 @@
 #include <deque>
 #include <optional>
 
-#include "harness/registry.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/cb_channel.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/ring/spec.hpp"

@@ -22,10 +22,10 @@
 #include <new>
 #include <string>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/skynet/spec.hpp"
 

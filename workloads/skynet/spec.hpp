@@ -11,9 +11,9 @@
 // Operations: every unit of the tree, (10 * leaves - 1) / 9.
 #include <cstdint>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::skynet {
 

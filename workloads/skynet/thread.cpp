@@ -37,9 +37,9 @@
 #include <system_error>
 #include <thread>
 
-#include "harness/errors.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/bounded_queue.hpp"
 #include "models/thread/stack.hpp"
 #include "workloads/skynet/spec.hpp"

@@ -29,8 +29,8 @@
 #include <cstdint>
 #include <new>
 
-#include "harness/errors.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/skynet/spec.hpp"
 

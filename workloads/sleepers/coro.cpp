@@ -18,9 +18,9 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/sleepers/spec.hpp"
 

@@ -17,9 +17,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/fiber/channel.hpp"
 #include "models/fiber/scheduler.hpp"
 #include "workloads/sleepers/spec.hpp"

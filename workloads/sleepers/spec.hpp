@@ -18,9 +18,9 @@
 // (the units are idle nearly all the time), memory per unit.
 #include <cstdint>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::sleepers {
 

@@ -37,8 +37,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/stack.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/sleepers/spec.hpp"

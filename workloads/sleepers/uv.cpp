@@ -42,8 +42,8 @@
 #include <span>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/sleepers/spec.hpp"
 

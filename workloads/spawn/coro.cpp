@@ -32,10 +32,10 @@
 #include <cstdint>
 #include <new>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/spawn/spec.hpp"
 

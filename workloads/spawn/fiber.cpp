@@ -19,10 +19,10 @@
 #include <cstdint>
 #include <optional>
 
-#include "harness/errors.hpp"
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/fiber/channel.hpp"
 #include "models/fiber/scheduler.hpp"
 #include "workloads/spawn/spec.hpp"

@@ -26,9 +26,9 @@
 // claim needs: where each model stops.
 #include <cstdint>
 
-#include "harness/params.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/params.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::spawn {
 

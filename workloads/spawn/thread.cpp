@@ -37,9 +37,9 @@
 #include <thread>
 #include <vector>
 
-#include "harness/errors.hpp"
-#include "harness/probe.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/thread/stack.hpp"
 #include "workloads/spawn/spec.hpp"
 

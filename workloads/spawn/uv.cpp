@@ -36,8 +36,8 @@
 #include <new>
 #include <optional>
 
-#include "harness/errors.hpp"
-#include "harness/registry.hpp"
+#include "harness/cell/errors.hpp"
+#include "harness/registry/registry.hpp"
 #include "models/uv/cb_channel.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/spawn/spec.hpp"

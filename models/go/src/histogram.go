@@ -1,6 +1,6 @@
 package main
 
-// A port of harness/histogram.hpp, bucket for bucket: values below 2^7 are
+// A port of harness/cell/histogram.hpp, bucket for bucket: values below 2^7 are
 // counted exactly, above that every power of two is split into 2^7 equal
 // buckets, values above 2^44 share the top bucket while max stays exact. A
 // quantile is the highest value of the bucket holding the ceil(q*count)-th

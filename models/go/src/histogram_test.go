@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The bucket layout of harness/histogram.hpp: exact below 128, 128 buckets
+// The bucket layout of harness/cell/histogram.hpp: exact below 128, 128 buckets
 // per power of two above, the top bucket open-ended.
 func TestBucketLayout(t *testing.T) {
 	for v := uint64(0); v < histSub; v++ {

@@ -6,7 +6,7 @@
 //	cmbench-go cell --workload W --model go --param k=v ... --result-fd N [--cmbench PATH]
 //
 // runs one repetition of workload W with goroutines and channels, and writes
-// to descriptor N the JSON object harness/cell.cpp writes: outcome, message,
+// to descriptor N the JSON object harness/sandbox/cell.cpp writes: outcome, message,
 // errno, metrics, notes, vm_hwm_bytes. The C++ side passes every parameter
 // already checked and with its default filled in, so this program only reads
 // them. `--cmbench` names the cmbench binary, whose hidden `loadgen` command
@@ -162,7 +162,7 @@ func runCell(c cellArgs) map[string]any {
 	return out
 }
 
-// classify is harness/cell.cpp's classify().
+// classify is harness/sandbox/cell.cpp's classify().
 func classify(p *Probe, out map[string]any) string {
 	switch {
 	case !p.Started() || !p.Stopped():

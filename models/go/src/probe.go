@@ -1,6 +1,6 @@
 package main
 
-// A port of harness/probe.cpp: the timed region's wall time (CLOCK_MONOTONIC),
+// A port of harness/cell/probe.cpp: the timed region's wall time (CLOCK_MONOTONIC),
 // CPU time and context switches (getrusage of this process and of its reaped
 // children, deltas from start to stop), the latency histograms merged after
 // the run, memory per unit (VmRSS and /proc/meminfo's kernel memory), the

@@ -39,7 +39,7 @@ func (p Params) S(name string) string {
 	return s
 }
 
-// LimitError and SystemError are harness/errors.hpp's: a resource ran out
+// LimitError and SystemError are harness/cell/errors.hpp's: a resource ran out
 // (outcome limit), or a system call failed otherwise (outcome failed).
 type LimitError struct {
 	msg   string

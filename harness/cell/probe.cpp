@@ -1,0 +1,175 @@
+#include "harness/cell/probe.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <new>
+
+#include "harness/cell/errors.hpp"
+#include "harness/cell/sample_clock.hpp"
+
+namespace cmbench {
+
+namespace {
+
+double seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+
+}  // namespace
+
+Probe::~Probe() {
+  if (hists_) munmap(hists_, map_bytes_);
+}
+
+std::span<Histogram> Probe::latency_histograms(size_t units) {
+  if (hists_) {
+    munmap(hists_, map_bytes_);
+    hists_ = nullptr;
+  }
+  nhists_ = units;
+  map_bytes_ = sizeof(Histogram) * (units == 0 ? 1 : units);
+  // Shared so that forked children record into the same histograms; the
+  // mapping is touched here, before the timed region, so page faults on
+  // first use do not land inside it.
+  void* mem = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw_errno("mmap(latency histograms)");
+  hists_ = static_cast<Histogram*>(mem);
+  for (size_t i = 0; i < units; ++i) new (&hists_[i]) Histogram();
+  // Before the timed region and before the model forks, so every unit's
+  // samples share one calibration.
+  calibrate_sample_clock();
+  note("sample_clock", sample_clock_description());
+  return {hists_, units};
+}
+
+Probe::Usage Probe::read_usage() {
+  Usage u;
+  getrusage(RUSAGE_SELF, &u.self);
+  getrusage(RUSAGE_CHILDREN, &u.children);
+  return u;
+}
+
+void Probe::start() {
+  start_usage_ = read_usage();
+  start_ns_ = now_ns();
+}
+
+void Probe::stop() {
+  if (injected_delay_ns_ > 0) {
+    // Busy, like the work it stands for: CPU time grows with wall time.
+    const int64_t until = now_ns() + injected_delay_ns_;
+    while (now_ns() < until) {
+    }
+  }
+  stop_ns_ = now_ns();
+  stop_usage_ = read_usage();
+}
+
+Probe::MemoryReading Probe::read_memory() const {
+  MemoryReading m;
+  m.user = process_tree_ ? tree_pss_bytes(getpid()) : self_rss_bytes();
+  m.kernel = read_kernel_memory();
+  return m;
+}
+
+template <typename F>
+void Probe::untimed(F&& read) {
+  const bool timing = start_ns_ != 0 && stop_ns_ == 0;
+  Usage before{};
+  int64_t t0 = 0;
+  if (timing) {
+    before = read_usage();
+    t0 = now_ns();
+  }
+  read();
+  if (timing) {
+    excluded_ns_ += now_ns() - t0;
+    Usage after = read_usage();
+    excluded_user_s_ += seconds(after.self.ru_utime) - seconds(before.self.ru_utime);
+    excluded_sys_s_ += seconds(after.self.ru_stime) - seconds(before.self.ru_stime);
+    excluded_nvcsw_ += after.self.ru_nvcsw - before.self.ru_nvcsw;
+    excluded_nivcsw_ += after.self.ru_nivcsw - before.self.ru_nivcsw;
+  }
+}
+
+void Probe::memory_baseline() {
+  untimed([&] { mem_base_ = read_memory(); });
+}
+
+void Probe::memory_parked(uint64_t units) {
+  untimed([&] { mem_parked_ = read_memory(); });
+  mem_units_ = units;
+}
+
+void Probe::exclude_child_usage(const rusage& u) {
+  excluded_user_s_ += seconds(u.ru_utime);
+  excluded_sys_s_ += seconds(u.ru_stime);
+  excluded_nvcsw_ += u.ru_nvcsw;
+  excluded_nivcsw_ += u.ru_nivcsw;
+}
+
+void Probe::verify(const Verdict& verdict) {
+  verified_ = true;
+  verdict_ = verdict;
+}
+
+void Probe::note(const std::string& key, nlohmann::json value) { notes_[key] = std::move(value); }
+
+Histogram Probe::merged_latency() const {
+  Histogram all;
+  for (size_t i = 0; i < nhists_; ++i) all.merge(hists_[i]);
+  return all;
+}
+
+nlohmann::json Probe::metrics() const {
+  auto delta = [&](auto field) {
+    return (stop_usage_.self.*field) - (start_usage_.self.*field) +
+           (stop_usage_.children.*field) - (start_usage_.children.*field);
+  };
+  auto cpu = [&](timeval rusage::*field) {
+    return seconds(stop_usage_.self.*field) - seconds(start_usage_.self.*field) +
+           seconds(stop_usage_.children.*field) - seconds(start_usage_.children.*field);
+  };
+  nlohmann::json m;
+  const int64_t wall_ns = stop_ns_ - start_ns_ - excluded_ns_;
+  const double wall = static_cast<double>(wall_ns) / 1e9;
+  m["wall_s"] = wall;
+  m["operations"] = operations_;
+  m["ops_per_s"] = wall > 0 ? static_cast<double>(operations_) / wall : 0.0;
+  m["ns_per_op"] = operations_ ? static_cast<double>(wall_ns) / operations_ : 0.0;
+  m["cpu_user_s"] = cpu(&rusage::ru_utime) - excluded_user_s_;
+  m["cpu_sys_s"] = cpu(&rusage::ru_stime) - excluded_sys_s_;
+  const long nvcsw = delta(&rusage::ru_nvcsw) - excluded_nvcsw_;
+  const long nivcsw = delta(&rusage::ru_nivcsw) - excluded_nivcsw_;
+  m["ctx_voluntary"] = nvcsw;
+  m["ctx_involuntary"] = nivcsw;
+  // Per operation, so models with different unit counts compare directly.
+  const double ops = operations_ ? static_cast<double>(operations_) : 1.0;
+  m["cpu_ns_per_op"] = (m["cpu_user_s"].get<double>() + m["cpu_sys_s"].get<double>()) * 1e9 / ops;
+  m["ctx_per_op"] = static_cast<double>(nvcsw + nivcsw) / ops;
+  if (mem_units_ > 0 && mem_base_.user >= 0 && mem_parked_.user >= 0) {
+    const double n = static_cast<double>(mem_units_);
+    m["memory_units"] = mem_units_;
+    m["memory_baseline_bytes"] = mem_base_.user;
+    m["memory_parked_bytes"] = mem_parked_.user;
+    m["memory_per_unit_bytes"] = static_cast<double>(mem_parked_.user - mem_base_.user) / n;
+    m["memory_per_unit_method"] =
+        process_tree_ ? "PSS summed over the process tree" : "VmRSS of the cell process";
+    // Machine-wide: anything else running changes these too.
+    m["kernel_per_unit_bytes"] = {
+        {"kernel_stack", static_cast<double>(mem_parked_.kernel.kernel_stack - mem_base_.kernel.kernel_stack) / n},
+        {"page_tables", static_cast<double>(mem_parked_.kernel.page_tables - mem_base_.kernel.page_tables) / n},
+        {"slab", static_cast<double>(mem_parked_.kernel.slab - mem_base_.kernel.slab) / n},
+    };
+  }
+  Histogram lat = merged_latency();
+  if (lat.count() > 0) {
+    m["latency_ns"] = {
+        {"count", lat.count()},      {"min", lat.min()},           {"mean", lat.mean()},
+        {"p50", lat.quantile(0.5)},  {"p90", lat.quantile(0.9)},   {"p99", lat.quantile(0.99)},
+        {"p999", lat.quantile(0.999)}, {"max", lat.max()},
+    };
+  }
+  return m;
+}
+
+}  // namespace cmbench

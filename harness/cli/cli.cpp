@@ -1,0 +1,285 @@
+#include "harness/cli/cli.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
+#include <map>
+#include <set>
+
+#include "harness/driver/ab.hpp"
+#include "harness/driver/matrix.hpp"
+#include "harness/driver/run.hpp"
+#include "harness/registry/registry.hpp"
+#include "harness/results/context.hpp"
+#include "harness/results/gbench.hpp"
+#include "harness/results/merge.hpp"
+#include "harness/results/results.hpp"
+#include "harness/sandbox/cell.hpp"
+#include "harness/sandbox/runner.hpp"
+#include "harness/stats/compare.hpp"
+#include "report/report.hpp"
+#include "workloads/echo/spec.hpp"  // ECHO-HELPER: the hidden loadgen command
+
+namespace cmbench {
+
+namespace {
+
+
+void print_list() {
+  fmt::print("Models:\n");
+  for (const auto* m : all_models()) {
+    fmt::print("  {:<10} {}\n", m->name, m->summary);
+    fmt::print("  {:<10}   scheduled by: {}\n", "", m->taxonomy.scheduled_by);
+    for (const auto& p : m->params)
+      fmt::print("  {:<10}   --param {}=  {} (default {}; {})\n", "", p.name, p.help,
+                 p.default_value, p.accepted());
+  }
+  fmt::print("\nWorkloads:\n");
+  for (const auto* w : all_workloads()) {
+    std::vector<std::string> in;
+    for (const auto& e : all_entries())
+      if (e.workload == w) in.push_back(e.model->name);
+    fmt::print("  {:<10} {}\n  {:<10}   models: {}\n", w->name, w->summary, "", fmt::join(in, ", "));
+    for (const auto& p : w->params)
+      fmt::print("  {:<10}   --param {}=  {} (default {}; {})\n", "", p.name, p.help,
+                 p.default_value, p.accepted());
+  }
+  fmt::print("\nPresets:\n");
+  for (const auto& p : presets())
+    fmt::print("  {:<10} {} ({} repetitions, {} warm-up)\n", p.name, p.summary, p.repetitions,
+               p.warmup);
+}
+
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  // ECHO-HELPER: the echo workload's load generator re-executes this binary
+  // as `cmbench loadgen key=value...`; hidden from --help and the command list.
+  if (argc > 1 && std::string_view(argv[1]) == "loadgen") return echo::loadgen_main(argc, argv);
+  CLI::App app{"cmbench: the four ways to write concurrent programs, measured side by side"};
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+
+  auto* list = app.add_subcommand("list", "List models, workloads with their parameters, and presets");
+
+  RunOptions opt;
+  auto* run = app.add_subcommand("run", "Run a benchmark matrix and write a results file");
+  run->add_option("--preset", opt.sel.preset, "Cells and sizes to start from: default | quick | full | ci");
+  run->add_option("--models", opt.sel.models, "Models to run, comma-separated (default: all)")
+      ->delimiter(',');
+  run->add_option("--workloads", opt.sel.workloads,
+                  "Workloads to run, comma-separated (default: all in the preset)")
+      ->delimiter(',');
+  run->add_option("--param", opt.sel.params,
+                  "Parameter values, key=v1,v2 (repeatable); lists expand into a matrix");
+  run->add_option("--filter", opt.sel.filter,
+                  "Run only cells whose name matches this regular expression");
+  run->add_option("--repetitions", opt.repetitions,
+                  "Measured repetitions per cell (-1: the preset's; default 5, quick 3)")
+      ->check(CLI::Range(-1, 1000));
+  run->add_option("--warmup", opt.warmup, "Discarded repetitions before them (-1: the preset's, 1)")
+      ->check(CLI::Range(-1, 100));
+  run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
+      ->check(CLI::Range(0.1, 86400.0));
+  // A size as people write it (512M, 2G), checked here so that a bad one is
+  // refused, in one line, before anything runs.
+  std::string memory_limit_text;
+  run->add_option("--memory-limit", memory_limit_text,
+                  "Memory limit of each repetition's cell process, e.g. 512M or 2G (K, M, G: powers of "
+                  "1024; applied as RLIMIT_AS; default: none)")
+      ->check(CLI::Validator(
+          [&opt](std::string& text) -> std::string {
+            auto bytes = parse_memory_size(text);
+            if (!bytes || *bytes < kMinMemoryLimit)
+              return fmt::format("'{}' is not accepted; accepted: a size of at least 16M, such as 512M or 2G", text);
+            opt.memory_limit = *bytes;
+            return "";
+          },
+          "SIZE"));
+  run->add_option("--shard", opt.shard,
+                  "Run only the I-th of N deterministic slices of the matrix (I/N, e.g. 2/4); join "
+                  "the slices' files with 'cmbench merge'");
+  run->add_option("--format", opt.format,
+                  "native: the results file only; gbench: also <out>.gbench.json in Google "
+                  "Benchmark's JSON schema")
+      ->check(CLI::IsMember({"native", "gbench"}));
+  auto* out_opt =
+      run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
+  auto* resume_opt = run->add_option(
+      "--resume", opt.resume,
+      "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
+  // --resume takes everything from the file; any other choice contradicts it.
+  for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
+                           "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard"})
+    resume_opt->excludes(run->get_option(name));
+  resume_opt->excludes(out_opt);
+
+  std::vector<std::string> report_inputs;
+  std::string report_out;
+  auto* report = app.add_subcommand("report", "Write report.html and report.md from results files");
+  report->add_option("files", report_inputs, "Results files (results/runs/*.json)")->required();
+  report->add_option("--out", report_out, "Folder for report.html and report.md")->required();
+
+  // compare and ab share the gate's options.
+  CompareOptions cmp;
+  std::vector<std::string> thresholds;
+  std::string correction = "holm", format = "console";
+  auto add_gate_options = [&](CLI::App* sub) {
+    sub->add_option("--threshold", thresholds,
+                    "Minimum change that counts, in percent (default 5); METRIC=PCT sets one metric's "
+                    "(repeatable)");
+    sub->add_option("--alpha", cmp.alpha, "Significance level after the correction")
+        ->check(CLI::Range(1e-9, 0.5));
+    sub->add_option("--correction", correction,
+                    "Correction for the number of tests: holm (no false alarm in the family) | bh "
+                    "(false discovery rate) | none")
+        ->check(CLI::IsMember({"holm", "bh", "none"}));
+    sub->add_option("--metrics", cmp.metrics,
+                    "Metrics to compare, comma-separated (default: ns_per_op, cpu_ns_per_op, "
+                    "latency_p50_ns, latency_p99_ns, memory_peak_bytes, memory_per_unit_bytes)")
+        ->delimiter(',');
+    sub->add_option("--format", format, "Output: console | md (a CI job summary) | json")
+        ->check(CLI::IsMember({"console", "md", "json"}));
+  };
+  std::string cmp_base, cmp_head;
+  auto* compare = app.add_subcommand(
+      "compare", "Compare two results files cell by cell; exit 1 when something regressed");
+  compare->add_option("base", cmp_base, "The results file before the change")->required();
+  compare->add_option("head", cmp_head, "The results file after it")->required();
+  add_gate_options(compare);
+
+  AbOptions ab_opt;
+  auto* ab = app.add_subcommand(
+      "ab", "Run the same cells with two cmbench binaries, interleaved A B B A, and compare them");
+  ab->add_option("--base", ab_opt.base, "The cmbench binary before the change")->required();
+  ab->add_option("--head", ab_opt.head, "The cmbench binary after it")->required();
+  ab->add_option("--preset", ab_opt.sel.preset, "Cells and sizes (default: ci)");
+  ab->add_option("--models", ab_opt.sel.models, "Models, comma-separated (default: all)")->delimiter(',');
+  ab->add_option("--workloads", ab_opt.sel.workloads, "Workloads, comma-separated")->delimiter(',');
+  ab->add_option("--param", ab_opt.sel.params, "Parameter values, key=v1,v2 (repeatable)");
+  ab->add_option("--filter", ab_opt.sel.filter, "Only cells whose name matches this regular expression");
+  ab->add_option("--repetitions", ab_opt.repetitions, "Measured repetitions per side (-1: the preset's)")
+      ->check(CLI::Range(-1, 1000));
+  ab->add_option("--warmup", ab_opt.warmup, "Discarded repetitions per side first (-1: the preset's)")
+      ->check(CLI::Range(-1, 100));
+  ab->add_option("--timeout", ab_opt.timeout_s, "Seconds one repetition may take")
+      ->check(CLI::Range(0.1, 86400.0));
+  ab->add_option("--out", ab_opt.out_dir,
+                 "Folder for base.json, head.json, compare.json and compare.md (default: "
+                 "results/ab/<timestamp>)");
+  add_gate_options(ab);
+
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  bool allow_mixed = false;
+  auto* merge = app.add_subcommand("merge", "Join results files of slices (run --shard I/N) into one");
+  merge->add_option("files", merge_inputs, "Results files")->required();
+  merge->add_option("--out", merge_out, "The merged results file")->required();
+  merge->add_flag("--allow-mixed", allow_mixed,
+                  "Accept files of different builds or machines; each cell keeps its own context");
+
+  std::string export_input, export_out, export_format = "gbench";
+  auto* exp = app.add_subcommand("export", "Write a results file in another tool's schema");
+  exp->add_option("file", export_input, "The results file")->required();
+  exp->add_option("--format", export_format, "gbench: Google Benchmark's JSON (--benchmark_format=json)")
+      ->check(CLI::IsMember({"gbench"}));
+  exp->add_option("--out", export_out, "Output file (default: standard output)");
+
+  auto* context = app.add_subcommand("context", "Print this machine's and build's context as JSON");
+  context->group("");  // read by `cmbench ab` from the other binary
+
+  std::string cell_workload, cell_model;
+  std::vector<std::string> cell_params;
+  int result_fd = 1;
+  auto* cell = app.add_subcommand("cell", "Run one repetition of one cell (internal: the harness runs it)");
+  cell->group("");  // hidden from --help
+  cell->add_option("--workload", cell_workload)->required();
+  cell->add_option("--model", cell_model)->required();
+  cell->add_option("--param", cell_params);
+  cell->add_option("--result-fd", result_fd);
+
+  // CLI11 would only say that a subcommand is required; name the word.
+  const std::string first = argc > 1 ? argv[1] : "";
+  static const std::set<std::string> commands = {"list", "run", "report", "compare", "ab",
+                                                 "merge", "export", "cell", "context"};
+  if (!first.empty() && first[0] != '-' && !commands.count(first)) {
+    fmt::print(stderr,
+               "cmbench: unknown command '{}'; accepted: list, run, report, compare, ab, merge, export\n",
+               argv[1]);
+    return 2;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    fmt::print(stderr, "cmbench: {} (see 'cmbench <command> --help' for the accepted flags)\n", e.what());
+    return 2;
+  }
+
+  if (*report) return run_report(report_inputs, report_out);
+  if (*context) {
+    fmt::print("{}\n", collect_context().dump(2));
+    return 0;
+  }
+  if (*compare || *ab) {
+    try {
+      for (const auto& t : thresholds) parse_threshold(t, cmp);
+    } catch (const std::invalid_argument& e) {
+      fmt::print(stderr, "cmbench {}: {}\n", *compare ? "compare" : "ab", e.what());
+      return 2;
+    }
+    cmp.correction = correction == "bh" ? Correction::bh : correction == "none" ? Correction::none : Correction::holm;
+  }
+  if (*compare) {
+    try {
+      auto base = load_results(cmp_base);
+      auto head = load_results(cmp_head);
+      Comparison c = compare_results(base, head, cmp, cmp_base, cmp_head);
+      emit_comparison(c, format);
+      return comparison_status(c);
+    } catch (const std::invalid_argument& e) {
+      fmt::print(stderr, "cmbench compare: {}\n", e.what());
+      return 2;
+    }
+  }
+  if (*ab) {
+    ab_opt.compare = cmp;
+    ab_opt.format = format;
+    install_interrupt_handlers();
+    return run_ab(ab_opt, std::vector<std::string>(argv, argv + argc), interrupted_flag());
+  }
+  if (*merge) return run_merge(merge_inputs, merge_out, allow_mixed);
+  if (*exp) {
+    try {
+      auto doc = to_gbench(load_results(export_input));
+      if (export_out.empty()) fmt::print("{}\n", doc.dump(2));
+      else write_json_atomic(export_out, doc);
+      return 0;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "cmbench export: {}\n", e.what());
+      return 2;
+    }
+  }
+  if (*list) {
+    print_list();
+    return 0;
+  }
+  if (*cell) {
+    std::map<std::string, std::string> given;
+    for (const auto& p : cell_params) {
+      auto eq = p.find('=');
+      if (eq == std::string::npos) {
+        fmt::print(stderr, "cmbench cell: --param '{}' is not key=value\n", p);
+        return 2;
+      }
+      given[p.substr(0, eq)] = p.substr(eq + 1);
+    }
+    return run_cell_child(cell_workload, cell_model, given, result_fd);
+  }
+  std::vector<std::string> args(argv, argv + argc);
+  return run_matrix(opt, args);
+}
+
+}  // namespace cmbench

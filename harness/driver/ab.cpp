@@ -1,0 +1,171 @@
+#include "harness/driver/ab.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "harness/results/context.hpp"
+#include "harness/cell/probe.hpp"
+#include "harness/results/results.hpp"
+#include "harness/sandbox/runner.hpp"
+#include "harness/cell/sample_clock.hpp"
+
+namespace cmbench {
+
+namespace {
+
+// The build context of another cmbench binary, which prints it with the
+// hidden `context` command. A binary older than that command gets this
+// one's machine context with its build fields marked unknown.
+nlohmann::json context_of(const std::string& binary) {
+  std::string quoted = "'";
+  for (char c : binary) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
+  std::string text;
+  if (FILE* p = popen((quoted + " context 2>/dev/null").c_str(), "r")) {
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) text.append(buf.data(), n);
+    pclose(p);
+  }
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_object() && j.contains("build_type")) return j;
+  auto c = collect_context();
+  for (const char* key : {"git_commit", "git_dirty", "cxx_flags", "build_type", "compiler", "cmbench_version"})
+    c[key] = nullptr;
+  c["note"] = "this binary has no `context` command; its build is unknown";
+  return c;
+}
+
+bool executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
+}  // namespace
+
+void emit_comparison(const Comparison& c, const std::string& format) {
+  if (format == "md") fmt::print("{}", comparison_markdown(c));
+  else if (format == "json") fmt::print("{}\n", comparison_json(c).dump(2));
+  else print_comparison(stdout, c);
+  std::fflush(stdout);
+}
+
+int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
+           const volatile sig_atomic_t* stop) {
+  for (const auto& [flag, path] : {std::pair{"--base", opt.base}, std::pair{"--head", opt.head}})
+    if (!executable(path)) {
+      fmt::print(stderr, "cmbench ab: {}: '{}' is not an executable cmbench binary\n", flag, path);
+      return 2;
+    }
+  std::vector<Cell> cells;
+  try {
+    cells = expand(opt.sel);
+    sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "cmbench ab: {}\n", e.what());
+    return 2;
+  }
+  const Preset& preset = *find_preset(opt.sel.preset);
+  const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
+  const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
+  const std::string dir =
+      opt.out_dir.empty()
+          ? fmt::format("results/ab/{:%Y%m%d-%H%M%S}", fmt::localtime(std::time(nullptr)))
+          : opt.out_dir;
+
+  const nlohmann::json options = {{"preset", opt.sel.preset},
+                                  {"repetitions", reps},
+                                  {"warmup", warmup},
+                                  {"timeout_s", opt.timeout_s},
+                                  {"ab", {{"base", opt.base}, {"head", opt.head}, {"order", "ABBA"}}}};
+  struct Side {
+    const char* name;
+    std::string binary, path;
+    nlohmann::json doc;
+  };
+  std::array<Side, 2> sides = {Side{"base", opt.base, dir + "/base.json", {}},
+                               Side{"head", opt.head, dir + "/head.json", {}}};
+  for (auto& s : sides) {
+    s.doc = new_results_doc(context_of(s.binary), argv, options);
+    try {
+      write_json_atomic(s.path, s.doc);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "cmbench ab: --out: cannot write {}: {}\n", s.path, e.what());
+      return 2;
+    }
+  }
+
+  become_subreaper();
+  const bool progress = isatty(STDERR_FILENO);
+  const int64_t t0 = now_ns();
+  bool interrupted = false;
+  for (size_t i = 0; i < cells.size() && !interrupted; ++i) {
+    const Cell& cell = cells[i];
+    std::array<CellResult, 2> r;
+    std::array<bool, 2> good = {true, true};
+    // Repetition k runs A then B when k is even and B then A when it is
+    // odd (A B B A A B ...): a machine that speeds up or slows down
+    // steadily moves both sides' sums alike. Warm-ups are one pair.
+    const int total = warmup + reps;
+    for (int k = 0; k < total && !interrupted; ++k) {
+      for (int step = 0; step < 2 && !interrupted; ++step) {
+        const size_t side = (k % 2 == 0) ? step : 1 - step;
+        if (!good[side]) continue;  // a side stops at its first repetition that is not ok
+        if (progress)
+          fmt::print(stderr, "\r\033[K[{}/{}] {} ({} {}/{})", i + 1, cells.size(), cell.name,
+                     sides[side].name, k < warmup ? 0 : k - warmup + 1, reps);
+        RepetitionRequest req = repetition_request(cell, opt.timeout_s, stop);
+        req.executable = sides[side].binary;
+        auto rep = run_repetition(req);
+        if (rep.interrupted) {
+          interrupted = true;
+          break;
+        }
+        good[side] = rep.outcome == Outcome::ok;
+        (k < warmup ? r[side].warmups : r[side].reps).push_back(std::move(rep));
+      }
+    }
+    if (interrupted) break;
+    for (size_t side = 0; side < 2; ++side) {
+      r[side].cell = &cell;
+      const auto& bt = sides[side].doc["context"]["build_type"];
+      finish_cell(r[side], bt.is_string() ? bt.get<std::string>() : std::string());
+      sides[side].doc["cells"].push_back(to_json(r[side]));
+      write_json_atomic(sides[side].path, sides[side].doc);
+    }
+  }
+  if (progress) fmt::print(stderr, "\r\033[K");
+  const double wall = static_cast<double>(now_ns() - t0) / 1e9;
+  for (auto& s : sides) {
+    s.doc["complete"] = !interrupted;
+    s.doc["wall_s"] = wall;
+    write_json_atomic(s.path, s.doc);
+  }
+  if (interrupted) {
+    fmt::print(stderr, "cmbench ab: interrupted; the cells finished so far are in {} and {}\n",
+               sides[0].path, sides[1].path);
+    return 130;
+  }
+  Comparison c;
+  try {
+    c = compare_results(sides[0].doc, sides[1].doc, opt.compare, sides[0].path, sides[1].path);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "cmbench ab: {}\n", e.what());
+    return 2;
+  }
+  write_json_atomic(dir + "/compare.json", comparison_json(c));
+  {
+    std::ofstream md(dir + "/compare.md");
+    md << comparison_markdown(c);
+  }
+  emit_comparison(c, opt.format);
+  fmt::print(stderr, "cmbench ab: {} cells, both binaries, in {:.1f} s; results in {}/\n", cells.size(),
+             wall, dir);
+  return comparison_status(c);
+}
+
+}  // namespace cmbench

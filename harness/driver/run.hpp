@@ -1,0 +1,36 @@
+#pragma once
+// The driver's `run`: expands the selection into cells, runs every
+// repetition of each in the sandbox, and writes the results file after each
+// cell, so that an interrupted run loses nothing it finished.
+#include <signal.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "harness/driver/matrix.hpp"
+
+namespace cmbench {
+
+struct RunOptions {
+  Selection sel;
+  int repetitions = -1;  // -1: the preset's
+  int warmup = -1;
+  double timeout_s = 120;
+  uint64_t memory_limit = 0;  // bytes per cell process (RLIMIT_AS); 0: none
+  std::string shard;   // "I/N": only that slice of the matrix
+  std::string format = "native";  // native | gbench (also writes <out>.gbench.json)
+  std::string out;
+  std::string resume;  // a results file to complete
+};
+
+// SIGINT and SIGTERM set a flag that stops the running cell and the matrix
+// (and `ab`, which reads the same flag).
+void install_interrupt_handlers();
+const volatile sig_atomic_t* interrupted_flag();
+
+// `cmbench run`. Exit status: 0 all cells ok, 1 some cell not ok, 2 bad
+// input, 130 interrupted.
+int run_matrix(RunOptions opt, const std::vector<std::string>& argv);
+
+}  // namespace cmbench

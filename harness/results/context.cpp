@@ -1,0 +1,102 @@
+#include "harness/results/context.hpp"
+
+#include <boost/version.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <array>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <string>
+#include <thread>
+
+namespace cmbench {
+
+namespace {
+
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
+}
+
+// Output of a short command, trimmed; empty when it fails.
+std::string command_output(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    std::array<char, 256> buf{};
+    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+    if (pclose(p) != 0) return {};
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+const char* build_type() { return CMBENCH_BUILD_TYPE; }
+
+nlohmann::json collect_context() {
+  nlohmann::json c;
+  std::time_t now = std::time(nullptr);
+  c["date"] = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(now));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  c["host"] = host;
+  c["cpu_model"] = cpu_model();
+  c["cores_online"] = std::thread::hardware_concurrency();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) c["cores_available"] = CPU_COUNT(&set);
+  utsname u{};
+  uname(&u);
+  c["kernel"] = fmt::format("{} {} {}", u.sysname, u.release, u.machine);
+  c["compiler"] = CMBENCH_COMPILER;
+  c["cxx_flags"] = CMBENCH_CXX_FLAGS;
+  c["build_type"] = CMBENCH_BUILD_TYPE;
+  c["cmbench_version"] = CMBENCH_VERSION;
+  c["libraries"] = {
+      {"boost", fmt::format("{}.{}.{}", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
+                            BOOST_VERSION % 100)},
+      {"libuv", uv_version_string()},
+      {"nlohmann_json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR,
+                                    NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH)},
+      {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
+  };
+  std::string gov = first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
+  c["governor"] = gov.empty() ? nlohmann::json(nullptr) : nlohmann::json(gov);
+  c["kernel_limits"] = {
+      {"pid_max", first_line("/proc/sys/kernel/pid_max")},
+      {"threads_max", first_line("/proc/sys/kernel/threads-max")},
+      {"max_map_count", first_line("/proc/sys/vm/max_map_count")},
+      {"pipe_max_size", first_line("/proc/sys/fs/pipe-max-size")},
+  };
+  // The commit of the source tree the binary was built from, and whether it
+  // had uncommitted changes. Read at run time: empty outside a checkout.
+  const std::string src = CMBENCH_SOURCE_DIR;
+  std::string commit = command_output("git -C '" + src + "' rev-parse HEAD 2>/dev/null");
+  c["git_commit"] = commit.empty() ? nlohmann::json(nullptr) : nlohmann::json(commit);
+  if (!commit.empty())
+    c["git_dirty"] =
+        !command_output("git -C '" + src + "' status --porcelain --untracked-files=no 2>/dev/null").empty();
+  return c;
+}
+
+}  // namespace cmbench

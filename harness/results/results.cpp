@@ -1,0 +1,223 @@
+#include "harness/results/results.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "harness/cell/errors.hpp"
+#include "harness/stats/stats.hpp"
+
+namespace cmbench {
+
+namespace {
+
+std::optional<double> metric_of(const RepetitionResult& rep, const std::string& name) {
+  return metric_value(rep.metrics, name);
+}
+
+nlohmann::json summary_json(const Summary& s) {
+  return {{"n", s.n},          {"median", s.median}, {"min", s.min}, {"max", s.max},
+          {"mean", s.mean},    {"stddev", s.stddev}, {"cv", s.cv},   {"mad", s.mad}};
+}
+
+nlohmann::json rep_json(const RepetitionResult& r) {
+  nlohmann::json j = {{"outcome", to_string(r.outcome)}, {"elapsed_s", r.elapsed_s}};
+  if (!r.message.empty()) j["message"] = r.message;
+  if (r.err) j["errno"] = r.err;
+  if (r.signal) j["signal"] = r.signal;
+  if (!r.metrics.is_null()) j["metrics"] = r.metrics;
+  if (!r.cell_rusage.is_null()) j["cell_rusage"] = r.cell_rusage;
+  if (!r.memory_limit.is_null()) j["memory_limit"] = r.memory_limit;
+  return j;
+}
+
+}  // namespace
+
+std::optional<double> metric_value(const nlohmann::json& m, const std::string& name) {
+  if (!m.is_object()) return std::nullopt;
+  if (name.rfind("latency_", 0) == 0) {
+    // latency_p50_ns -> metrics.latency_ns.p50
+    std::string key = name.substr(8, name.size() - 8 - 3);
+    if (!m.contains("latency_ns") || !m["latency_ns"].is_object() || !m["latency_ns"].contains(key) ||
+        !m["latency_ns"][key].is_number())
+      return std::nullopt;
+    return m["latency_ns"][key].get<double>();
+  }
+  if (!m.contains(name) || !m[name].is_number()) return std::nullopt;
+  double v = m[name].get<double>();
+  if (name == "memory_peak_bytes" && v < 0) return std::nullopt;
+  return v;
+}
+
+const std::vector<std::string>& aggregated_metrics() {
+  static const std::vector<std::string> names = {
+      "wall_s",          "ns_per_op",         "ops_per_s",       "cpu_user_s",
+      "cpu_sys_s",       "cpu_ns_per_op",     "ctx_voluntary",   "ctx_involuntary",
+      "ctx_per_op",      "memory_peak_bytes", "latency_p50_ns",  "latency_p90_ns",
+      "latency_p99_ns",  "latency_p999_ns",   "latency_max_ns",  "memory_per_unit_bytes",
+  };
+  return names;
+}
+
+void finish_cell(CellResult& r, const std::string& build_type) {
+  for (const auto* set : {&r.warmups, &r.reps}) {
+    for (const auto& rep : *set) {
+      if (rep.outcome != Outcome::ok && r.outcome == Outcome::ok) {
+        r.outcome = rep.outcome;
+        r.message = rep.message;
+        r.err = rep.err;
+        r.signal = rep.signal;
+      }
+    }
+  }
+  r.aggregates = nlohmann::json::object();
+  if (r.outcome != Outcome::ok) return;  // no numbers from a cell that was not ok
+
+  for (const auto& name : aggregated_metrics()) {
+    std::vector<double> values;
+    for (const auto& rep : r.reps)
+      if (auto v = metric_of(rep, name)) values.push_back(*v);
+    if (!values.empty()) r.aggregates[name] = summary_json(summarize(values));
+  }
+  if (!build_type.empty() && build_type != "Release")
+    r.warnings.push_back(fmt::format(
+        "built as {}: these numbers do not represent optimised code; build with the release preset",
+        build_type));
+  if (r.aggregates.contains("ns_per_op")) {
+    const auto& a = r.aggregates["ns_per_op"];
+    double cv = a["cv"].get<double>();
+    if (cv > kUnstableCv)
+      r.warnings.push_back(fmt::format(
+          "unstable: time per operation varies by {:.1f}% (CV) over {} repetitions, above {:.0f}%",
+          cv * 100, a["n"].get<size_t>(), kUnstableCv * 100));
+  }
+  if (r.reps.size() >= 3) {
+    std::vector<double> rest;
+    for (size_t i = 1; i < r.reps.size(); ++i)
+      if (auto v = metric_of(r.reps[i], "ns_per_op")) rest.push_back(*v);
+    auto first = metric_of(r.reps[0], "ns_per_op");
+    double med = median(rest);
+    if (first && med > 0 && *first > kSlowFirstRatio * med)
+      r.warnings.push_back(fmt::format(
+          "the first repetition was {:.1f}x slower than the median of the rest: warm-up effects "
+          "remain; raise --warmup",
+          *first / med));
+  }
+}
+
+nlohmann::json to_json(const CellResult& r) {
+  const Cell& c = *r.cell;
+  nlohmann::json j;
+  j["name"] = c.name;
+  j["workload"] = c.entry->workload->name;
+  j["model"] = c.entry->model->name;
+  j["params"] = c.params.all();
+  j["operation"] = c.entry->workload->operation;
+  j["outcome"] = to_string(r.outcome);
+  if (!r.message.empty()) j["message"] = r.message;
+  if (r.err) j["errno"] = r.err;
+  if (r.signal) j["signal"] = r.signal;
+  j["warnings"] = r.warnings;
+  // Notes are the implementation's own account of itself; they are the same
+  // for every repetition, so the first one that has them speaks for all.
+  // A cell that stopped in its warm-up (a `limit`, say) has notes only there.
+  nlohmann::json notes = nlohmann::json::object();
+  for (const auto* set : {&r.reps, &r.warmups})
+    for (const auto& rep : *set)
+      if (notes.empty() && rep.notes.is_object() && !rep.notes.empty()) notes = rep.notes;
+  j["notes"] = notes;
+  j["warmup"] = nlohmann::json::array();
+  for (const auto& rep : r.warmups) j["warmup"].push_back(rep_json(rep));
+  j["repetitions"] = nlohmann::json::array();
+  for (const auto& rep : r.reps) j["repetitions"].push_back(rep_json(rep));
+  j["aggregates"] = r.aggregates;
+  return j;
+}
+
+nlohmann::json new_results_doc(nlohmann::json context, const std::vector<std::string>& command,
+                               nlohmann::json options) {
+  nlohmann::json doc;
+  doc["schema"] = kSchemaName;
+  doc["schema_version"] = kSchemaVersion;
+  doc["context"] = std::move(context);
+  doc["command"] = command;
+  doc["options"] = std::move(options);
+  doc["models"] = nlohmann::json::object();
+  for (const auto* m : all_models())
+    doc["models"][m->name] = {{"summary", m->summary},
+                              {"unit", m->taxonomy.unit},
+                              {"scheduled_by", m->taxonomy.scheduled_by},
+                              {"isolation", m->taxonomy.isolation},
+                              {"stack", m->taxonomy.stack},
+                              {"communication", m->taxonomy.communication},
+                              {"library", m->taxonomy.library}};
+  doc["complete"] = false;
+  doc["cells"] = nlohmann::json::array();
+  return doc;
+}
+
+void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) throw_errno("open " + tmp);
+    out << doc.dump(2) << '\n';
+    out.flush();
+    if (!out) throw_errno("write " + tmp);
+  }
+  // fsync before rename, so a power cut leaves the old file or the new one.
+  int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp);
+}
+
+nlohmann::json load_results(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(fmt::format("{}: cannot open the results file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_results(ss.str(), path);
+}
+
+nlohmann::json parse_results(std::string_view text, const std::string& path) {
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded())
+    throw std::invalid_argument(fmt::format("{}: not JSON (truncated or another kind of file)", path));
+  // Every field is looked at only after its type is checked: json::value()
+  // and get() throw their own exceptions on a wrong type, which callers
+  // (--resume) do not expect from a bad file. (Found by fuzz/results_fuzz.)
+  if (!doc.is_object() || !doc.contains("schema") || doc["schema"] != kSchemaName)
+    throw std::invalid_argument(
+        fmt::format("{}: not a cmbench results file (expected \"schema\": \"{}\")", path, kSchemaName));
+  if (!doc.contains("schema_version") || !doc["schema_version"].is_number_integer())
+    throw std::invalid_argument(fmt::format("{}: no integer schema_version", path));
+  // Positive integers parse as unsigned: compared as such, a huge version
+  // is not narrowed into an accepted one.
+  const auto& version = doc["schema_version"];
+  const bool newer = version.is_number_unsigned()
+                         ? version.get<uint64_t>() > static_cast<uint64_t>(kSchemaVersion)
+                         : version.get<int64_t>() > kSchemaVersion;
+  if (newer)
+    throw std::invalid_argument(fmt::format(
+        "{}: schema_version {} is newer than this cmbench reads (up to {}); use a newer cmbench",
+        path, version.dump(), kSchemaVersion));
+  if (version.get<int64_t>() < 1)
+    throw std::invalid_argument(
+        fmt::format("{}: schema_version {} is not a version (1 or more)", path, version.dump()));
+  if (!doc.contains("cells") || !doc["cells"].is_array())
+    throw std::invalid_argument(fmt::format("{}: no \"cells\" array", path));
+  return doc;
+}
+
+}  // namespace cmbench

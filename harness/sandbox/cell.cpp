@@ -1,0 +1,331 @@
+#include "harness/sandbox/cell.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "harness/cell/errors.hpp"
+#include "harness/cell/memory.hpp"
+#include "harness/cell/outcome.hpp"
+#include "harness/registry/registry.hpp"
+#include "harness/sandbox/runner.hpp"
+
+namespace cmbench {
+
+namespace {
+
+void write_all(int fd, const std::string& text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the parent is gone; nothing useful to do
+    off += static_cast<size_t>(n);
+  }
+}
+
+// Descriptors opened by the fd-exhaust fault, closed again when it unwinds,
+// so the cell can still read /proc and report its result.
+struct OpenFds {
+  std::vector<int> fds;
+  OpenFds() = default;
+  OpenFds(const OpenFds&) = delete;
+  OpenFds& operator=(const OpenFds&) = delete;
+  ~OpenFds() {
+    for (int fd : fds) ::close(fd);
+  }
+};
+
+// Threads started by the thread-exhaust fault. Each blocks reading a pipe;
+// closing its write end lets them all finish, and they are joined, so the
+// fault leaves nothing running once it has thrown.
+class ParkedThreads {
+ public:
+  ParkedThreads() {
+    if (pipe2(pipe_, O_CLOEXEC) != 0) throw_errno("pipe2");
+  }
+  ParkedThreads(const ParkedThreads&) = delete;
+  ParkedThreads& operator=(const ParkedThreads&) = delete;
+  ~ParkedThreads() {
+    ::close(pipe_[1]);
+    for (pthread_t t : threads_) pthread_join(t, nullptr);
+    ::close(pipe_[0]);
+  }
+  size_t size() const { return threads_.size(); }
+  // Starts one more; throws (LimitError for EAGAIN) when the system refuses.
+  void start() {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    // Small stacks, so the process count limit is what stops them rather
+    // than address space.
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_t t;
+    int rc = pthread_create(&t, &attr, &park, reinterpret_cast<void*>(static_cast<intptr_t>(pipe_[0])));
+    pthread_attr_destroy(&attr);
+    if (rc != 0) throw_errno(fmt::format("pthread_create (thread {})", threads_.size() + 1), rc);
+    threads_.push_back(t);
+  }
+
+ private:
+  static void* park(void* arg) {
+    char c;
+    while (::read(static_cast<int>(reinterpret_cast<intptr_t>(arg)), &c, 1) < 0 && errno == EINTR) {
+    }
+    return nullptr;
+  }
+  int pipe_[2] = {-1, -1};
+  std::vector<pthread_t> threads_;
+};
+
+// Test-only fault injection, so the fault tests exercise the real cell
+// protocol: CMBENCH_FAULT=<kind>[@<substring of workload/model>]. It acts
+// before the workload runs, in the cell process, exactly where a broken
+// implementation would misbehave. `slow:<ns>` is not a fault but a
+// regression: the timed region takes <ns> longer per nominal operation.
+void inject_fault(const std::string& name, Probe& probe, uint64_t operations) {
+  const char* env = std::getenv("CMBENCH_FAULT");
+  if (!env || !*env) return;
+  std::string spec = env;
+  std::string kind = spec.substr(0, spec.find('@'));
+  if (auto at = spec.find('@'); at != std::string::npos && name.find(spec.substr(at + 1)) == std::string::npos)
+    return;
+  if (kind.rfind("slow:", 0) == 0) {
+    probe.inject_delay(std::stoll(kind.substr(5)) * static_cast<int64_t>(operations));
+  } else if (kind == "hang") {
+    for (;;) pause();
+  } else if (kind == "hang-tree") {
+    // Grandchildren that outlive their parent must be found and killed too.
+    for (int i = 0; i < 3; ++i)
+      if (fork() == 0)
+        for (;;) pause();
+    for (;;) pause();
+  } else if (kind == "segv") {
+    raise(SIGSEGV);
+  } else if (kind == "abort") {
+    std::abort();
+  } else if (kind == "exit") {
+    _exit(3);
+  } else if (kind == "leak-child") {
+    // A unit left running after the cell returns: the harness must notice.
+    if (fork() == 0)
+      for (;;) pause();
+  } else if (kind == "throw") {
+    throw std::runtime_error("injected failure");
+  } else if (kind == "oom") {
+    // Allocates until the memory limit refuses. Without a limit it would
+    // take the machine's memory instead, so it refuses to run.
+    rlimit as{};
+    getrlimit(RLIMIT_AS, &as);
+    if (as.rlim_cur == RLIM_INFINITY)
+      throw std::runtime_error("the oom fault needs a memory limit (cmbench run --memory-limit)");
+    std::vector<std::unique_ptr<char[]>> blocks;
+    for (;;) blocks.emplace_back(new char[16 << 20]);  // std::bad_alloc ends it
+  } else if (kind == "fd-exhaust") {
+    // Opens descriptors until EMFILE. A soft limit of a million (some
+    // containers) would make that slow and large; the fault lowers it to
+    // 4096 first, which it may, and the error is the same.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > 4096) {
+      nofile.rlim_cur = 4096;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    OpenFds open_fds;
+    for (;;) {
+      int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw_errno(fmt::format("open(/dev/null) after {} descriptors", open_fds.fds.size()));
+      open_fds.fds.push_back(fd);
+    }
+  } else if (kind == "thread-exhaust") {
+    // Creates threads until the system says EAGAIN: meant to run under a
+    // lowered RLIMIT_NPROC. Without one it would go on to pid_max, so it
+    // gives up at 4096 threads instead.
+    ParkedThreads threads;
+    while (threads.size() < 4096) threads.start();
+    throw std::runtime_error("the thread-exhaust fault started 4096 threads without reaching a limit; "
+                             "run it under a lowered RLIMIT_NPROC");
+  } else if (kind == "leak-shm") {
+    // A POSIX shared-memory segment, created and never unlinked.
+    const std::string shm = fmt::format("/cmbench-fault-{}", getpid());
+    int fd = shm_open(shm.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) throw_errno("shm_open(" + shm + ")");
+    if (ftruncate(fd, 4096) != 0) throw_errno("ftruncate");
+    ::close(fd);
+  } else if (kind == "leak-sysv-shm") {
+    // A System V segment, created and never marked for removal.
+    if (shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) < 0) throw_errno("shmget");
+  } else if (kind == "leak-socket") {
+    // A child that listens on a TCP port and outlives the cell. The cell
+    // waits until it listens, so the harness finds the socket.
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) throw_errno("pipe2");
+    pid_t child = fork();
+    if (child < 0) throw_errno("fork");
+    if (child == 0) {
+      int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(s, 1) != 0)
+        _exit(1);
+      (void)!::write(ready[1], "x", 1);
+      for (;;) pause();
+    }
+    ::close(ready[1]);
+    char c;
+    while (::read(ready[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    ::close(ready[0]);
+  } else if (kind == "ignore-term") {
+    // A cell that will not be asked to stop: SIGTERM ignored, SIGINT
+    // blocked, in itself and in a child, and both hang. Only SIGKILL ends them.
+    signal(SIGTERM, SIG_IGN);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, nullptr);
+    if (fork() == 0)
+      for (;;) pause();
+    for (;;) pause();
+  }
+}
+
+// Applies the memory limit the runner passed (kMemoryLimitEnv, in bytes) to
+// this process as RLIMIT_AS, before the workload runs; every process the
+// cell forks inherits it. Returns an error message when it cannot.
+std::string apply_memory_limit() {
+  const char* env = std::getenv(kMemoryLimitEnv);
+  if (!env || !*env) return "";
+  const std::string text = env;
+  unsetenv(kMemoryLimitEnv);  // the limit itself is inherited; the variable need not be
+  const auto bytes = parse_memory_size(text);
+  if (!bytes || *bytes == 0) return fmt::format("{}='{}' is not a size in bytes", kMemoryLimitEnv, text);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers reserve terabytes of address space for their shadow
+  // memory at start-up: under any realistic RLIMIT_AS nothing else could be
+  // mapped, so the limit would measure the sanitizer and not the workload.
+  return "--memory-limit (RLIMIT_AS) cannot be used in a sanitizer build: its shadow memory "
+         "reserves terabytes of address space";
+#else
+  rlimit lim{};
+  getrlimit(RLIMIT_AS, &lim);
+  const rlim_t want = static_cast<rlim_t>(*bytes);
+  lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  lim.rlim_max = lim.rlim_cur;
+  if (setrlimit(RLIMIT_AS, &lim) != 0)
+    return fmt::format("setrlimit(RLIMIT_AS, {}): {}", *bytes, std::strerror(errno));
+  return "";
+#endif
+}
+
+}  // namespace
+
+Outcome classify(const Probe& probe, std::string& message) {
+  if (!probe.started() || !probe.stopped()) {
+    message = "the implementation did not mark its timed region (start/stop)";
+    return Outcome::failed;
+  }
+  if (!probe.verified()) {
+    message = "the implementation did not verify its result";
+    return Outcome::failed;
+  }
+  if (!probe.verdict().ok) {
+    message = probe.verdict().message;
+    return Outcome::invalid;
+  }
+  return Outcome::ok;
+}
+
+int run_cell_child(const std::string& workload, const std::string& model,
+                   const std::map<std::string, std::string>& given, int result_fd) {
+  nlohmann::json out;
+  Outcome outcome = Outcome::ok;
+  const Entry* entry = find_entry(workload, model);
+  if (!entry) {
+    out["outcome"] = to_string(Outcome::failed);
+    out["message"] = fmt::format("no implementation of {} in model {}", workload, model);
+    write_all(result_fd, out.dump());
+    return 2;
+  }
+  if (std::string err = apply_memory_limit(); !err.empty()) {
+    out["outcome"] = to_string(Outcome::failed);
+    out["message"] = err;
+    write_all(result_fd, out.dump());
+    return 2;
+  }
+  Probe probe;
+  try {
+    const Params params = make_params(cell_param_defs(*entry), given);
+    inject_fault(workload + "/" + model, probe, entry->workload->operations(params));
+    probe.set_process_tree(entry->model->process_tree);
+    entry->impl->run(params, probe);
+    std::string message;
+    outcome = classify(probe, message);
+    if (!message.empty()) out["message"] = message;
+    if (probe.operations() == 0) probe.set_operations(entry->workload->operations(params));
+  } catch (const LimitError& e) {
+    outcome = Outcome::limit;
+    out["message"] = e.what();
+    out["errno"] = e.err();
+  } catch (const SystemError& e) {
+    outcome = Outcome::failed;
+    out["message"] = e.what();
+    out["errno"] = e.err();
+  } catch (const std::bad_alloc&) {
+    outcome = Outcome::limit;
+    out["message"] = "out of memory (std::bad_alloc)";
+    out["errno"] = ENOMEM;
+  } catch (const std::system_error& e) {
+    int err = e.code().value();
+    outcome = is_limit_errno(err) ? Outcome::limit : Outcome::failed;
+    out["message"] = e.what();
+    out["errno"] = err;
+  } catch (const std::exception& e) {
+    outcome = Outcome::failed;
+    out["message"] = e.what();
+  }
+  out["outcome"] = to_string(outcome);
+  if (probe.stopped()) out["metrics"] = probe.metrics();
+  out["notes"] = probe.notes();
+  // The cell's own peak resident memory. It is read here, from /proc, and
+  // not from ru_maxrss, which survives execve and would carry the parent's.
+  out["vm_hwm_bytes"] = proc_status_bytes("self", "VmHWM");
+  write_all(result_fd, out.dump());
+  return 0;
+}
+
+const char* to_string(Outcome o) {
+  switch (o) {
+    case Outcome::ok: return "ok";
+    case Outcome::invalid: return "invalid";
+    case Outcome::timeout: return "timeout";
+    case Outcome::crashed: return "crashed";
+    case Outcome::failed: return "failed";
+    case Outcome::limit: return "limit";
+  }
+  return "failed";
+}
+
+std::optional<Outcome> outcome_from_string(const std::string& s) {
+  for (Outcome o : {Outcome::ok, Outcome::invalid, Outcome::timeout, Outcome::crashed,
+                    Outcome::failed, Outcome::limit})
+    if (s == to_string(o)) return o;
+  return std::nullopt;
+}
+
+}  // namespace cmbench
