@@ -10,7 +10,10 @@
 #include "harness/driver/ab.hpp"
 #include "harness/driver/matrix.hpp"
 #include "harness/driver/run.hpp"
+#include "harness/history/commands.hpp"
+#include "harness/history/input.hpp"
 #include "harness/registry/registry.hpp"
+#include "harness/results/bmf.hpp"
 #include "harness/results/context.hpp"
 #include "harness/results/gbench.hpp"
 #include "harness/results/merge.hpp"
@@ -183,9 +186,43 @@ int cli_main(int argc, char** argv) {
   std::string export_input, export_out, export_format = "gbench";
   auto* exp = app.add_subcommand("export", "Write a results file in another tool's schema");
   exp->add_option("file", export_input, "The results file")->required();
-  exp->add_option("--format", export_format, "gbench: Google Benchmark's JSON (--benchmark_format=json)")
-      ->check(CLI::IsMember({"gbench"}));
+  exp->add_option("--format", export_format,
+                  "gbench: Google Benchmark's JSON (--benchmark_format=json); bmf: Bencher Metric Format JSON "
+                  "(median, min and max over the repetitions)")
+      ->check(CLI::IsMember({"gbench", "bmf"}));
   exp->add_option("--out", export_out, "Output file (default: standard output)");
+
+  // history: add | report | check, sharing the database and the detector.
+  history::HistoryOptions hist;
+  std::vector<std::string> hist_files;
+  std::string hist_out;
+  double hist_threshold_pct = 5;
+  auto* hist_cmd = app.add_subcommand("history", "Keep every run in a database, draw trends, find change points");
+  hist_cmd->require_subcommand(1);
+  auto add_db = [&](CLI::App* sub) {
+    sub->add_option("--db", hist.db, "The history database (SQLite)");
+  };
+  auto add_detector = [&](CLI::App* sub) {
+    sub->add_option("--branch", hist.branch, "Only runs recorded on this branch (default: every run)");
+    sub->add_option("--significance", hist.detector.significance,
+                    "E-Divisive: a change point's permutation p-value must be at or below this");
+    sub->add_option("--min-segment", hist.detector.min_segment, "E-Divisive: fewest runs on each side of a change point");
+    sub->add_option("--permutations", hist.detector.permutations, "E-Divisive: shuffles per significance test");
+    sub->add_option("--seed", hist.detector.seed, "E-Divisive: seed of the shuffles");
+  };
+  auto* hist_add = hist_cmd->add_subcommand("add", "Store results files as runs (a file stored already is skipped)");
+  hist_add->add_option("files", hist_files, "Results files")->required();
+  add_db(hist_add);
+  hist_add->add_option("--branch", hist.branch, "The branch the runs were measured on, recorded with them");
+  auto* hist_report = hist_cmd->add_subcommand("report", "Write history.html: trends and change points of every series");
+  hist_report->add_option("--out", hist_out, "Folder for history.html")->required();
+  add_db(hist_report);
+  add_detector(hist_report);
+  auto* hist_check = hist_cmd->add_subcommand(
+      "check", "Print Markdown; exit 1 when the newest run completed a change point in the worse direction");
+  add_db(hist_check);
+  add_detector(hist_check);
+  hist_check->add_option("--threshold", hist_threshold_pct, "Smallest change, in percent, that counts as a regression");
 
   auto* context = app.add_subcommand("context", "Print this machine's and build's context as JSON");
   context->group("");  // read by `cmbench ab` from the other binary
@@ -203,10 +240,10 @@ int cli_main(int argc, char** argv) {
   // CLI11 would only say that a subcommand is required; name the word.
   const std::string first = argc > 1 ? argv[1] : "";
   static const std::set<std::string> commands = {"list", "run", "report", "compare", "ab",
-                                                 "merge", "export", "cell", "context"};
+                                                 "merge", "export", "history", "cell", "context"};
   if (!first.empty() && first[0] != '-' && !commands.count(first)) {
     fmt::print(stderr,
-               "cmbench: unknown command '{}'; accepted: list, run, report, compare, ab, merge, export\n",
+               "cmbench: unknown command '{}'; accepted: list, run, report, compare, ab, merge, export, history\n",
                argv[1]);
     return 2;
   }
@@ -251,9 +288,18 @@ int cli_main(int argc, char** argv) {
     return run_ab(ab_opt, std::vector<std::string>(argv, argv + argc), interrupted_flag());
   }
   if (*merge) return run_merge(merge_inputs, merge_out, allow_mixed);
+  if (*hist_cmd) {
+    hist.threshold = hist_threshold_pct / 100;
+    if (*hist_add) return history::history_add(hist_files, hist);
+    if (*hist_report) return history::history_report(hist_out, hist);
+    return history::history_check(hist);
+  }
   if (*exp) {
     try {
-      auto doc = to_gbench(load_results(export_input));
+      // Read as the history reads files: a FIFO, a device or a directory is
+      // refused with one line instead of blocking or reading without end.
+      auto results = parse_results(history::read_regular_file(export_input, "results file"), export_input);
+      auto doc = export_format == "bmf" ? to_bmf(results) : to_gbench(results);
       if (export_out.empty()) fmt::print("{}\n", doc.dump(2));
       else write_json_atomic(export_out, doc);
       return 0;
