@@ -30,7 +30,7 @@ std::string markdown_cell(std::string s) {
 }  // namespace
 
 std::string format_value(const std::string& metric, double v) {
-  if (ends_with(metric, "_ns")) return human_ns(v);
+  if (ends_with(metric, "_ns") || ends_with(metric, "ns_per_op")) return human_ns(v);
   if (ends_with(metric, "_bytes")) return human_bytes(v);
   if (ends_with(metric, "_per_s")) return human_rate(v);
   return fmt::format("{:.4g}", v);

@@ -141,7 +141,7 @@ const char* kScript = R"JS(
   function fmtNum(metric, v) {
     if (v === null || v === undefined || !isFinite(v)) return '-';
     function f(x, d) { return x.toFixed(d); }
-    if (/_ns$/.test(metric)) {
+    if (/(_ns|ns_per_op)$/.test(metric)) {
       if (v < 1e3) return f(v, 0) + ' ns';
       if (v < 1e6) return f(v / 1e3, 2) + ' us';
       if (v < 1e9) return f(v / 1e6, 2) + ' ms';
