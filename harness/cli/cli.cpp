@@ -247,6 +247,13 @@ int cli_main(int argc, char** argv) {
                argv[1]);
     return 2;
   }
+  if (first == "history" && argc > 2) {
+    static const std::set<std::string> history_commands = {"add", "report", "check", "-h", "--help"};
+    if (!history_commands.count(argv[2])) {
+      fmt::print(stderr, "cmbench history: unknown command '{}'; accepted: add, report, check\n", argv[2]);
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
