@@ -6,7 +6,7 @@
 // errors. Run by ctest (label `history`):
 //
 //   node browser_test.mjs --cmbench BIN --source DIR --work DIR
-//        [--cells 8 --runs 30 --machines 2 --reps 5] [--measure 1] [--screenshot DIR]
+//        [--cells 8 --runs 30 --machines 2 --reps 5] [--measure 1 [--page HTML]] [--screenshot DIR]
 //
 // It makes its own runs (tests/history/make_runs.py), adds them with
 // `cmbench history add` and writes the page with `cmbench history report`.
@@ -176,17 +176,23 @@ async function measure(context, html) {
   for (let i = 0; i < 5; i++) {
     const page = await context.newPage();
     await page.setViewportSize({ width: 1400, height: 1000 });
+    // Chromium's own account of the main thread's work (Performance
+    // domain): how long its tasks and scripts ran, which a busy machine
+    // inflates less than the wall clock.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
     const t0 = Date.now();
     await page.goto(pathToFileURL(html).href);
     await chartsDone(page);
     const wall = Date.now() - t0;
+    const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
     const nav = await page.evaluate(() => {
       const n = performance.getEntriesByType('navigation')[0];
       return { dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd };
     });
     const charts = await page.$$eval('.chart[data-rendered="true"]', (e) => e.length);
     times.push(wall);
-    console.log(`  load ${i + 1}: DOMContentLoaded ${nav.dcl.toFixed(0)} ms, load ${nav.load.toFixed(0)} ms, first screen of charts (${charts}) drawn after ${wall} ms`);
+    console.log(`  load ${i + 1}: DOMContentLoaded ${nav.dcl.toFixed(0)} ms, load ${nav.load.toFixed(0)} ms, first screen of charts (${charts}) drawn after ${wall} ms; main thread: tasks ${(metrics.TaskDuration * 1000).toFixed(0)} ms, scripts ${(metrics.ScriptDuration * 1000).toFixed(0)} ms, layout ${(metrics.LayoutDuration * 1000).toFixed(0)} ms`);
     await page.close();
   }
   times.sort((a, b) => a - b);
@@ -196,7 +202,8 @@ async function measure(context, html) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const { chromium } = loadPlaywright(args.source);
-  const html = writePage(args);
+  // --page measures a page already written (the big one takes minutes to make).
+  const html = args.page ? path.resolve(args.page) : writePage(args);
   console.log(`  page: ${(statSync(html).size / 1048576).toFixed(1)} MiB for ${args.cells} cells x ${args.runs} runs x ${args.machines} machines`);
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'cmbench-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
