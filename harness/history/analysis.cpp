@@ -36,16 +36,7 @@ std::string format_value(const std::string& metric, double v) {
   return fmt::format("{:.4g}", v);
 }
 
-std::set<std::string> judged_metrics() {
-  std::set<std::string> out;
-  // Every name the direction table knows; the table is small and fixed.
-  for (const char* name : {"ns_per_op", "cpu_ns_per_op", "ctx_per_op", "ops_per_s", "latency_p50_ns", "latency_p90_ns",
-                           "latency_p99_ns", "latency_p999_ns", "latency_max_ns", "memory_peak_bytes",
-                           "memory_per_unit_bytes", "blocking_calls_per_s", "bystander_round_trips_per_s",
-                           "bystander_max_latency_ns", "jain_index"})
-    if (metric_direction(name)) out.insert(name);
-  return out;
-}
+std::set<std::string> judged_metrics() { return metrics_with_direction(); }
 
 std::vector<Change> series_changes(const History& h, size_t index, const DetectorOptions& options, size_t upto) {
   const Series& s = h.series[index];

@@ -7,6 +7,7 @@
 // operation count, which calibration may change, so a step in them is not a
 // regression.
 #include <optional>
+#include <set>
 #include <string>
 
 namespace cmbench::history {
@@ -14,5 +15,8 @@ namespace cmbench::history {
 enum class Direction { lower_is_better, higher_is_better };
 
 std::optional<Direction> metric_direction(const std::string& metric);
+
+// Every metric the table knows a direction for.
+std::set<std::string> metrics_with_direction();
 
 }  // namespace cmbench::history
