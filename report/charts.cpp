@@ -9,6 +9,7 @@
 #include <set>
 
 #include "harness/cli/table.hpp"
+#include "report/escape.hpp"
 
 namespace cmbench::report {
 
@@ -55,6 +56,16 @@ std::vector<std::string> run_labels(const ReportData& d) {
   for (const auto& r : d.runs) labels.push_back(r.label);
   return labels;
 }
+
+// Where a value stands in `order`, for sorting by a number: Vega-Lite
+// turns a sort given as a list of values into an expression with the values
+// inside it, which a value holding a line break or a backslash breaks.
+int position(const std::vector<std::string>& order, const std::string& value) {
+  auto it = std::find(order.begin(), order.end(), value);
+  return static_cast<int>(it - order.begin());
+}
+
+json by_order(const char* field) { return {{"field", field}, {"op", "min"}}; }
 
 // A logarithmic scale for these values: log, or symlog (log-like, with a
 // place for zero) when one of them is zero or negative, as a fiber's context
@@ -132,10 +143,13 @@ json tooltip() {
 // of configurations), not Vega-Lite's alphabetical default.
 json compose(json data, json unit, const std::string& facet_field, const std::vector<std::string>& panels,
              int columns) {
+  for (auto& row : data)
+    if (row.contains(facet_field) && row[facet_field].is_string())
+      row["panel_order"] = position(panels, row[facet_field].get<std::string>());
   json spec;
   spec["data"] = {{"values", std::move(data)}};
   if (panels.size() > 1) {
-    spec["facet"] = {{"field", facet_field}, {"type", "nominal"}, {"title", nullptr}, {"sort", panels}};
+    spec["facet"] = {{"field", facet_field}, {"type", "nominal"}, {"title", nullptr}, {"sort", by_order("panel_order")}};
     spec["columns"] = columns;
     spec["spec"] = std::move(unit);
   } else {
@@ -160,6 +174,8 @@ std::vector<Point> metric_points(const WorkloadView& w, const std::string& metri
     if (!s) continue;
     Point p{{}, s->median * factor, s->min * factor, s->max * factor};
     p.row = {{"file", c.run->label},  {"series", c.series},        {"config", c.config},
+             {"file_order", c.run->index}, {"series_order", position(w.series, c.series)},
+             {"config_order", position(w.configs, c.config)},
              {"median", p.median},    {"min", p.min},              {"max", p.max},
              {"median_text", human(s->median)},
              {"range_text", fmt::format("{} – {}", human(s->min), human(s->max))}};
@@ -188,9 +204,9 @@ std::optional<Chart> side_by_side(const ReportData& d, const WorkloadView& w, co
   json x = {{"field", "config"},
             {"type", "nominal"},
             {"title", w.varying.empty() ? "configuration" : fmt::format("{}", fmt::join(w.varying, " · "))},
-            {"sort", w.configs},
+            {"sort", by_order("config_order")},
             {"axis", {{"labelAngle", -20}, {"labelLimit", 240}}}};
-  json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", w.series}};
+  json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", by_order("series_order")}};
   json y = {{"field", "median"},
             {"type", "quantitative"},
             {"scale", scale},
@@ -274,7 +290,7 @@ std::optional<Chart> scaling(const ReportData& d, const WorkloadView& w, const s
                        {"y2", {{"field", "max"}}},
                        {"color", color_encoding(d)}}}}})}};
   Chart chart;
-  chart.anchor = anchor(w.name, fmt::format("scaling-{}", param));
+  chart.anchor = anchor(w.name, "scaling", param);
   chart.title = fmt::format("Scaling with {}", param);
   chart.caption = fmt::format(
       "Median time per {} against {}, both axes logarithmic; rules span the fastest to the slowest "
@@ -345,6 +361,8 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
       if (!s) continue;
       double per = 1e9 / c.operations;
       values.push_back({{"file", c.run->label}, {"series", c.series}, {"config", c.config}, {"kind", kind},
+                        {"file_order", c.run->index}, {"series_order", position(w.series, c.series)},
+                        {"config_order", position(w.configs, c.config)},
                         {"median", s->median * per}, {"min", s->min * per}, {"max", s->max * per},
                         {"median_text", time_text(s->median * per)},
                         {"range_text", fmt::format("{} – {}", time_text(s->min * per), time_text(s->max * per))}});
@@ -354,10 +372,10 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
   }
   if (values.empty()) return std::nullopt;
   json scale = scale_for(medians, all);
-  json x = {{"field", "config"}, {"type", "nominal"}, {"sort", w.configs},
+  json x = {{"field", "config"}, {"type", "nominal"}, {"sort", by_order("config_order")},
             {"title", w.varying.empty() ? "configuration" : fmt::format("{}", fmt::join(w.varying, " · "))},
             {"axis", {{"labelAngle", -20}, {"labelLimit", 240}}}};
-  json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", w.series}};
+  json x_offset = {{"field", "series"}, {"type", "nominal"}, {"sort", by_order("series_order")}};
   json mark = is_log(scale) ? json{{"type", "point"}, {"filled", true}, {"size", 60}} : json{{"type", "bar"}};
   json inner = {
       {"width", {{"step", kStepPerModel}}},
@@ -376,7 +394,7 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
                        {"y2", {{"field", "max"}}}, {"color", {{"value", kRuleColour}}}}}}})}};
   json facet = {{"row", {{"field", "kind"}, {"type", "nominal"}, {"sort", {"user", "sys"}}, {"title", nullptr},
                          {"header", {{"labelExpr", "datum.value + ' CPU'"}}}}}};
-  if (multi(d)) facet["column"] = {{"field", "file"}, {"type", "nominal"}, {"title", nullptr}, {"sort", run_labels(d)}};
+  if (multi(d)) facet["column"] = {{"field", "file"}, {"type", "nominal"}, {"title", nullptr}, {"sort", by_order("file_order")}};
   Chart chart;
   chart.anchor = anchor(w.name, "cpu");
   chart.title = "CPU time per operation: user and sys";
@@ -390,8 +408,26 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
 
 }  // namespace
 
-std::string anchor(const std::string& workload, const std::string& what) {
-  return what.empty() ? fmt::format("wl-{}", workload) : fmt::format("wl-{}-{}", workload, what);
+std::string anchor(const std::string& workload, std::string_view what, const std::string& detail) {
+  std::string out = fmt::format("wl-{}", escape::fragment_id(workload));
+  if (!what.empty()) out += fmt::format("-{}", what);
+  if (!detail.empty()) out += fmt::format("-{}", escape::fragment_id(detail));
+  return out;
+}
+
+// Every title in a specification, made safe to quote inside a Vega
+// expression (escape::vega_text): titles carry workload and parameter names.
+static void safe_titles(json& spec) {
+  if (spec.is_object()) {
+    for (auto& [k, v] : spec.items()) {
+      if (k == "title" && v.is_string())
+        v = escape::vega_text(v.get<std::string>());
+      else
+        safe_titles(v);
+    }
+  } else if (spec.is_array()) {
+    for (auto& v : spec) safe_titles(v);
+  }
 }
 
 std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
@@ -421,6 +457,7 @@ std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
   add(side_by_side(d, w, "memory_per_unit_bytes", 1, human_bytes, "memory per unit, bytes",
                    {anchor(w.name, "memory-per-unit"), "Memory per unit",
                     "(Memory with N units alive − memory before) / N, read while all units are parked.", {}}));
+  for (auto& c : charts) safe_titles(c.spec);
   return charts;
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "report/data.hpp"
@@ -17,8 +18,12 @@ struct Chart {
   nlohmann::json spec;  // a Vega-Lite specification
 };
 
-// "wl-prodcons-time": the id of one of a workload's charts or sections.
-std::string anchor(const std::string& workload, const std::string& what);
+// "wl-prodcons-time", "wl-prodcons-scaling-capacity": the id of one of a
+// workload's charts or sections. `what` is one of the report's own words
+// (letters and "-"); the workload's name and `detail` (a parameter's name)
+// come from the results file and pass through escape::fragment_id, so the id
+// is safe in an attribute and in a URL whatever they hold.
+std::string anchor(const std::string& workload, std::string_view what, const std::string& detail = "");
 
 // Every chart the workload's data supports, in page order: time per
 // operation, scaling curves, latency spectrum, CPU, context switches, memory.

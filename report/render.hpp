@@ -28,6 +28,6 @@ struct WorkloadCharts {
 std::string render_html(const ReportData& data, const Taxonomy& taxonomy,
                         const std::vector<WorkloadCharts>& charts, const Assets& assets);
 
-std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy);
+std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts);
 
 }  // namespace cmbench::report

@@ -9,6 +9,7 @@
 
 #include "harness/results/results.hpp"
 #include "report/render.hpp"
+#include "report/templates.hpp"
 
 namespace cmbench {
 
@@ -63,7 +64,10 @@ int run_report(const std::vector<std::string>& inputs, const std::string& out_di
     }
     report::Taxonomy taxonomy = build_taxonomy(data, anchors);
     html = render_html(data, taxonomy, charts, assets);
-    md = render_markdown(data, taxonomy);
+    md = render_markdown(data, taxonomy, charts);
+  } catch (const TemplateError& e) {
+    fmt::print(stderr, "cmbench report: internal error (a defect of cmbench, please report it): {}\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     // load_results checked the schema's outline; a cell whose fields have
     // the wrong types is still bad input, reported as such.

@@ -51,6 +51,9 @@ function writeReports(args) {
   const cases = [
     { name: 'single', inputs: ['fixture.json'] },
     { name: 'multi', inputs: ['fixture.json', 'fixture2.json'] },
+    // Every text field of hostile.json carries markup and script meant to
+    // run: the page must show it as text and run none of it.
+    { name: 'hostile', inputs: ['hostile.json'], hostile: true },
   ];
   return cases.map((c) => {
     const out = path.join(args.work, c.name);
@@ -70,6 +73,11 @@ async function checkPage(context, report, screenshotDir) {
     if (msg.type() === 'warning') console.log(`  console warning (${report.name}): ${msg.text()}`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  // A hostile string that became script would most likely call alert().
+  page.on('dialog', (dialog) => {
+    problems.push(`a script opened a ${dialog.type()} dialog: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
 
   await page.goto(pathToFileURL(report.html).href);
   try {
@@ -103,6 +111,7 @@ async function checkPage(context, report, screenshotDir) {
     as.map((a) => a.getAttribute('href').slice(1)).filter((id) => !document.getElementById(id)),
   );
   for (const id of new Set(deadLinks)) problems.push(`link to #${id} has no target`);
+  if (report.hostile) for (const p of await checkNothingInjected(page)) problems.push(p);
 
   if (screenshotDir) {
     mkdirSync(screenshotDir, { recursive: true });
@@ -110,6 +119,57 @@ async function checkPage(context, report, screenshotDir) {
   }
   await page.close();
   console.log(`  ${report.name}: ${charts.length} charts rendered: ${charts.map((c) => `${c.id} ${Math.round(c.width)}x${Math.round(c.height)}`).join(', ')}`);
+  return problems;
+}
+
+// The hostile page holds exactly the report's own elements: its five
+// scripts (three libraries, the charts' JSON, the loop that embeds them), no
+// image, no element or handler attribute from the file, no javascript: link;
+// and the payload is there as text, so it was escaped rather than dropped.
+// Hovering a mark opens a tooltip, whose text must stay text as well.
+async function checkNothingInjected(page) {
+  const problems = [];
+  const found = await page.evaluate(() => ({
+    scripts: document.querySelectorAll('script').length,
+    images: document.querySelectorAll('img, iframe, object, embed').length,
+    injected: document.querySelectorAll('[id^="injected"]').length,
+    handlers: [...document.querySelectorAll('*')].filter((el) =>
+      [...el.attributes].some((a) => a.name.startsWith('on'))).length,
+    jsLinks: document.querySelectorAll('a[href^="javascript:" i]').length,
+    text: document.body.innerText,
+  }));
+  if (found.scripts !== 5) problems.push(`the page has ${found.scripts} script elements, not 5`);
+  if (found.images) problems.push(`the page has ${found.images} image or frame elements`);
+  if (found.injected) problems.push(`the page has ${found.injected} elements with an injected id`);
+  if (found.handlers) problems.push(`${found.handlers} elements have an on* handler attribute`);
+  if (found.jsLinks) problems.push(`${found.jsLinks} links go to javascript:`);
+  for (const tag of ['workload', 'model', 'cell-name', 'message', 'context-host', 'taxonomy-unit'])
+    if (!found.text.includes(`<script>alert('${tag}')</script>`))
+      problems.push(`the ${tag} payload is not on the page as text`);
+  // The first bar or point big enough to point at.
+  let hovered = false;
+  for (const mark of await page.$$('.chart svg .mark-rect path, .chart svg .mark-symbol path')) {
+    await mark.scrollIntoViewIfNeeded().catch(() => {});
+    const box = await mark.boundingBox();
+    if (!box || box.width < 3 || box.height < 3) continue;
+    // Off the mark's centre line, where the min – max rule (which has no
+    // tooltip) is drawn over it; two moves: into the chart, onto the mark.
+    const x = box.x + box.width * 0.25, y = box.y + box.height * 0.6;
+    await page.mouse.move(x - 2, y - 2);
+    await page.mouse.move(x, y, { steps: 3 });
+    hovered = true;
+    break;
+  }
+  if (!hovered) {
+    problems.push('no chart mark to hover');
+  } else {
+    const tooltip = await page.waitForSelector('#vg-tooltip-element.visible', { timeout: 5000 }).catch(() => null);
+    if (!tooltip) problems.push('hovering a mark opened no tooltip');
+    else if (await tooltip.evaluate((el) => el.querySelectorAll('img, script, b').length))
+      problems.push('the tooltip holds elements from the file');
+    else if (!(await tooltip.evaluate((el) => el.textContent)).includes("<script>alert('model')</script>"))
+      problems.push('the tooltip does not show the model name as text');
+  }
   return problems;
 }
 
