@@ -59,7 +59,8 @@ std::string render_html(const ReportData& d, const Taxonomy& t, const std::vecto
   view["libraries"] = std::move(libraries);
   json specs = json::object();
   for (const auto& wc : charts)
-    for (const auto& c : wc.charts) specs[c.anchor] = c.spec;
+    for (const auto& c : wc.charts)
+      for (size_t i = 0; i < c.panels.size(); ++i) specs[panel_id(c, i)] = c.panels[i].spec;
   view["specs_json"] = escape::json_for_script(specs);
   return render_template("report.html", view);
 }

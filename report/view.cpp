@@ -153,8 +153,12 @@ json notes_view(const WorkloadView& w) {
 json workload_view(const ReportData& d, const WorkloadCharts& wc) {
   const auto& w = *wc.workload;
   json charts = json::array();
-  for (const auto& c : wc.charts)
-    charts.push_back({{"id", c.anchor}, {"chart_id", c.anchor + "-chart"}, {"title", c.title}, {"caption", c.caption}});
+  for (const auto& c : wc.charts) {
+    json panels = json::array();
+    for (size_t i = 0; i < c.panels.size(); ++i)
+      panels.push_back({{"chart_id", panel_id(c, i)}, {"has_title", !c.panels[i].title.empty()}, {"title", c.panels[i].title}});
+    charts.push_back({{"id", c.anchor}, {"title", c.title}, {"caption", c.caption}, {"panels", panels}});
+  }
   json not_ok = json::array(), warnings = json::array();
   for (const auto& c : w.cells) {
     if (!c.ok())
