@@ -9,6 +9,7 @@
 #include <set>
 
 #include "harness/cli/table.hpp"
+#include "report/analysis.hpp"
 #include "report/escape.hpp"
 
 namespace cmbench::report {
@@ -485,6 +486,131 @@ std::optional<Chart> cpu_split(const ReportData& d, const WorkloadView& w) {
   return chart;
 }
 
+// Memory with every idle connection parked against the connection count,
+// per model, with the least-squares line through each model's points: its
+// slope is what one more idle connection costs (the table beside it gives
+// slope, intercept and r²).
+std::optional<Chart> idle_memory_fit(const ReportData& d, const WorkloadView& w) {
+  json values = json::array(), lines = json::array();
+  std::vector<std::string> panels;
+  std::vector<double> all;
+  for (const auto& run : d.runs) {
+    for (const auto& f : idle_fits(w, run)) {
+      const std::string panel = multi(d) ? run.label : "";
+      // A model's own variants share its fit: the fit is per model.
+      for (const auto& p : f.points) {
+        values.push_back({{"file", run.label}, {"panel", panel}, {"series", f.model}, {"config", fmt::format("connections:{:g}", p.connections)},
+                          {"x", p.connections}, {"y", p.memory / (1024 * 1024)}, {"median_text", human_bytes(p.memory)},
+                          {"range_text", f.slope ? fmt::format("{} per connection", human_bytes(*f.slope)) : std::string("one point")}});
+        all.push_back(p.memory / (1024 * 1024));
+      }
+      if (f.slope && f.points.size() >= 2)
+        for (double x : {f.points.front().connections, f.points.back().connections})
+          lines.push_back({{"file", run.label}, {"panel", panel}, {"series", f.model}, {"x", x},
+                           {"y", (*f.intercept + *f.slope * x) / (1024 * 1024)}});
+      if (std::find(panels.begin(), panels.end(), panel) == panels.end()) panels.push_back(panel);
+    }
+  }
+  if (values.empty()) return std::nullopt;
+  // The fit's lines travel in the same data, told apart by a field, so a
+  // panel filters both.
+  for (auto& l : lines) {
+    l["fit"] = true;
+    values.push_back(l);
+  }
+  for (auto& v : values)
+    if (!v.contains("fit")) v["fit"] = false;
+  json x = {{"field", "x"}, {"type", "quantitative"}, {"title", "idle connections"}};
+  json y = {{"field", "y"}, {"type", "quantitative"}, {"title", "memory with all parked, MiB"}};
+  json unit = {
+      {"height", 240},
+      {"layer",
+       json::array({{{"transform", json::array({{{"filter", "datum.fit"}}})},
+                     {"mark", {{"type", "line"}, {"strokeDash", {4, 3}}}},
+                     {"encoding", {{"x", x}, {"y", y}, {"color", color_encoding(d)}}}},
+                    {{"transform", json::array({{{"filter", "!datum.fit"}}})},
+                     {"mark", {{"type", "point"}, {"filled", true}, {"size", 60}}},
+                     {"encoding", {{"x", x}, {"y", y}, {"color", color_encoding(d)}, {"shape", shape_encoding(d)},
+                                   {"tooltip", tooltip()}}}}})}};
+  Chart chart;
+  chart.anchor = anchor(w.name, "memory-fit");
+  chart.title = "Memory per idle connection";
+  chart.caption =
+      "Resident memory with every connection open and idle (parked), against the number of connections; the dashed "
+      "line is each model's least-squares fit, whose slope is the memory one more idle connection costs. A model "
+      "that met a limit has no point there (see the table).";
+  chart.panels = compose(values, unit, "panel", panels, std::pair<double, double>{0, *std::max_element(all.begin(), all.end())});
+  return chart;
+}
+
+// Speedup (or efficiency) against the number of worker threads, relative
+// to one worker, per model and configuration, with the ideal line; points
+// beyond the machine's cores are hollow: they measure oversubscription.
+std::optional<Chart> core_scaling_chart(const ReportData& d, const WorkloadView& w, bool efficiency) {
+  json values = json::array();
+  std::vector<std::string> panels;
+  std::set<double> xs;
+  std::optional<int> cores;
+  for (const auto& run : d.runs)
+    for (const auto& s : core_scaling(w, run)) {
+      if (!cores) cores = cores_of(run);
+      std::string panel = s.config;
+      if (multi(d)) panel = panel.empty() ? run.label : fmt::format("{} · {}", run.label, panel);
+      if (std::find(panels.begin(), panels.end(), panel) == panels.end()) panels.push_back(panel);
+      for (const auto& p : s.points) {
+        xs.insert(p.workers);
+        double y = efficiency ? p.efficiency : p.speedup;
+        values.push_back({{"file", run.label}, {"panel", panel}, {"series", s.model}, {"config", fmt::format("{}:{:g}", s.param, p.workers)},
+                          {"x", p.workers}, {"y", y}, {"oversubscribed", p.oversubscribed},
+                          {"median_text", fmt::format("×{:.2f}{}", y, p.oversubscribed ? " (oversubscribed)" : "")},
+                          {"range_text", human_rate(p.ops_per_s)}});
+      }
+    }
+  if (values.empty()) return std::nullopt;
+  // The ideal: speedup equal to the workers, efficiency 1.
+  for (const auto& panel : panels)
+    for (double x : xs) values.push_back({{"panel", panel}, {"x", x}, {"y", efficiency ? 1.0 : x}, {"ideal", true}});
+  for (auto& v : values)
+    if (!v.contains("ideal")) v["ideal"] = false;
+  json x = {{"field", "x"}, {"type", "quantitative"}, {"scale", {{"type", "log"}, {"base", 2}}},
+            {"axis", {{"values", std::vector<double>(xs.begin(), xs.end())}, {"format", "~g"}}},
+            {"title", "worker threads (log scale)"}};
+  json y = {{"field", "y"}, {"type", "quantitative"}, {"title", efficiency ? "efficiency (speedup / workers)" : "speedup over one worker"}};
+  json layers = json::array(
+      {{{"transform", json::array({{{"filter", "datum.ideal"}}})},
+        {"mark", {{"type", "line"}, {"color", "#999"}, {"strokeDash", {4, 4}}}},
+        {"encoding", {{"x", x}, {"y", y}}}},
+       {{"transform", json::array({{{"filter", "!datum.ideal"}}})},
+        {"mark", {{"type", "line"}, {"point", false}}},
+        {"encoding", {{"x", x}, {"y", y}, {"color", color_encoding(d)}}}},
+       {{"transform", json::array({{{"filter", "!datum.ideal && !datum.oversubscribed"}}})},
+        {"mark", {{"type", "point"}, {"size", 60}, {"filled", true}}},
+        {"encoding", {{"x", x}, {"y", y}, {"color", color_encoding(d)}, {"shape", shape_encoding(d)}, {"tooltip", tooltip()}}}},
+       {{"transform", json::array({{{"filter", "!datum.ideal && datum.oversubscribed"}}})},
+        {"mark", {{"type", "point"}, {"size", 60}, {"filled", false}, {"strokeWidth", 2}}},
+        {"encoding", {{"x", x}, {"y", y}, {"color", color_encoding(d)}, {"shape", shape_encoding(d)}, {"tooltip", tooltip()}}}}});
+  if (cores)
+    layers.push_back({{"data", {{"values", json::array({{{"x", *cores}}})}}},
+                      {"mark", {{"type", "rule"}, {"color", "#b00020"}, {"strokeDash", {2, 2}}}},
+                      {"encoding", {{"x", x}}}});
+  json unit = {{"height", 220}, {"layer", layers}};
+  Chart chart;
+  chart.anchor = anchor(w.name, efficiency ? "cores-efficiency" : "cores");
+  chart.title = efficiency ? "Core scaling: efficiency" : "Core scaling: speedup";
+  std::string oversubscribed =
+      cores ? fmt::format(" This machine has {} cores (the red line): points beyond it are hollow, and measure "
+                          "oversubscription, not scaling.",
+                          *cores)
+            : " The run does not say how many cores the machine has.";
+  chart.caption = fmt::format(
+      "Throughput (operations per second) with N worker threads divided by its value with one{}, per model: the "
+      "worker parameter of an M:N runtime (its workers_param), or a kernel-scheduled model's unit count. The dashed "
+      "grey line is the ideal.{}",
+      efficiency ? ", divided again by N" : "", oversubscribed);
+  chart.panels = compose(values, unit, "panel", panels);
+  return chart;
+}
+
 }  // namespace
 
 std::string panel_id(const Chart& chart, size_t panel) { return fmt::format("{}-{}", chart.anchor, panel + 1); }
@@ -544,6 +670,9 @@ std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
                     "Peak resident memory of the cell (VmHWM; for the process model the peak PSS summed over its "
                     "process tree), including the binary and its libraries.",
                     {}}));
+  add(core_scaling_chart(d, w, false));
+  add(core_scaling_chart(d, w, true));
+  add(idle_memory_fit(d, w));
   add(side_by_side(d, w, "memory_per_unit_bytes", 1, human_bytes, "memory per unit, bytes",
                    {anchor(w.name, "memory-per-unit"), "Memory per unit",
                     "(Memory with N units alive − memory before) / N, read while all units are parked.", {}}));

@@ -51,8 +51,8 @@ Assets load_assets(const std::string& source_dir) {
 }
 
 std::string render_html(const ReportData& d, const Taxonomy& t, const std::vector<WorkloadCharts>& charts,
-                        const Assets& a) {
-  json view = page_view(d, t, charts);
+                        const std::vector<RunVerdicts>& verdicts, const Assets& a) {
+  json view = page_view(d, t, charts, verdicts);
   json libraries = json::array();
   for (const auto* lib : {&a.vega, &a.vega_lite, &a.vega_embed})
     libraries.push_back({{"script_source", escape::script_source(without_source_map(*lib))}});

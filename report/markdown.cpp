@@ -7,8 +7,9 @@
 
 namespace cmbench::report {
 
-std::string render_markdown(const ReportData& d, const Taxonomy& t, const std::vector<WorkloadCharts>& charts) {
-  return render_template("report.md", page_view(d, t, charts));
+std::string render_markdown(const ReportData& d, const Taxonomy& t, const std::vector<WorkloadCharts>& charts,
+                            const std::vector<RunVerdicts>& verdicts) {
+  return render_template("report.md", page_view(d, t, charts, verdicts));
 }
 
 }  // namespace cmbench::report

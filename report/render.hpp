@@ -6,6 +6,7 @@
 #include "report/charts.hpp"
 #include "report/data.hpp"
 #include "report/tables.hpp"
+#include "report/verdicts.hpp"
 
 namespace cmbench::report {
 
@@ -25,9 +26,10 @@ struct WorkloadCharts {
   std::vector<Chart> charts;
 };
 
-std::string render_html(const ReportData& data, const Taxonomy& taxonomy,
-                        const std::vector<WorkloadCharts>& charts, const Assets& assets);
+std::string render_html(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts,
+                        const std::vector<RunVerdicts>& verdicts, const Assets& assets);
 
-std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts);
+std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts,
+                            const std::vector<RunVerdicts>& verdicts);
 
 }  // namespace cmbench::report

@@ -63,8 +63,10 @@ int run_report(const std::vector<std::string>& inputs, const std::string& out_di
       for (const auto& c : charts.back().charts) anchors.insert(c.anchor);
     }
     report::Taxonomy taxonomy = build_taxonomy(data, anchors);
-    html = render_html(data, taxonomy, charts, assets);
-    md = render_markdown(data, taxonomy, charts);
+    std::vector<RunVerdicts> verdicts;
+    for (const auto& run : data.runs) verdicts.push_back(compute_verdicts(data, run, anchors));
+    html = render_html(data, taxonomy, charts, verdicts, assets);
+    md = render_markdown(data, taxonomy, charts, verdicts);
   } catch (const TemplateError& e) {
     fmt::print(stderr, "cmbench report: internal error (a defect of cmbench, please report it): {}\n", e.what());
     return 1;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "harness/cli/table.hpp"
+#include "report/analysis.hpp"
 #include "report/escape.hpp"
 
 namespace cmbench::report {
@@ -150,6 +152,88 @@ json notes_view(const WorkloadView& w) {
   return out;
 }
 
+// One row per claim; with several files, one finding per file in it.
+json verdicts_view(const ReportData& d, const std::vector<RunVerdicts>& all) {
+  json rows = json::array();
+  if (all.empty()) return {{"rows", rows}, {"advice", json::array()}};
+  for (size_t i = 0; i < all.front().verdicts.size(); ++i) {
+    const auto& first = all.front().verdicts[i];
+    json findings = json::array();
+    for (size_t r = 0; r < all.size(); ++r) {
+      const auto& v = all[r].verdicts[i];
+      findings.push_back({{"first", r == 0},
+                          {"marked", all.size() > 1},
+                          {"index", all[r].run->index},
+                          {"text", finding_text(v.finding)},
+                          {"class", v.finding == Finding::supports   ? "supports"
+                                    : v.finding == Finding::refutes  ? "refutes"
+                                    : v.finding == Finding::qualifies ? "qualifies"
+                                                                      : "not-measured"},
+                          {"evidence", v.evidence},
+                          {"has_evidence", !v.evidence.empty()},
+                          {"has_link", !v.link.empty()},
+                          {"link", v.link}});
+    }
+    rows.push_back({{"claim", first.claim}, {"source", first.source}, {"findings", findings}});
+  }
+  // Per file and model: the clauses the rules gave it, picks then avoids.
+  json advice = json::array();
+  for (const auto& rv : all) {
+    for (const auto& m : d.models) {
+      bool ran = false;
+      for (const auto& w : d.workloads)
+        for (const auto& c : w.cells) ran |= c.run == rv.run && c.model == m;
+      if (!ran) continue;
+      // Clauses of one rule share their words before the colon ("you need
+      // many units: ..."): said once, with the numbers after it joined.
+      json picks = json::array(), avoids = json::array();
+      for (const auto& a : rv.advice) {
+        if (a.model != m) continue;
+        json& list = a.pick ? picks : avoids;
+        auto colon = a.when.find(": ");
+        std::string head = a.when.substr(0, colon), rest = colon == std::string::npos ? "" : a.when.substr(colon + 2);
+        bool merged = false;
+        for (auto& item : list)
+          if (item["head"] == head) {
+            if (!rest.empty() && item["text"].get<std::string>().find(rest) == std::string::npos)
+              item["text"] = item["text"].get<std::string>() + ", " + rest;
+            merged = true;
+          }
+        if (!merged) list.push_back({{"first", list.empty()}, {"head", head}, {"text", a.when}});
+      }
+      advice.push_back({{"marked", all.size() > 1},
+                        {"index", rv.run->index},
+                        {"model", m},
+                        {"has_picks", !picks.empty()},
+                        {"picks", picks},
+                        {"has_avoids", !avoids.empty()},
+                        {"avoids", avoids}});
+    }
+  }
+  return {{"rows", rows}, {"advice", advice}};
+}
+
+// The idle workload's fit per model: slope (bytes per idle connection),
+// intercept, r², and where the model met a limit.
+json idle_view(const ReportData& d, const WorkloadView& w) {
+  json rows = json::array();
+  if (w.name != "idle") return rows;
+  for (const auto& run : d.runs)
+    for (const auto& f : idle_fits(w, run)) {
+      std::string connections;
+      for (const auto& p : f.points) connections += fmt::format("{}{}", connections.empty() ? "" : ", ", group_digits(p.connections));
+      rows.push_back({{"marked", d.runs.size() > 1},
+                      {"index", run.index},
+                      {"model", f.model},
+                      {"slope", f.slope ? human_bytes(*f.slope) : "one point: no fit"},
+                      {"intercept", f.intercept ? human_bytes(*f.intercept) : ""},
+                      {"r2", f.r2 ? fmt::format("{:.3f}", *f.r2) : ""},
+                      {"connections", connections},
+                      {"limit", f.limit_at ? fmt::format("at {}: {}", group_digits(*f.limit_at), f.limit_message) : "none"}});
+    }
+  return rows;
+}
+
 json workload_view(const ReportData& d, const WorkloadCharts& wc) {
   const auto& w = *wc.workload;
   json charts = json::array();
@@ -173,7 +257,10 @@ json workload_view(const ReportData& d, const WorkloadCharts& wc) {
           {{"marked", d.runs.size() > 1}, {"index", c.run->index}, {"name", c.name}, {"warning", warning}});
   }
   json notes = notes_view(w);
+  json idle = idle_view(d, w);
   return {{"id", anchor(w.name, "")},
+          {"has_idle_fit", !idle.empty()},
+          {"idle_fit", idle},
           {"time_id", anchor(w.name, "time")},
           {"notok_id", anchor(w.name, "notok")},
           {"warnings_id", anchor(w.name, "warnings")},
@@ -194,7 +281,8 @@ json workload_view(const ReportData& d, const WorkloadCharts& wc) {
 
 }  // namespace
 
-json page_view(const ReportData& d, const Taxonomy& t, const std::vector<WorkloadCharts>& charts) {
+json page_view(const ReportData& d, const Taxonomy& t, const std::vector<WorkloadCharts>& charts,
+               const std::vector<RunVerdicts>& verdicts) {
   json runs = json::array();
   for (const auto& run : d.runs) runs.push_back(run_view(d, run));
   json workloads = json::array();
@@ -204,6 +292,7 @@ json page_view(const ReportData& d, const Taxonomy& t, const std::vector<Workloa
   return {{"title", title},
           {"multi", d.runs.size() > 1},
           {"runs", runs},
+          {"verdicts", verdicts_view(d, verdicts)},
           {"taxonomy", taxonomy_view(d, t)},
           {"context", context_view(d)},
           {"workloads", workloads}};

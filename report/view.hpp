@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "report/render.hpp"
+#include "report/verdicts.hpp"
 
 namespace cmbench::report {
 
-nlohmann::json page_view(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts);
+nlohmann::json page_view(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts,
+                         const std::vector<RunVerdicts>& verdicts);
 
 }  // namespace cmbench::report

@@ -14,7 +14,7 @@ import json
 import sys
 
 MODELS = {
-    "process": dict(kernel_scheduled=True, unit_ceiling=32000, workers_param="",
+    "process": dict(kernel_scheduled=True, unit_ceiling=32000, workers_param="", process_tree=True,
                     unit="a forked process", scheduled_by="the kernel, preemptively"),
     "thread": dict(kernel_scheduled=True, unit_ceiling=32000, workers_param="",
                    unit="a kernel thread (std::thread)", scheduled_by="the kernel, preemptively"),
@@ -119,6 +119,51 @@ def main():
     # sleepers: timers.
     for m in MODELS:
         cell("sleepers", m, {"units": "1000", "sleeps": "20", "sleep_ms": "10"}, "sleep", 10_100_000 / 1000)
+    # idle: memory against parked connections; the kernel tasks meet their
+    # limit at 50,000.
+    slope = {"process": 150000, "thread": 20000, "uv": 300, "fiber": 4800, "boost-fiber": 17500, "coro": 900,
+             "go": 3000}
+    for m in MODELS:
+        for conns in (1000, 10000, 50000):
+            p = {"connections": str(conns), "trickle_ms": "100"}
+            if MODELS[m]["kernel_scheduled"] and conns == 50000:
+                cell("idle", m, p, "request", outcome="limit",
+                     message="pthread_create: Resource temporarily unavailable (11) after 32051 of 50000 connections")
+                continue
+            parked = 6e6 + slope[m] * conns * (1.02 if conns == 10000 else 1)
+            cell("idle", m, p, "request", 50000, operations=1000, extra={"memory_per_unit_bytes": (parked - 6e6) / conns},
+                 rep_metrics={"memory_parked_bytes": parked, "memory_baseline_bytes": 6e6, "memory_units": conns})
+    # blocking: bystanders' round trips while two units block 1 ms in a
+    # system call; go hands its P off, the single-threaded runtimes stall
+    # unless the call is offloaded.
+    blocked = {"process": 30e3, "thread": 25e3, "uv": 1.05e6, "fiber": 1.02e6, "boost-fiber": 1.04e6, "coro": 1.03e6,
+               "go": 40e3}
+    for m in MODELS:
+        for offload in ("inline", "pool"):
+            p99 = blocked[m] if offload == "inline" else min(blocked[m], 60e3)
+            cell("blocking", m, {"blockers": "2", "calls": "200", "delay_us": "1000", "pairs": "2", "offload": offload},
+                 "blocking call", 1.1e6, operations=200,
+                 extra={"latency_p99_ns": p99, "latency_max_ns": p99 * 2, "blocking_calls_per_s": 1800,
+                        "bystander_round_trips_per_s": 1e9 / p99, "os_threads_peak": 8 if m == "go" else 3})
+    # fairness: CPU-bound hogs that never yield beside ping-ponging pairs.
+    worst = {"process": 4e6, "thread": 4e6, "uv": 50e6, "fiber": 50e6, "boost-fiber": 50e6, "coro": 50e6, "go": 10.5e6}
+    for m in MODELS:
+        for y in ("never", "slice"):
+            w = worst[m] if y == "never" else 1e6
+            cell("fairness", m, {"hogs": "2", "work_ms": "50", "budget_ms": "200", "yield": y, "pairs": "2"}, "round trip",
+                 20000, operations=5000,
+                 extra={"bystander_max_latency_ns": w, "latency_max_ns": w,
+                        "jain_index": 0.99 if MODELS[m]["kernel_scheduled"] or m == "go" or y == "slice" else 0.5})
+    # core scaling (the scaling preset): skynet over 1, 2, 4, 8 workers of
+    # the M:N runtimes on a 2-core machine (4 and 8 oversubscribe it).
+    for m in MODELS:
+        t = MODELS[m]
+        if not t["workers_param"]:
+            continue
+        for workers in (1, 2, 4, 8):
+            speedup = {1: 1.0, 2: 1.7, 4: 1.6, 8: 1.4}[workers] if m != "boost-fiber" else 1.0
+            cell("skynet", m, {"leaves": "100000"}, "unit", 100 * SCALE[m] / speedup,
+                 own={t["workers_param"]: str(workers)})
     json.dump({"schema": "cmbench-results", "schema_version": 1, "complete": True, "wall_s": 598.0,
                "command": ["build/release/cmbench", "run"],
                "context": {"date": "2026-11-28T09:00:00Z", "host": "dev-vm", "cpu_model": "Test CPU @ 2.0GHz",
