@@ -197,7 +197,10 @@ std::vector<Panel> compose(const json& rows, const json& unit, const std::string
     set_legend_values(spec, present);
     spec["data"] = {{"values", std::move(values)}};
     spec["width"] = "container";
-    spec["autosize"] = {{"type", "fit"}, {"contains", "padding"}};
+    // Only the width fits the element: the height is the plot's, with the
+    // axes and the legend below it added (fitting both squeezed the plot flat
+    // on a phone, under a tall legend).
+    spec["autosize"] = {{"type", "fit-x"}, {"contains", "padding"}};
     spec["config"] = {{"legend", {{"orient", "bottom"}, {"labelLimit", 240}}}};
     out.push_back({title, std::move(spec)});
   };
