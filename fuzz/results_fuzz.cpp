@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -15,6 +14,7 @@
 
 #include "harness/results/results.hpp"
 #include "report/render.hpp"
+#include "report/templates.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cmbench;
@@ -32,16 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<report::Run> runs;
     runs.push_back(report::Run{"fuzz.json", "", 0, std::move(doc)});
     // No source folder: the report's line counts read nothing.
-    report::ReportData rd = report::build_report_data(std::move(runs), "/nonexistent");
-    std::vector<report::WorkloadCharts> charts;
-    std::set<std::string> anchors;
-    for (const auto& w : rd.workloads) {
-      charts.push_back({&w, report::workload_charts(rd, w)});
-      for (const auto& c : charts.back().charts) anchors.insert(c.anchor);
-    }
-    report::Taxonomy taxonomy = report::build_taxonomy(rd, anchors);
-    (void)report::render_markdown(rd, taxonomy);
-    (void)report::render_html(rd, taxonomy, charts, report::Assets{});
+    (void)report::render_report(std::move(runs), "/nonexistent", report::Assets{});
+  } catch (const report::TemplateError&) {
+    // A template that refuses a value is cmbench's defect, not bad input.
+    std::abort();
   } catch (const std::exception&) {
     // Refused as bad input, as `cmbench report` does.
   }
