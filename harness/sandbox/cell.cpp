@@ -299,9 +299,9 @@ int g_result_fd = -1;
 std::terminate_handler g_previous_terminate = nullptr;
 
 [[noreturn]] void on_terminate() {
+  const char* what = nullptr;
+  int err = 0;
   if (std::exception_ptr e = std::current_exception()) {
-    const char* what = nullptr;
-    int err = 0;
     try {
       std::rethrow_exception(e);
     } catch (const std::bad_alloc&) {
@@ -312,6 +312,22 @@ std::terminate_handler g_previous_terminate = nullptr;
       err = l.err();
     } catch (...) {
     }
+  } else {
+    // No exception at all: when even the exception for a failed allocation
+    // cannot be allocated (the runtime's emergency pool is used up, as under
+    // a memory limit where thousands of coroutine frames fail at once), the
+    // runtime calls std::terminate without one. Whether memory is what ran
+    // out is asked of the kernel: a 1 MiB mapping fails too.
+    void* probe = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED && errno == ENOMEM) {
+      what = "out of memory (std::terminate without an exception, and a 1 MiB mapping fails: an allocation "
+             "failed where nothing could throw)";
+      err = ENOMEM;
+    } else if (probe != MAP_FAILED) {
+      ::munmap(probe, 1 << 20);
+    }
+  }
+  {
     if (what) {
       char doc[512];
       const int n = std::snprintf(doc, sizeof doc, R"({"outcome": "limit", "errno": %d, "message": "%s", "notes": {}})",
