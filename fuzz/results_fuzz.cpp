@@ -1,9 +1,11 @@
-// libFuzzer target: a results file's text, as `cmbench report` and
-// `cmbench run --resume` read it. parse_results must accept it or refuse it
-// with std::invalid_argument and a one-line message; what it accepts, the
-// report must turn into tables and charts or refuse with an exception (the
-// report's "malformed cell", exit status 2) — never crash, hang or read out
-// of bounds.
+// libFuzzer target: a results file's text, as every command that reads one
+// (compare, merge, export, report, run --resume) reads it. parse_results —
+// the depth limit and the schema validator (harness/results/schema.hpp) —
+// must accept it or refuse it with std::invalid_argument and a one-line
+// message; what it accepts, the readers must take without any other
+// exception: the comparison, the Google Benchmark export, and the report
+// (which may still refuse a cell with an exception: its "malformed cell",
+// exit status 2) — never crash, hang or read out of bounds.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,7 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/results/gbench.hpp"
 #include "harness/results/results.hpp"
+#include "harness/stats/compare.hpp"
 #include "report/render.hpp"
 #include "report/templates.hpp"
 
@@ -27,6 +31,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view what = e.what();
     if (what.empty() || what.find('\n') != std::string_view::npos) std::abort();
     return 0;
+  }
+  // What the schema accepted, compare and export take as it is: any
+  // exception from them is a hole in the validator.
+  {
+    CompareOptions opt;
+    Comparison c = compare_results(doc, doc, opt, "base.json", "head.json");
+    (void)comparison_json(c);
+    (void)to_gbench(doc);
   }
   try {
     std::vector<report::Run> runs;

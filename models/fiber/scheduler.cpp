@@ -96,6 +96,7 @@ Scheduler::Scheduler(std::size_t stack_size, unsigned threads)
     : pool_(stack_size), threads_(resolve_threads(threads)), multi_(threads_ > 1) {
   w0_.sched = this;
   pool_.set_shared(multi_);
+  set_running_unit_probe(&Scheduler::running_unit);
   if (multi_) {
     // Made up front, so that no worker ever reads epfd_ while another sets
     // it; the eventfd lets any thread wake the worker blocked in epoll.

@@ -112,6 +112,7 @@
 #include <utility>
 #include <vector>
 
+#include "harness/cell/crash_probe.hpp"
 #include "models/fiber/intrusive.hpp"
 #include "models/fiber/run_queue.hpp"
 #include "models/fiber/spinlock.hpp"
@@ -190,6 +191,10 @@ class Scheduler {
 
   // The scheduler running on this thread (inside run()), or null.
   static Scheduler* current() noexcept { return current_scheduler_; }
+  // For the cell's crash handler (harness/cell/crash_probe.hpp): the fiber
+  // this thread runs and its stack, read from the thread-local worker that
+  // the scheduler keeps anyway. Async-signal-safe (models/fiber/crash_probe.cpp).
+  static bool running_unit(RunningUnit& unit) noexcept;
   // True when more than one thread runs the fibers (the M:N mode).
   bool multi() const noexcept { return multi_; }
   unsigned threads() const noexcept { return threads_; }
