@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "harness/cell/errors.hpp"
 #include "harness/cell/probe.hpp"
 #include "models/fiber/invariant.hpp"
+#include "models/fiber/offload.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -617,6 +619,9 @@ void Scheduler::fail(std::exception_ptr error) noexcept {
 // run() (or the destructor) gets here, after the other workers have ended.
 void Scheduler::shutdown() {
   stopping_.store(true, std::memory_order_relaxed);
+  // A fiber parked in offload() cannot be unwound while a pool thread still
+  // runs its function, which may use the fiber's stack: wait for them all.
+  wait_offloads();
   drop_waiters();
   while (ControlBlock* cb = live_list_) {
     cb->cancelled = true;
@@ -855,6 +860,7 @@ void Scheduler::handle_events(Worker& w, int n) noexcept {
       if (::read(wake_fd_, &count, sizeof count) < 0) {
         // EAGAIN: another worker drained it already.
       }
+      drain_inbox();
       continue;
     }
     const uint32_t ev = e.events;
@@ -899,6 +905,8 @@ void Scheduler::poll(Worker& w, bool block) {
       std::abort();
     }
     handle_events(w, epoll_once(w, timeout_ns));
+  } else if (offloads_ > 0) {
+    drain_inbox();  // a round poll with only offloads pending: no system call
   }
   fire_timers();
   w.since_poll = 0;
@@ -938,6 +946,128 @@ void Scheduler::run_thread_call(Worker& w) {
     w.thread_call_error = std::current_exception();
   }
   switch_to(caller);
+}
+
+// --- offload ---------------------------------------------------------------
+
+void Scheduler::ensure_inbox() {
+  if (wake_fd_ >= 0) return;  // M:N mode makes it in the constructor
+  ensure_epoll();
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw_errno("eventfd");
+  // Level-triggered: it is reported at every poll until a poll reads it.
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw_errno("epoll_ctl(eventfd)", err);
+  }
+  wake_fd_ = fd;
+}
+
+void Scheduler::offload(OffloadJob& job) {
+  Worker& w = here();
+  ControlBlock* self = w.current;
+  if (self == &w.main)
+    throw std::logic_error("cmbench::fiber::Scheduler::offload must be called from a fiber");
+  // Checked before the job leaves: once the pool has it, this frame must
+  // live until the pool is done with it.
+  if (self->cancelled) throw FiberCancelled{};
+  ensure_inbox();
+  job.sched = this;
+  job.fiber = self;
+  job.done = false;
+  {
+    MaybeLock guard(lock_, multi_);
+    ++offloads_;
+    add_pending(1);  // a waiter: no deadlock while the call runs
+  }
+  // M:N: held until this fiber's context is saved (park(SpinLock*)); the
+  // pool thread takes it before the job can reach the inbox.
+  if (multi_) job.parked.lock();
+  try {
+    detail::offload_submit(&job);
+  } catch (...) {
+    if (multi_) job.parked.unlock();
+    MaybeLock guard(lock_, multi_);
+    --offloads_;
+    add_pending(-1);
+    throw;
+  }
+  try {
+    park(multi_ ? &job.parked : nullptr);  // readied by drain_inbox()
+  } catch (...) {
+    // FiberCancelled: shutdown() waited for every offload first.
+    CMBENCH_FIBER_INVARIANT(job.done, "an offloading fiber is unwound only after its call returned");
+    throw;
+  }
+  CMBENCH_FIBER_INVARIANT(job.done, "an offloading fiber resumes only once its job is back");
+}
+
+void Scheduler::complete_offload(OffloadJob* job) noexcept {
+  // Wait until the fiber has left (M:N: it holds `parked` across its switch).
+  job->parked.lock();
+  job->parked.unlock();
+  inbox_lock_.lock();
+  job->next = nullptr;
+  OffloadJob* head = inbox_head_.load(std::memory_order_relaxed);
+  if (head)
+    inbox_tail_->next = job;
+  else
+    inbox_head_.store(job, std::memory_order_relaxed);
+  inbox_tail_ = job;
+  // The eventfd is written while the lock is held: the scheduler cannot take
+  // the job, finish and close the descriptor before the write is done. Only
+  // the first job of a batch writes; the scheduler reads the eventfd before
+  // it takes the batch, so a later job either joins the batch or writes again.
+  if (!head) {
+    const uint64_t one = 1;
+    if (::write(wake_fd_, &one, sizeof one) < 0) {
+      // EAGAIN: the counter is full, so the scheduler is being woken anyway.
+    }
+  }
+  inbox_lock_.unlock();
+}
+
+// Makes the fibers of the finished offloads runnable (under lock_ in M:N
+// mode). Each job is read before its fiber is queued: the fiber may then
+// run and end the frame the job lives in.
+void Scheduler::drain_inbox() noexcept {
+  if (!inbox_head_.load(std::memory_order_relaxed)) return;
+  inbox_lock_.lock();
+  OffloadJob* job = inbox_head_.exchange(nullptr, std::memory_order_relaxed);
+  inbox_tail_ = nullptr;
+  inbox_lock_.unlock();
+  while (job) {
+    OffloadJob* next = job->next;
+    ControlBlock* fiber = job->fiber;
+    job->done = true;
+    CMBENCH_FIBER_INVARIANT(offloads_ > 0, "a job comes back once");
+    --offloads_;
+    add_pending(-1);
+    runq_.push(fiber);
+    job = next;
+  }
+}
+
+// At shutdown, with no worker left running: blocks on the eventfd until
+// every offload in flight is back.
+void Scheduler::wait_offloads() noexcept {
+  for (;;) {
+    {
+      MaybeLock guard(lock_, multi_);
+      drain_inbox();
+      if (offloads_ == 0) return;
+    }
+    pollfd p{wake_fd_, POLLIN, 0};
+    if (::poll(&p, 1, -1) < 0 && errno != EINTR) reactor_failure("poll(eventfd)", errno);
+    uint64_t count = 0;
+    if (::read(wake_fd_, &count, sizeof count) < 0) {
+      // EAGAIN: read already (a spurious wake); look at the inbox again.
+    }
+  }
 }
 
 namespace this_fiber {

@@ -43,6 +43,11 @@
 //     I/O and timers. With no descriptor waited for and no timer pending
 //     there is no poll at all: a pure channel program never enters epoll and
 //     never reads the clock.
+//   - offload(fn) (models/fiber/offload.hpp) parks the calling fiber while a
+//     thread of a small pool runs a blocking call; the pool thread hands the
+//     fiber back through an inbox (a list under a lock) and an eventfd in the
+//     epoll set, both made at the first offload, so the paths above gain
+//     nothing while no fiber offloads. A pending offload counts as a waiter.
 // Descriptors are registered edge-triggered (EPOLLET), once, at the first
 // wait: a connection costs one epoll_ctl(ADD) for its lifetime rather than a
 // MOD per wait (level-triggered with one-shot would need one per wait, plain
@@ -126,6 +131,7 @@ class FiberDeadlock : public std::runtime_error {
 };
 
 class Scheduler;
+struct OffloadJob;  // models/fiber/offload.hpp
 
 // How many M:N schedulers are inside run() in this process. The wait queues
 // (Channel, Mutex) lock only while it is non-zero: one global load decides,
@@ -231,6 +237,15 @@ class Scheduler {
   // next context, so a waker on another thread cannot resume the fiber
   // before it has left. With a null lock (one thread) it is park().
   void park(SpinLock* queue_lock);
+  // offload() (models/fiber/offload.hpp): counts the job as a waiter, hands
+  // it to the pool and parks the calling fiber until the scheduler takes the
+  // finished job from its inbox. Throws FiberCancelled (only once the job is
+  // done) when the runtime shuts down meanwhile.
+  void offload(OffloadJob& job);
+  // Called by the pool thread that ran `job`: puts it in the inbox and wakes
+  // the scheduler's poller. Thread-safe; touches nothing of the scheduler or
+  // the job once the inbox's lock is released.
+  void complete_offload(OffloadJob* job) noexcept;
   // Makes a parked fiber runnable: it runs next (RunQueue's push_next).
   void ready(ControlBlock* cb) noexcept {
     if (!multi_)
@@ -355,6 +370,11 @@ class Scheduler {
   void handle_events(Worker& w, int n) noexcept;
   void fire_timers() noexcept;
   void drop_waiters() noexcept;
+  // The offload inbox: made at the first offload (the eventfd, in the epoll
+  // set); drained under lock_ in M:N mode; waited for at shutdown.
+  void ensure_inbox();
+  void drain_inbox() noexcept;
+  void wait_offloads() noexcept;
   void run_thread_call(Worker& w);
 
   static inline thread_local Scheduler* current_scheduler_ = nullptr;
@@ -381,7 +401,9 @@ class Scheduler {
   bool poller_ = false;          // a worker blocks in epoll
   int64_t poller_deadline_ = 0;  // ... until then (INT64_MAX: no timeout)
   bool deadlocked_ = false;
-  int wake_fd_ = -1;             // eventfd in the epoll set, to wake the poller
+  // eventfd in the epoll set, to wake the poller: made in the constructor in
+  // M:N mode, at the first offload in the one-thread mode.
+  int wake_fd_ = -1;
 
   int epfd_ = -1;
   std::atomic<bool> have_pwait2_{true};  // until the kernel says ENOSYS
@@ -392,6 +414,16 @@ class Scheduler {
   uint64_t timer_seq_ = 0;
   uint64_t blocking_polls_ = 0;
   uint64_t round_polls_ = 0;
+
+  // Offloads handed to the pool and not yet taken back from the inbox (they
+  // count in pending_ too). Written by the scheduler's side only: the one
+  // thread, or under lock_.
+  std::size_t offloads_ = 0;
+  // Finished offloads, pushed by pool threads: a FIFO under its own lock;
+  // the head is read without it as a hint.
+  SpinLock inbox_lock_;
+  std::atomic<OffloadJob*> inbox_head_{nullptr};
+  OffloadJob* inbox_tail_ = nullptr;
 };
 
 namespace this_fiber {
