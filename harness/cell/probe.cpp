@@ -92,10 +92,12 @@ void Probe::untimed(F&& read) {
 }
 
 void Probe::memory_baseline() {
+  if (passes_done_ > 0) return;
   untimed([&] { mem_base_ = read_memory(); });
 }
 
 void Probe::memory_parked(uint64_t units) {
+  if (passes_done_ > 0) return;
   untimed([&] { mem_parked_ = read_memory(); });
   mem_units_ = units;
 }
@@ -120,7 +122,17 @@ Histogram Probe::merged_latency() const {
   return all;
 }
 
-nlohmann::json Probe::metrics() const {
+void Probe::Totals::add(const Totals& o) {
+  wall_ns += o.wall_ns;
+  user_s += o.user_s;
+  sys_s += o.sys_s;
+  nvcsw += o.nvcsw;
+  nivcsw += o.nivcsw;
+  operations += o.operations;
+  latency.merge(o.latency);
+}
+
+Probe::Totals Probe::this_pass() const {
   auto delta = [&](auto field) {
     return (stop_usage_.self.*field) - (start_usage_.self.*field) +
            (stop_usage_.children.*field) - (start_usage_.children.*field);
@@ -129,21 +141,51 @@ nlohmann::json Probe::metrics() const {
     return seconds(stop_usage_.self.*field) - seconds(start_usage_.self.*field) +
            seconds(stop_usage_.children.*field) - seconds(start_usage_.children.*field);
   };
+  Totals t;
+  t.wall_ns = stop_ns_ - start_ns_ - excluded_ns_;
+  t.user_s = cpu(&rusage::ru_utime) - excluded_user_s_;
+  t.sys_s = cpu(&rusage::ru_stime) - excluded_sys_s_;
+  t.nvcsw = delta(&rusage::ru_nvcsw) - excluded_nvcsw_;
+  t.nivcsw = delta(&rusage::ru_nivcsw) - excluded_nivcsw_;
+  t.operations = operations_;
+  t.latency = merged_latency();
+  return t;
+}
+
+void Probe::next_pass() {
+  earlier_.add(this_pass());
+  ++passes_done_;
+  // What the next run() sets again; the notes, the process-tree flag, the
+  // injected delay and the first pass's memory readings stay.
+  start_ns_ = stop_ns_ = 0;
+  start_usage_ = stop_usage_ = Usage{};
+  excluded_ns_ = 0;
+  excluded_user_s_ = excluded_sys_s_ = 0;
+  excluded_nvcsw_ = excluded_nivcsw_ = 0;
+  verified_ = false;
+  verdict_ = Verdict{};
+  operations_ = 0;
+  for (size_t k = 0; k < nhists_; ++k) hists_[k].reset();
+}
+
+nlohmann::json Probe::metrics() const {
+  Totals t = earlier_;
+  t.add(this_pass());
   nlohmann::json m;
-  const int64_t wall_ns = stop_ns_ - start_ns_ - excluded_ns_;
-  const double wall = static_cast<double>(wall_ns) / 1e9;
+  const double wall = static_cast<double>(t.wall_ns) / 1e9;
   m["wall_s"] = wall;
-  m["operations"] = operations_;
-  m["ops_per_s"] = wall > 0 ? static_cast<double>(operations_) / wall : 0.0;
-  m["ns_per_op"] = operations_ ? static_cast<double>(wall_ns) / operations_ : 0.0;
-  m["cpu_user_s"] = cpu(&rusage::ru_utime) - excluded_user_s_;
-  m["cpu_sys_s"] = cpu(&rusage::ru_stime) - excluded_sys_s_;
-  const long nvcsw = delta(&rusage::ru_nvcsw) - excluded_nvcsw_;
-  const long nivcsw = delta(&rusage::ru_nivcsw) - excluded_nivcsw_;
+  m["operations"] = t.operations;
+  m["passes"] = passes();
+  m["ops_per_s"] = wall > 0 ? static_cast<double>(t.operations) / wall : 0.0;
+  m["ns_per_op"] = t.operations ? static_cast<double>(t.wall_ns) / static_cast<double>(t.operations) : 0.0;
+  m["cpu_user_s"] = t.user_s;
+  m["cpu_sys_s"] = t.sys_s;
+  const long nvcsw = t.nvcsw;
+  const long nivcsw = t.nivcsw;
   m["ctx_voluntary"] = nvcsw;
   m["ctx_involuntary"] = nivcsw;
   // Per operation, so models with different unit counts compare directly.
-  const double ops = operations_ ? static_cast<double>(operations_) : 1.0;
+  const double ops = t.operations ? static_cast<double>(t.operations) : 1.0;
   m["cpu_ns_per_op"] = (m["cpu_user_s"].get<double>() + m["cpu_sys_s"].get<double>()) * 1e9 / ops;
   m["ctx_per_op"] = static_cast<double>(nvcsw + nivcsw) / ops;
   if (mem_units_ > 0 && mem_base_.user >= 0 && mem_parked_.user >= 0) {
@@ -161,7 +203,7 @@ nlohmann::json Probe::metrics() const {
         {"slab", static_cast<double>(mem_parked_.kernel.slab - mem_base_.kernel.slab) / n},
     };
   }
-  Histogram lat = merged_latency();
+  const Histogram& lat = t.latency;
   if (lat.count() > 0) {
     m["latency_ns"] = {
         {"count", lat.count()},      {"min", lat.min()},           {"mean", lat.mean()},

@@ -99,6 +99,12 @@ int cli_main(int argc, char** argv) {
       ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   run->add_option("--warmup", opt.warmup, "Discarded repetitions before them (-1: the preset's, 1)")
       ->check(CLI::Range(-1, 100));
+  run->add_option("--min-time", opt.min_time_s,
+                  fmt::format("The least a repetition's timed region lasts, in seconds: a cell whose one run "
+                              "of the workload is shorter runs it again in the same repetition, a number of "
+                              "passes calibrated once per cell from its warm-up (0: one pass; -1: the "
+                              "default, {})", kDefaultMinTimeS))
+      ->check(checked([](double v) { return check_min_time(v); }));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
       ->check(checked([](double v) { return check_timeout(v); }));
   // A size as people write it (512M, 2G), checked here so that a bad one is
@@ -137,7 +143,7 @@ int cli_main(int argc, char** argv) {
       "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
-                           "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard"})
+                           "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard"})
     resume_opt->excludes(run->get_option(name));
   resume_opt->excludes(out_opt);
 
@@ -252,12 +258,14 @@ int cli_main(int argc, char** argv) {
   std::string cell_workload, cell_model;
   std::vector<std::string> cell_params;
   int result_fd = 1;
+  int cell_passes = 1;
   auto* cell = app.add_subcommand("cell", "Run one repetition of one cell (internal: the harness runs it)");
   cell->group("");  // hidden from --help
   cell->add_option("--workload", cell_workload)->required();
   cell->add_option("--model", cell_model)->required();
   cell->add_option("--param", cell_params);
   cell->add_option("--result-fd", result_fd);
+  cell->add_option("--passes", cell_passes)->check(CLI::Range(1, kMaxPasses));
 
   // CLI11 would only say that a subcommand is required; name the word.
   const std::string first = argc > 1 ? argv[1] : "";
@@ -357,7 +365,7 @@ int cli_main(int argc, char** argv) {
       }
       given[p.substr(0, eq)] = p.substr(eq + 1);
     }
-    return run_cell_child(cell_workload, cell_model, given, result_fd);
+    return run_cell_child(cell_workload, cell_model, given, result_fd, cell_passes);
   }
   std::vector<std::string> args(argv, argv + argc);
   return run_matrix(opt, args);

@@ -60,6 +60,7 @@ nlohmann::json selection_json(const RunOptions& opt) {
           {"filter", opt.sel.filter},       {"shard", opt.shard},
           {"repetitions", opt.repetitions},
           {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s},
+          {"min_time_s", opt.min_time_s},
           {"memory_limit_bytes", opt.memory_limit}};
 }
 
@@ -81,6 +82,8 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.repetitions = s.value("repetitions", -1);
   opt.warmup = s.value("warmup", -1);
   opt.timeout_s = s.value("timeout_s", 120.0);
+  // A file from before --min-time ran every repetition once.
+  opt.min_time_s = s.value("min_time_s", 0.0);
   opt.memory_limit = s.value("memory_limit_bytes", uint64_t{0});
 }
 
@@ -90,6 +93,20 @@ std::string check_timeout(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0.1 || seconds > 86400)
     return fmt::format("--timeout: '{}' is not accepted; accepted: seconds from 0.1 to 86400", seconds);
   return "";
+}
+
+std::string check_min_time(double seconds) {
+  if (seconds != -1 && (!std::isfinite(seconds) || seconds < 0 || seconds > 60))
+    return fmt::format("--min-time: '{}' is not accepted; accepted: seconds from 0 to 60, or -1 for the default ({})",
+                       seconds, kDefaultMinTimeS);
+  return "";
+}
+
+int passes_for(double min_time_s, double pass_s, double elapsed_s, double timeout_s) {
+  if (min_time_s <= 0 || pass_s >= min_time_s) return 1;
+  const double wanted = pass_s > 0 ? std::ceil(1.2 * min_time_s / pass_s) : kMaxPasses;
+  const double fits = elapsed_s > 0 ? std::floor(0.5 * timeout_s / elapsed_s) : kMaxPasses;
+  return static_cast<int>(std::clamp(std::min(wanted, fits), 1.0, static_cast<double>(kMaxPasses)));
 }
 
 std::string check_repetitions(int n) {
@@ -165,6 +182,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // file stored (a --timeout of nan once made a file its own --resume
     // could not read).
     for (const std::string& err : {check_timeout(opt.timeout_s), check_repetitions(opt.repetitions),
+                                   check_min_time(opt.min_time_s),
                                    check_shard(opt.shard), check_params(opt.sel.params)})
       if (!err.empty()) throw std::invalid_argument(opt.resume.empty() ? err : "--resume: " + opt.resume + ": " + err);
     if (opt.warmup < -1 || opt.warmup > 100)
@@ -180,6 +198,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const Preset& preset = *find_preset(opt.sel.preset);
   const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
   const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
+  const double min_time = opt.min_time_s >= 0 ? opt.min_time_s : kDefaultMinTimeS;
   const bool default_out = opt.out.empty();
   const std::string out = default_out ? claim_default_out_path() : opt.out;
   const std::string gbench_out =
@@ -199,6 +218,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                                        {{"preset", opt.sel.preset},
                                         {"repetitions", reps},
                                         {"warmup", warmup},
+                                        {"min_time_s", min_time},
                                         {"timeout_s", opt.timeout_s},
                                         {"memory_limit_bytes", opt.memory_limit > 0 ? nlohmann::json(opt.memory_limit) : nlohmann::json()},
                                         {"memory_limit_method", opt.memory_limit > 0 ? nlohmann::json("RLIMIT_AS") : nlohmann::json()},
@@ -253,11 +273,18 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
-    for (int w = 0; w < warmup && good && !g_interrupted; ++w) {
+    // Calibrated once per cell, from its first warm-up (one pass); with no
+    // warm-up asked for, one is run for it (min_time > 0) and kept as such.
+    const int warmups = min_time > 0 ? std::max(warmup, 1) : warmup;
+    for (int w = 0; w < warmups && good && !g_interrupted; ++w) {
       if (progress)
         fmt::print(stderr, "\r\033[K[{}/{}] {} (warm-up)", i + 1, cells.size(), cell.name);
       r.warmups.push_back(run_repetition(req));
-      good = r.warmups.back().outcome == Outcome::ok;
+      const RepetitionResult& first = r.warmups.back();
+      good = first.outcome == Outcome::ok;
+      if (good && w == 0 && cell.entry->workload->passes_in_process)
+        req.passes = r.passes =
+            passes_for(min_time, first.metrics.value("wall_s", 0.0), first.elapsed_s, opt.timeout_s);
     }
     for (int k = 0; k < reps && good && !g_interrupted; ++k) {
       if (progress)

@@ -24,6 +24,14 @@ struct WorkloadSpec {
   std::function<uint64_t(const Params&)> operations;
   // Checks that span parameters; returns an error message or nothing.
   std::function<std::optional<std::string>(const Params&)> validate;
+  // Whether run --min-time may run the workload again in the same cell
+  // process (passes). Not for a workload whose figure is the cost of N fresh
+  // units (spawn, skynet, echo's connections): a second pass would measure
+  // recycled ones. Go keeps a dead goroutine and its stack for the next one,
+  // and spawn/go/units:1000 fell from 2.8 us to 0.36 us per goroutine in a
+  // second pass while spawn/fiber stayed at 4.9-5.3 us; such a cell runs one
+  // pass of N per repetition whatever --min-time asks.
+  bool passes_in_process = true;
 };
 
 // The notes' taxonomy of a model, kept as data so the report can print it.

@@ -183,6 +183,7 @@ nlohmann::json to_json(const CellResult& r) {
     for (const auto& rep : *set)
       if (!rep.crash.is_null() && !j.contains("crash")) j["crash"] = rep.crash;
   j["warnings"] = r.warnings;
+  j["passes"] = r.passes;
   // Notes are the implementation's own account of itself; they are the same
   // for every repetition, so the first one that has them speaks for all.
   // A cell that stopped in its warm-up (a `limit`, say) has notes only there.

@@ -567,6 +567,10 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     args.push_back("--param");
     args.push_back(k + "=" + v);
   }
+  if (req.passes > 1) {
+    args.push_back("--passes");
+    args.push_back(std::to_string(req.passes));
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

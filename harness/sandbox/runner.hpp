@@ -38,6 +38,9 @@ struct RepetitionRequest {
   // kept (the cell raises RLIMIT_CORE and runs in a fresh folder under it);
   // empty: cores are left to the system's settings.
   std::string core_dir = {};
+  // How many times the cell runs its workload in this repetition (the
+  // `cmbench cell --passes` argument; run --min-time chooses it).
+  int passes = 1;
 };
 
 struct RepetitionResult {

@@ -37,6 +37,7 @@ const WorkloadSpec& spec() {
                              p.u("requests"), p.u("connections"));
         return std::nullopt;
       },
+      /*passes_in_process=*/false,  // N fresh units is the figure (registry.hpp)
   };
   return s;
 }

@@ -13,6 +13,7 @@ const WorkloadSpec& spec() {
       "unit",
       [](const Params& p) { return units_of(p.u("leaves")); },
       nullptr,
+      /*passes_in_process=*/false,  // N fresh units is the figure (registry.hpp)
   };
   return s;
 }

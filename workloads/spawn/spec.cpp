@@ -15,6 +15,7 @@ const WorkloadSpec& spec() {
       "unit",
       [](const Params& p) { return p.u("units"); },
       nullptr,
+      /*passes_in_process=*/false,  // N fresh units is the figure (registry.hpp)
   };
   return s;
 }

@@ -49,10 +49,11 @@ type cellArgs struct {
 	params          map[string]string
 	resultFd        int
 	cmbench         string
+	passes          int
 }
 
 func parseCellArgs(args []string) (cellArgs, error) {
-	c := cellArgs{params: map[string]string{}, resultFd: 1}
+	c := cellArgs{params: map[string]string{}, resultFd: 1, passes: 1}
 	for i := 0; i < len(args); i++ {
 		flag := args[i]
 		if i+1 >= len(args) {
@@ -79,8 +80,14 @@ func parseCellArgs(args []string) (cellArgs, error) {
 			c.resultFd = fd
 		case "--cmbench":
 			c.cmbench = value
+		case "--passes":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 1 || n > 10000 {
+				return c, fmt.Errorf("--passes '%s' is not accepted; accepted: 1 to 10000", value)
+			}
+			c.passes = n
 		default:
-			return c, fmt.Errorf("unknown flag '%s'; accepted: --workload, --model, --param, --result-fd, --cmbench", flag)
+			return c, fmt.Errorf("unknown flag '%s'; accepted: --workload, --model, --param, --result-fd, --passes, --cmbench", flag)
 		}
 	}
 	if c.workload == "" || c.model == "" {
@@ -129,15 +136,32 @@ func runCell(c cellArgs) map[string]any {
 			}
 		}()
 		setGomaxprocs(params, probe)
-		err := w.run(params, probe)
+		// --passes: the whole workload again in this process, each pass
+		// verified, as harness/sandbox/cell.cpp runs them.
+		var err error
+		passes := c.passes
+		if passes < 1 {
+			passes = 1 // a cellArgs made without parseCellArgs
+		}
+		for pass := 0; pass < passes && err == nil && outcome == "ok"; pass++ {
+			if pass > 0 {
+				probe.NextPass()
+			}
+			err = w.run(params, probe)
+			if err == nil {
+				outcome = classify(probe, out)
+				if probe.operations == 0 {
+					probe.SetOperations(w.operations(params))
+				}
+				if outcome != "ok" && passes > 1 {
+					out["message"] = fmt.Sprintf("pass %d of %d: %v", pass+1, passes, out["message"])
+				}
+			}
+		}
 		var le *LimitError
 		var se *SystemError
 		switch {
 		case err == nil:
-			outcome = classify(probe, out)
-			if probe.operations == 0 {
-				probe.SetOperations(w.operations(params))
-			}
 		case errors.As(err, &le):
 			outcome = "limit"
 			out["message"] = le.msg
