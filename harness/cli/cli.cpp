@@ -103,7 +103,7 @@ int cli_main(int argc, char** argv) {
                   fmt::format("The least a repetition's timed region lasts, in seconds: a cell whose one run "
                               "of the workload is shorter runs it again in the same repetition, a number of "
                               "passes calibrated once per cell from its warm-up (0: one pass; -1: the "
-                              "default, {})", kDefaultMinTimeS))
+                              "preset's, {} but quick and ci 0.01)", kDefaultMinTimeS))
       ->check(checked([](double v) { return check_min_time(v); }));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
       ->check(checked([](double v) { return check_timeout(v); }));

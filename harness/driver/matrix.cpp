@@ -211,7 +211,9 @@ const std::vector<Preset>& presets() {
        build({prodcons(5), counter(5), pingpong(5)}, spawn({"1000"}, {"1000"}, {"1000"}),
              skynet("10000", "10000", "1000", "100"),
              {ring(5), echo({"100"}, "20000", "5000"), sleepers({"100"}, "5")},
-             all_cores(5, "10000", "1000"))},
+             all_cores(5, "10000", "1000")),
+       // 10 ms: 145 cells of 4 repetitions at 0.1 s would not fit a minute.
+       0.01},
       {"full", "the default matrix swept further: spawn to 1,000,000 units in every model, echo "
                "to 10,000 connections, 10,000 sleepers",
        5, 1,
@@ -224,7 +226,9 @@ const std::vector<Preset>& presets() {
              all_cores(1, "1000000", "1000000"))},
       {"ci", "the regression gate's cells: every model and workload, small, 15 repetitions (cmbench ab "
              "in under 3 minutes)",
-       15, 1, ci()},
+       // 10 ms: 77 cells x 16 repetitions x 2 sides at 0.1 s would be four
+       // minutes of timed regions alone, past the gate's three.
+       15, 1, ci(), 0.01},
   };
   return all;
 }

@@ -28,6 +28,8 @@ struct Preset {
   int repetitions;
   int warmup;
   std::vector<PresetGroup> groups;
+  // run --min-time's default for this preset (harness/driver/run.hpp).
+  double min_time_s = 0.1;
 };
 
 const std::vector<Preset>& presets();

@@ -198,7 +198,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const Preset& preset = *find_preset(opt.sel.preset);
   const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
   const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
-  const double min_time = opt.min_time_s >= 0 ? opt.min_time_s : kDefaultMinTimeS;
+  const double min_time = opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
   const bool default_out = opt.out.empty();
   const std::string out = default_out ? claim_default_out_path() : opt.out;
   const std::string gbench_out =

@@ -18,7 +18,8 @@ struct RunOptions {
   int warmup = -1;
   // --min-time: the least a repetition's timed region lasts (seconds); a
   // cell whose one run of the workload is shorter runs it several times per
-  // repetition (passes). -1: kDefaultMinTimeS; 0: one pass always.
+  // repetition (passes). -1: the preset's (Preset::min_time_s, 0.1 but for
+  // quick and ci); 0: one pass always.
   double min_time_s = -1;
   double timeout_s = 120;
   uint64_t memory_limit = 0;  // bytes per cell process (RLIMIT_AS); 0: none
@@ -44,7 +45,8 @@ std::string check_min_time(double seconds);              // -1, or 0 to 60
 std::string check_shard(const std::string& spec);        // "" or I/N, digits, 1 <= I <= N <= 999999
 std::string check_params(const std::vector<std::string>& params);  // no key twice
 
-// The default --min-time, 0.1 s. On the 2-core development VM, cells whose
+// The default --min-time, 0.1 s (the default and full presets'; quick and
+// ci take 0.01 s to keep to their minute and three). On the 2-core development VM, cells whose
 // timed region lasted under 20 ms had a median CV of 10% and those of 100 ms
 // or more 7% (issue 16's survey of the default matrix); 0.1 s is where that
 // gain is had, and it keeps the default matrix in its 10 minutes: a cell's
