@@ -22,6 +22,9 @@ struct RunOptions {
   std::string format = "native";  // native | gbench (also writes <out>.gbench.json)
   std::string out;
   std::string resume;  // a results file to complete
+  // Print the names of the cells the selection would run, one a line, and
+  // run nothing (with --resume: the cells the file still lacks).
+  bool list_cells = false;
 };
 
 // SIGINT and SIGTERM set a flag that stops the running cell and the matrix
