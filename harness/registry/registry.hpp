@@ -1,7 +1,10 @@
 #pragma once
 // The registry: every workload, every model and every implementation of a
-// workload in a model. One manifest (harness/registry/manifest.def) lists them; the
-// CLI, the cell runner, the tests and the report all read this registry.
+// workload in a model. One list (harness/registry/registry.txt) names the
+// models and workloads; the build derives the implementations from the files
+// it finds (workloads/<w>/<m>.cpp) and generates the manifest this registry
+// is made from. The CLI, the cell runner, the tests and the report all read
+// this registry.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -58,6 +61,9 @@ struct Entry {
   const WorkloadSpec* workload;
   const ModelInfo* model;
   const Impl* impl;
+  // The implementation's source file, relative to the source folder
+  // ("workloads/prodcons/fiber.cpp", "workloads/prodcons/go.go").
+  const char* source;
 };
 
 const std::vector<const WorkloadSpec*>& all_workloads();

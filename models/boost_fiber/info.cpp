@@ -1,7 +1,7 @@
 #include "harness/registry/registry.hpp"
 
 // The model's name is "boost-fiber" for users (cmbench run --models
-// boost-fiber); its C++ identifier, in the manifest, is boost_fiber. The
+// boost-fiber); its C++ identifier, in harness/registry/registry.txt, is boost_fiber. The
 // registry looks models up by ModelInfo::name, so the two may differ.
 namespace cmbench::models::boost_fiber {
 

@@ -1,6 +1,6 @@
 #include "harness/registry/registry.hpp"
 
-// The model's name is "coro" both for users and in the manifest.
+// The model's name is "coro" both for users and in harness/registry/registry.txt.
 namespace cmbench::models::coro {
 
 const ModelInfo& info() {
