@@ -94,6 +94,26 @@ TEST(Cli, HelpShowsEveryFlagWithItsDefault) {
   EXPECT_EQ(r.out.find("result-fd"), std::string::npos) << "the internal command stays hidden";
 }
 
+TEST(Cli, ListCellsPrintsTheCellsOfTheSelectionAndRunsNothing) {
+  auto r = run_cmbench(
+      "run --list-cells --preset quick --workloads counter --models thread --out "
+      "/tmp/cmbench-cli-must-not-exist.json");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  // Two unit counts times three modes.
+  EXPECT_EQ(r.out,
+            "counter/thread/units:2/increments:20000/mode:lock\n"
+            "counter/thread/units:2/increments:20000/mode:atomic\n"
+            "counter/thread/units:2/increments:20000/mode:message\n"
+            "counter/thread/units:64/increments:625/mode:lock\n"
+            "counter/thread/units:64/increments:625/mode:atomic\n"
+            "counter/thread/units:64/increments:625/mode:message\n");
+  EXPECT_NE(access("/tmp/cmbench-cli-must-not-exist.json", F_OK), 0) << "nothing ran";
+  auto filtered = run_cmbench("run --list-cells --filter ^pingpong/go/");
+  EXPECT_EQ(filtered.status, 0) << filtered.err;
+  EXPECT_EQ(filtered.out, "pingpong/go/rounds:50000/gomaxprocs:1\npingpong/go/rounds:50000/gomaxprocs:0\n");
+}
+
 TEST(Cli, ListNamesEveryModelWorkloadAndParameter) {
   auto r = run_cmbench("list");
   EXPECT_EQ(r.status, 0);

@@ -1,6 +1,7 @@
-// The smoke matrix: every model x workload x mode at a tiny size, each cell
-// run the way `cmbench run` runs it (a fresh child process of the cmbench
-// binary), must be ok and verified. It includes capacity 0 (rendezvous),
+// The smoke matrix (tests/smoke_cells.hpp): every model x workload x mode at
+// a tiny size, each cell run the way `cmbench run` runs it (a fresh child
+// process of the cmbench binary), must be ok and verified. The sizes are the
+// workloads' (WorkloadSpec::smoke): for prodcons, capacity 0 (rendezvous),
 // capacity 1, an odd capacity, several producers and consumers, and every
 // payload size.
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include "harness/driver/matrix.hpp"
 #include "harness/sandbox/runner.hpp"
 #include "harness_support.hpp"
+#include "smoke_cells.hpp"
 
 namespace cmbench {
 namespace {
@@ -30,52 +32,17 @@ std::vector<std::string> model_filter() {
   return models;
 }
 
-// `models` empty: every model; `extra` is one more parameter for every
-// selection (the fiber model's M:N cells add threads=2).
-std::vector<Cell> smoke_cells(std::vector<std::string> models = {}, std::string extra = "") {
-  std::vector<Cell> cells;
-  Selection prodcons;
-  prodcons.workloads = {"prodcons"};
-  prodcons.params = {"producers=1,4", "consumers=1,3", "capacity=0,1,7", "payload=0,64,1024",
-                     "messages=600"};
-  Selection counter;
-  counter.workloads = {"counter"};
-  counter.params = {"units=1,3,16", "mode=lock,atomic,message", "increments=200"};
-  // The catalog at tiny sizes; spawn also at a size that needs more than a
-  // handful of units.
-  auto tiny = [](std::string workload, std::vector<std::string> params) {
-    Selection s;
-    s.workloads = {std::move(workload)};
-    s.params = std::move(params);
-    return s;
-  };
-  std::vector<Selection> all = {
-      prodcons,
-      counter,
-      tiny("pingpong", {"rounds=1000"}),
-      tiny("spawn", {"units=1,10,500"}),
-      tiny("skynet", {"leaves=100"}),
-      tiny("ring", {"units=5,503", "hops=2000"}),
-      tiny("echo", {"connections=1,8", "requests=200", "loop=closed,open", "rate=2000"}),
-      tiny("sleepers", {"units=10", "sleeps=3", "sleep_ms=2"}),
-  };
-  for (auto& sel : all) {
-    sel.models = models;
-    if (!extra.empty()) sel.params.push_back(extra);
-    for (auto& c : expand(sel)) cells.push_back(std::move(c));
-  }
-  return cells;
-}
-
 const std::vector<Cell>& cells() {
-  static const std::vector<Cell> all = smoke_cells();
+  static const std::vector<Cell> all = testing::smoke_cells();
   return all;
 }
 
-// The fiber model's cells again, in M:N mode on two threads, so that the
-// TSan build (CMBENCH_SMOKE_MODELS=thread,fiber,uv) covers M:N too.
-const std::vector<Cell>& fiber_mn_cells() {
-  static const std::vector<Cell> all = smoke_cells({"fiber"}, "threads=2");
+// The M:N runtimes' cells again on two threads each, so that a TSan build
+// (CMBENCH_SMOKE_MODELS=thread,fiber,uv) can cover the fiber model's M:N
+// mode: ctest --test-dir build/tsan -R TwoWorkers (the tsan test preset
+// selects only the tests named Smoke).
+const std::vector<Cell>& two_worker_cells() {
+  static const std::vector<Cell> all = testing::smoke_cells_on_two_workers();
   return all;
 }
 
@@ -85,9 +52,9 @@ class Smoke : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(Smoke, CellIsOkAndVerified) { check_cell(cells()[GetParam()]); }
 
-class FiberMN : public ::testing::TestWithParam<size_t> {};
+class TwoWorkers : public ::testing::TestWithParam<size_t> {};
 
-TEST_P(FiberMN, CellIsOkAndVerified) { check_cell(fiber_mn_cells()[GetParam()]); }
+TEST_P(TwoWorkers, CellIsOkAndVerified) { check_cell(two_worker_cells()[GetParam()]); }
 
 void check_cell(const Cell& cell) {
   static const auto only = model_filter();
@@ -101,14 +68,14 @@ void check_cell(const Cell& cell) {
   EXPECT_EQ(m["operations"].get<uint64_t>(), cell.entry->workload->operations(cell.params));
   EXPECT_GT(m["wall_s"].get<double>(), 0);
   EXPECT_GT(m["memory_peak_bytes"].get<long long>(), 0);
-  const std::string& w = cell.entry->workload->name;
+  const WorkloadSpec& w = *cell.entry->workload;
   // Every operation that has a latency recorded it, once.
-  if (w == "prodcons" || w == "pingpong" || w == "echo" || w == "sleepers") {
+  if (w.latency_per_operation) {
     EXPECT_EQ(m["latency_ns"]["count"].get<uint64_t>(), m["operations"].get<uint64_t>()) << cell.name;
   }
-  if (w == "spawn") {
+  if (w.memory_per_unit) {
     EXPECT_TRUE(m.contains("memory_per_unit_bytes")) << cell.name;
-    EXPECT_EQ(m["memory_units"].get<uint64_t>(), cell.params.u("units"));
+    EXPECT_EQ(m["memory_units"].get<uint64_t>(), cell.params.u(w.units_param)) << cell.name;
   }
 }
 
@@ -124,9 +91,9 @@ INSTANTIATE_TEST_SUITE_P(AllModels, Smoke, ::testing::Range<size_t>(0, cells().s
                            return test_name(cells()[info.param]);
                          });
 
-INSTANTIATE_TEST_SUITE_P(Threads2, FiberMN, ::testing::Range<size_t>(0, fiber_mn_cells().size()),
+INSTANTIATE_TEST_SUITE_P(MN, TwoWorkers, ::testing::Range<size_t>(0, two_worker_cells().size()),
                          [](const ::testing::TestParamInfo<size_t>& info) {
-                           return test_name(fiber_mn_cells()[info.param]);
+                           return test_name(two_worker_cells()[info.param]);
                          });
 
 TEST(SmokeCoverage, EveryRegisteredImplementationIsInTheSmokeMatrix) {

@@ -136,6 +136,9 @@ int cli_main(int argc, char** argv) {
                   "native: the results file only; gbench: also <out>.gbench.json in Google "
                   "Benchmark's JSON schema")
       ->check(CLI::IsMember({"native", "gbench"}));
+  run->add_flag("--list-cells", opt.list_cells,
+                "Print the names of the cells this selection runs, one a line, and run nothing "
+                "(with --resume: the cells FILE still lacks)");
   auto* out_opt =
       run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
   auto* resume_opt = run->add_option(

@@ -11,23 +11,21 @@
 
 namespace cmbench {
 
-// Values per parameter; the grid is their cartesian product.
-using Grid = std::map<std::string, std::vector<std::string>>;
-
-struct PresetGroup {
-  std::string workload;
-  std::vector<Grid> grids;
-  // Only these models (empty: every model). Lets a preset give a model that
-  // cannot hold a size the same shape at a smaller one (skynet).
-  std::vector<std::string> models = {};
+// One group of a preset: a workload's group (its spec's presets).
+struct MatrixGroup {
+  const WorkloadSpec* workload;
+  const PresetGroup* group;
 };
 
+// A preset: a name, its repetitions, and its groups, gathered from every
+// workload's spec in the registry's order (each workload's groups marked
+// `last` after all the others).
 struct Preset {
   std::string name;
   std::string summary;
   int repetitions;
   int warmup;
-  std::vector<PresetGroup> groups;
+  std::vector<MatrixGroup> groups;
   // run --min-time's default for this preset (harness/driver/run.hpp).
   double min_time_s = 0.1;
 };

@@ -163,8 +163,10 @@ void install_interrupt_handlers() {
 const volatile sig_atomic_t* interrupted_flag() { return &g_interrupted; }
 
 int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
-  become_subreaper();
-  install_interrupt_handlers();
+  if (!opt.list_cells) {
+    become_subreaper();
+    install_interrupt_handlers();
+  }
 
   std::vector<Cell> cells;
   nlohmann::json earlier;  // the file being resumed
@@ -194,6 +196,14 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench run: {}\n", e.what());
     return 2;
+  }
+  if (opt.list_cells) {
+    std::set<std::string> done;
+    if (!earlier.is_null())
+      for (const auto& c : earlier["cells"]) done.insert(c["name"].get<std::string>());
+    for (const auto& c : cells)
+      if (!done.count(c.name)) fmt::print("{}\n", c.name);
+    return 0;
   }
   const Preset& preset = *find_preset(opt.sel.preset);
   const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;

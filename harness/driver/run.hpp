@@ -28,6 +28,9 @@ struct RunOptions {
   std::string out;
   std::string resume;  // a results file to complete
   std::string keep_core;  // --keep-core: a folder for the core files of crashed cells
+  // Print the names of the cells the selection would run, one a line, and
+  // run nothing (with --resume: the cells the file still lacks).
+  bool list_cells = false;
 };
 
 // SIGINT, SIGTERM and SIGHUP set a flag that stops the running cell and the
