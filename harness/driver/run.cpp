@@ -283,10 +283,10 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
-    // Calibrated once per cell, from its first warm-up (one pass); with no
-    // warm-up asked for, one is run for it (min_time > 0) and kept as such.
-    const int warmups = min_time > 0 ? std::max(warmup, 1) : warmup;
-    for (int w = 0; w < warmups && good && !g_interrupted; ++w) {
+    // Calibrated once per cell, from its first warm-up (one pass); with
+    // --warmup 0 there is nothing to calibrate from, and every repetition
+    // runs one pass, as asked.
+    for (int w = 0; w < warmup && good && !g_interrupted; ++w) {
       if (progress)
         fmt::print(stderr, "\r\033[K[{}/{}] {} (warm-up)", i + 1, cells.size(), cell.name);
       r.warmups.push_back(run_repetition(req));
