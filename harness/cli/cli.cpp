@@ -113,6 +113,13 @@ int cli_main(int argc, char** argv) {
   auto* resume_opt = run->add_option(
       "--resume", opt.resume,
       "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
+  run->add_flag("--strict", opt.strict,
+                "Exit 1 when a cell reaches a limit too (default: a limit is a result, and only crashed, "
+                "invalid, timeout and failed cells exit 1)");
+  run->footer(
+      "Exit status: 0 every cell ok or limit (a resource ran out: where a model stops is a result); 1 some "
+      "cell crashed, invalid, timeout or failed (or, with --strict, limit); 2 bad input, nothing run; 130 "
+      "interrupted (SIGINT, SIGTERM), every finished cell kept in the results file.");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
                            "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard"})

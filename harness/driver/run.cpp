@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 #include <set>
 
 #include "harness/cell/sample_clock.hpp"
@@ -75,6 +76,21 @@ void install_interrupt_handlers() {
 }
 
 const volatile sig_atomic_t* interrupted_flag() { return &g_interrupted; }
+
+bool outcome_passes(Outcome o, bool strict) {
+  switch (o) {
+    case Outcome::ok:
+      return true;
+    case Outcome::limit:
+      return !strict;
+    case Outcome::invalid:
+    case Outcome::timeout:
+    case Outcome::crashed:
+    case Outcome::failed:
+      return false;
+  }
+  return false;
+}
 
 int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   become_subreaper();
@@ -198,21 +214,34 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   }
 
   print_table(stdout, results);
-  size_t ok = std::count_if(results.begin(), results.end(),
-                            [](const CellResult& r) { return r.outcome == Outcome::ok; });
+  // Every cell of the file counts, those kept from the run being resumed too.
+  std::map<Outcome, size_t> outcomes;
+  for (const auto& r : results) ++outcomes[r.outcome];
   size_t kept_ok = 0;
-  for (const auto& c : earlier.is_null() ? nlohmann::json::array() : earlier["cells"])
-    kept_ok += c.value("outcome", "") == "ok";
+  for (const auto& c : earlier.is_null() ? nlohmann::json::array() : earlier["cells"]) {
+    const auto o = outcome_from_string(c.value("outcome", "")).value_or(Outcome::failed);
+    ++outcomes[o];
+    kept_ok += o == Outcome::ok;
+  }
   if (!done.empty())
     fmt::print("\n{} cells kept from {} ({} ok); {} run now\n", done.size(), out, kept_ok, results.size());
-  ok += kept_ok;
-  fmt::print("\n{} of {} cells ok in {:.1f} s; results written to {}\n", ok, cells.size(), wall, out);
+  std::string others;
+  for (const auto& [o, n] : outcomes)
+    if (o != Outcome::ok) others += fmt::format(", {} {}", n, to_string(o));
+  fmt::print("\n{} of {} cells ok{} in {:.1f} s; results written to {}\n", outcomes[Outcome::ok], cells.size(),
+             others, wall, out);
   std::fflush(stdout);
   if (!complete) {
     fmt::print(stderr, "cmbench run: interrupted; {} finished cells are in {}\n", results.size(), out);
     return 130;
   }
-  return ok == cells.size() ? 0 : 1;
+  size_t failing = 0;
+  for (const auto& [o, n] : outcomes) failing += outcome_passes(o, opt.strict) ? 0 : n;
+  if (failing > 0)
+    fmt::print(stderr, "cmbench run: exit status 1: {} of {} cells {}\n", failing, cells.size(),
+               opt.strict ? "were not ok (--strict: a limit fails too)"
+                          : "crashed, failed, timed out or did not verify");
+  return failing == 0 ? 0 : 1;
 }
 
 }  // namespace cmbench

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/cell/outcome.hpp"
 #include "harness/driver/matrix.hpp"
 
 namespace cmbench {
@@ -22,6 +23,7 @@ struct RunOptions {
   std::string format = "native";  // native | gbench (also writes <out>.gbench.json)
   std::string out;
   std::string resume;  // a results file to complete
+  bool strict = false;  // a cell that reached a `limit` fails the run too
 };
 
 // SIGINT and SIGTERM set a flag that stops the running cell and the matrix
@@ -29,8 +31,13 @@ struct RunOptions {
 void install_interrupt_handlers();
 const volatile sig_atomic_t* interrupted_flag();
 
-// `cmbench run`. Exit status: 0 all cells ok, 1 some cell not ok, 2 bad
-// input, 130 interrupted.
+// Whether a cell that ended with `o` lets `run` exit 0. A `limit` is a
+// result the suite exists to find (where a model stops), so it passes unless
+// `strict`; crashed, invalid, timeout and failed never do.
+bool outcome_passes(Outcome o, bool strict);
+
+// `cmbench run`. Exit status: 0 when every cell passes (outcome_passes), 1
+// when some cell does not, 2 bad input, 130 interrupted.
 int run_matrix(RunOptions opt, const std::vector<std::string>& argv);
 
 }  // namespace cmbench
