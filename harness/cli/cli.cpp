@@ -116,6 +116,8 @@ int cli_main(int argc, char** argv) {
   run->add_flag("--strict", opt.strict,
                 "Exit 1 when a cell reaches a limit too (default: a limit is a result, and only crashed, "
                 "invalid, timeout and failed cells exit 1)");
+  run->add_flag("--quiet,-q", opt.quiet,
+                "Print only the summary (no progress, no table; the results file has everything)");
   run->footer(
       "Exit status: 0 every cell ok or limit (a resource ran out: where a model stops is a result); 1 some "
       "cell crashed, invalid, timeout or failed (or, with --strict, limit); 2 bad input, nothing run; 130 "

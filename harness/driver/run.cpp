@@ -2,6 +2,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include "harness/cell/sample_clock.hpp"
 #include "harness/cli/table.hpp"
+#include "harness/driver/progress.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/results/context.hpp"
 #include "harness/results/gbench.hpp"
@@ -162,14 +164,39 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     return 2;
   }
 
-  const bool progress = isatty(STDERR_FILENO);
+  // On a terminal, a live line on stderr; in a log (stdout not a terminal),
+  // a line per finished cell on stdout, so that a CI log shows the run as it
+  // goes. --quiet: neither, only the summary.
+  const bool live = !opt.quiet && isatty(STDERR_FILENO);
+  const bool log_lines = !opt.quiet && !isatty(STDOUT_FILENO);
+  size_t columns = 0;
+  if (struct winsize ws {}; live && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0) columns = ws.ws_col;
+  std::vector<EtaEstimator::CellSize> sizes;
+  for (const auto& c : cells) {
+    const auto& ops = c.entry->workload->operations;
+    sizes.push_back({c.entry->workload->name, c.entry->model->name,
+                     static_cast<double>(ops ? std::max<uint64_t>(ops(c.params), 1) : 1) * (warmup + reps)});
+  }
+  EtaEstimator eta(std::move(sizes), (warmup + reps) * opt.timeout_s);
   const int64_t t0 = now_ns();
   std::vector<CellResult> results;
   results.reserve(cells.size());
+  nlohmann::json table_cells = nlohmann::json::array();  // the cells run now, as stored
   size_t i = 0;
   for (; i < cells.size() && !g_interrupted; ++i) {
     const Cell& cell = cells[i];
-    if (done.count(cell.name)) continue;
+    if (done.count(cell.name)) {
+      eta.skipped(i);
+      continue;
+    }
+    const int64_t cell_t0 = now_ns();
+    auto show = [&](const std::string& phase) {
+      if (!live) return;
+      const double since = static_cast<double>(now_ns() - cell_t0) / 1e9;
+      fmt::print(stderr, "\r\033[K{}",
+                 live_line(i, cells.size(), static_cast<double>(now_ns() - t0) / 1e9, eta.remaining_s(i, since),
+                           cell.name, phase, columns));
+    };
     CellResult r;
     r.cell = &cell;
     RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
@@ -178,14 +205,12 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // repeats, and the first one already says what happened.
     bool good = true;
     for (int w = 0; w < warmup && good && !g_interrupted; ++w) {
-      if (progress)
-        fmt::print(stderr, "\r\033[K[{}/{}] {} (warm-up)", i + 1, cells.size(), cell.name);
+      show("warm-up");
       r.warmups.push_back(run_repetition(req));
       good = r.warmups.back().outcome == Outcome::ok;
     }
     for (int k = 0; k < reps && good && !g_interrupted; ++k) {
-      if (progress)
-        fmt::print(stderr, "\r\033[K[{}/{}] {} ({}/{})", i + 1, cells.size(), cell.name, k + 1, reps);
+      show(fmt::format("{}/{}", k + 1, reps));
       r.reps.push_back(run_repetition(req));
       good = r.reps.back().outcome == Outcome::ok;
     }
@@ -195,11 +220,17 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                              (!r.reps.empty() && r.reps.back().interrupted);
     if (interrupted || (good && static_cast<int>(r.reps.size()) < reps)) break;
     finish_cell(r, build_type());
+    eta.finished(i, static_cast<double>(now_ns() - cell_t0) / 1e9, r.outcome == Outcome::ok);
     doc["cells"].push_back(to_json(r));
+    table_cells.push_back(doc["cells"].back());
     results.push_back(std::move(r));
     write_json_atomic(out, doc);
+    if (log_lines) {
+      fmt::print("{}\n", finished_line(table_cells.back(), i, cells.size()));
+      std::fflush(stdout);
+    }
   }
-  if (progress) fmt::print(stderr, "\r\033[K");
+  if (live) fmt::print(stderr, "\r\033[K");
   const double wall = static_cast<double>(now_ns() - t0) / 1e9;
   // Complete when every cell was run; a signal that came after the last one
   // interrupted nothing.
@@ -213,7 +244,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     fmt::print(stderr, "Google Benchmark JSON written to {}.gbench.json\n", stem);
   }
 
-  print_table(stdout, results);
+  if (!opt.quiet) print_table(stdout, table_cells);
   // Every cell of the file counts, those kept from the run being resumed too.
   std::map<Outcome, size_t> outcomes;
   for (const auto& r : results) ++outcomes[r.outcome];

@@ -24,6 +24,7 @@ struct RunOptions {
   std::string out;
   std::string resume;  // a results file to complete
   bool strict = false;  // a cell that reached a `limit` fails the run too
+  bool quiet = false;   // print only the summary: no progress, no table
 };
 
 // SIGINT and SIGTERM set a flag that stops the running cell and the matrix
