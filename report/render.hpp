@@ -32,4 +32,13 @@ std::string render_html(const ReportData& data, const Taxonomy& taxonomy, const 
 std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts,
                             const std::vector<RunVerdicts>& verdicts);
 
+// The whole pipeline from loaded runs to both pages: the data, the charts,
+// the taxonomy, the verdicts, then report.html and report.md. Throws
+// TemplateError for a defect of cmbench's templates and another
+// std::exception for a cell whose fields are malformed.
+struct Rendered {
+  std::string html, md;
+};
+Rendered render_report(std::vector<Run> runs, const std::string& source_dir, const Assets& assets);
+
 }  // namespace cmbench::report

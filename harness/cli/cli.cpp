@@ -79,13 +79,28 @@ int cli_main(int argc, char** argv) {
                   "Parameter values, key=v1,v2 (repeatable); lists expand into a matrix");
   run->add_option("--filter", opt.sel.filter,
                   "Run only cells whose name matches this regular expression");
+  // The numbers are checked by the same functions that check a resumed
+  // file's (harness/driver/run.hpp): no NaN timeout, no zero repetitions.
+  auto checked = [](auto check) {
+    return CLI::Validator([check](std::string& text) -> std::string {
+      try {
+        size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used != text.size()) throw std::invalid_argument(text);
+        std::string err = check(v);
+        return err.empty() ? "" : err.substr(err.find(": ") + 2);
+      } catch (const std::exception&) {
+        return fmt::format("'{}' is not a number", text);
+      }
+    }, "");
+  };
   run->add_option("--repetitions", opt.repetitions,
                   "Measured repetitions per cell (-1: the preset's; default 5, quick 3)")
-      ->check(CLI::Range(-1, 1000));
+      ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   run->add_option("--warmup", opt.warmup, "Discarded repetitions before them (-1: the preset's, 1)")
       ->check(CLI::Range(-1, 100));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
-      ->check(CLI::Range(0.1, 86400.0));
+      ->check(checked([](double v) { return check_timeout(v); }));
   // A size as people write it (512M, 2G), checked here so that a bad one is
   // refused, in one line, before anything runs.
   std::string memory_limit_text;
@@ -103,7 +118,14 @@ int cli_main(int argc, char** argv) {
           "SIZE"));
   run->add_option("--shard", opt.shard,
                   "Run only the I-th of N deterministic slices of the matrix (I/N, e.g. 2/4); join "
-                  "the slices' files with 'cmbench merge'");
+                  "the slices' files with 'cmbench merge'")
+      ->check(CLI::Validator([](std::string& text) {
+        const std::string err = check_shard(text);
+        return err.empty() ? err : err.substr(err.find(": ") + 2);
+      }, "I/N"));
+  run->add_option("--keep-core", opt.keep_core,
+                  "Keep the core file of a crashed cell in this folder (for gdb; default: cores are left "
+                  "to the system's settings)");
   run->add_option("--format", opt.format,
                   "native: the results file only; gbench: also <out>.gbench.json in Google "
                   "Benchmark's JSON schema")
@@ -120,8 +142,9 @@ int cli_main(int argc, char** argv) {
                 "Print only the summary (no progress, no table; the results file has everything)");
   run->footer(
       "Exit status: 0 every cell ok or limit (a resource ran out: where a model stops is a result); 1 some "
-      "cell crashed, invalid, timeout or failed (or, with --strict, limit); 2 bad input, nothing run; 130 "
-      "interrupted (SIGINT, SIGTERM), every finished cell kept in the results file.");
+      "cell crashed, invalid, timeout or failed (or, with --strict, limit); 2 bad input, nothing run; 3 the "
+      "results file could not be written (it keeps its last complete version); 130 interrupted (SIGINT, SIGTERM, "
+      "SIGHUP), every finished cell kept in the results file.");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
                            "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard"})
@@ -173,11 +196,11 @@ int cli_main(int argc, char** argv) {
   ab->add_option("--param", ab_opt.sel.params, "Parameter values, key=v1,v2 (repeatable)");
   ab->add_option("--filter", ab_opt.sel.filter, "Only cells whose name matches this regular expression");
   ab->add_option("--repetitions", ab_opt.repetitions, "Measured repetitions per side (-1: the preset's)")
-      ->check(CLI::Range(-1, 1000));
+      ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   ab->add_option("--warmup", ab_opt.warmup, "Discarded repetitions per side first (-1: the preset's)")
       ->check(CLI::Range(-1, 100));
   ab->add_option("--timeout", ab_opt.timeout_s, "Seconds one repetition may take")
-      ->check(CLI::Range(0.1, 86400.0));
+      ->check(checked([](double v) { return check_timeout(v); }));
   ab->add_option("--out", ab_opt.out_dir,
                  "Folder for base.json, head.json, compare.json and compare.md (default: "
                  "results/ab/<timestamp>)");
@@ -298,11 +321,17 @@ int cli_main(int argc, char** argv) {
     }
   }
   if (*ab) {
+    if (std::string err = check_params(ab_opt.sel.params); !err.empty()) {
+      fmt::print(stderr, "cmbench ab: {}\n", err);
+      return 2;
+    }
     ab_opt.compare = cmp;
     ab_opt.format = format;
     install_interrupt_handlers();
     return run_ab(ab_opt, std::vector<std::string>(argv, argv + argc), interrupted_flag());
   }
+  // A write in progress leaves no temporary behind when a signal ends it.
+  if (*merge || *exp) remove_temporary_on_signals();
   if (*merge) return run_merge(merge_inputs, merge_out, allow_mixed);
   if (*hist_cmd) {
     hist.threshold = hist_threshold_pct / 100;
@@ -312,9 +341,9 @@ int cli_main(int argc, char** argv) {
   }
   if (*exp) {
     try {
-      // Read as the history reads files: a FIFO, a device or a directory is
-      // refused with one line instead of blocking or reading without end.
-      auto results = parse_results(history::read_regular_file(export_input, "results file"), export_input);
+      // A FIFO, a device or a directory is refused with one line instead
+      // of blocking or reading without end (harness/results/input.hpp).
+      auto results = load_results(export_input);
       auto doc = export_format == "bmf" ? to_bmf(results) : to_gbench(results);
       if (export_out.empty()) fmt::print("{}\n", doc.dump(2));
       else write_json_atomic(export_out, doc);

@@ -111,6 +111,31 @@ std::vector<Block> blocks_of(const nlohmann::json& cells) {
   return blocks;
 }
 
+// A crashed cell's backtrace under its note: the top frames, one a line
+// (a frame is not folded: a function's name is one word).
+std::string backtrace_lines(const nlohmann::json& cell) {
+  constexpr size_t kFrames = 12;
+  std::string out;
+  const auto& crash = cell.value("crash", nlohmann::json());
+  if (!crash.is_object()) return out;
+  const auto& bt = crash.value("backtrace", nlohmann::json::array());
+  for (size_t i = 0; i < bt.size() && i < kFrames; ++i) {
+    const auto& f = bt[i];
+    out += fmt::format("\n         #{:<2} {}", i, f.value("function", f.value("pc", "?")));
+    if (f.contains("file"))
+      out += fmt::format(" ({}:{})", f["file"].get<std::string>(), f.value("line", size_t{0}));
+    else if (f.contains("module"))
+      out += fmt::format(" ({}+{})", f["module"].get<std::string>(), f.value("offset", "?"));
+  }
+  if (bt.size() > kFrames) out += fmt::format("\n         ... {} more frames in the results file", bt.size() - kFrames);
+  if (crash.contains("core")) {
+    const auto& core = crash["core"];
+    out += core.contains("file") ? fmt::format("\n         core file: {}", core["file"].get<std::string>())
+                                 : fmt::format("\n         core file: {}", core.value("note", "none"));
+  }
+  return out;
+}
+
 // The kind a warning belongs to in the notes, and what it says of its cell.
 struct WarningKind {
   std::string kind;
@@ -222,7 +247,9 @@ std::string format_table(const nlohmann::json& cells, size_t columns) {
         it->second.push_back(detail.empty() ? r.short_name : fmt::format("{} ({})", r.short_name, detail));
       }
       if (outcome != "ok") {
-        failures.push_back(fold(fmt::format("{:<8} {}: {}", outcome, r.short_name, c.value("message", "")), columns, 9));
+        failures.push_back(
+            fold(fmt::format("{:<8} {}: {}", outcome, r.short_name, c.value("message", "")), columns, 9) +
+            backtrace_lines(c));
         line += fmt::format(" {} (below)", outcome);
       } else {
         const nlohmann::json a = c.value("aggregates", nlohmann::json::object());

@@ -76,7 +76,7 @@ int history_add(const std::vector<std::string>& files, const HistoryOptions& o) 
     // Every file is read and checked before the database is touched: one
     // bad file stores nothing.
     std::vector<nlohmann::json> docs;
-    for (const auto& f : files) docs.push_back(parse_results(read_regular_file(f, "results file"), f));
+    for (const auto& f : files) docs.push_back(load_results(f));
     Store store(o.db, Store::Mode::write);
     const auto results = store.add(docs, files, o.branch);
     for (const auto& r : results) {

@@ -3,8 +3,9 @@
 // FIFO with no writer would block open() forever, a device such as
 // /dev/zero would be read without end, a directory or a symlink loop gives
 // an error that names nothing useful. Each is refused with one line (issue
-// 17 asks the same of every command; this is the history's own until a
-// shared helper exists).
+// 17 asks the same of every command). Results files are read through
+// harness/results/input.hpp; this checks the paths only the history has:
+// --db, which may not exist yet.
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -23,12 +24,5 @@ enum class PathState { absent, regular };
 // InputError naming `what` ("results file", "--db") and the kind of file it
 // found (FIFO, directory, device, socket, symlink loop) otherwise.
 PathState check_regular_or_absent(const std::string& path, const std::string& what);
-
-// Reads a whole regular file of at most `max_bytes`, without blocking:
-// opened with O_NONBLOCK and checked again with fstat, so a path swapped for
-// a FIFO between the check and the open cannot stall the command. Throws
-// InputError.
-std::string read_regular_file(const std::string& path, const std::string& what,
-                              std::size_t max_bytes = std::size_t{1} << 30);
 
 }  // namespace cmbench::history

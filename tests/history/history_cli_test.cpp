@@ -95,9 +95,9 @@ TEST(HistoryCli, BadInputIsOneLineAndExitTwo) {
     std::string args, expected;
   };
   const std::vector<Case> cases = {
-      {"history add " + (dir / "fifo") + " --db " + db, "is a FIFO"},
-      {"history add " + ok + " " + (dir / "dir") + " --db " + db, "is a directory"},
-      {"history add /dev/zero --db " + db, "is a character device"},
+      {"history add " + (dir / "fifo") + " --db " + db, "a FIFO (named pipe), not a results file"},
+      {"history add " + ok + " " + (dir / "dir") + " --db " + db, "a directory, not a results file"},
+      {"history add /dev/zero --db " + db, "a character device, not a results file"},
       {"history add " + dir.write("not.json", std::string("{")) + " --db " + db, "not JSON"},
       {"history add " + ok + " --db " + (dir / "fifo"), "is a FIFO"},
       {"history add " + ok + " --db " + dir.write("e.sqlite", std::string()), "an empty file"},
@@ -105,8 +105,8 @@ TEST(HistoryCli, BadInputIsOneLineAndExitTwo) {
       {"history check --db " + ok, "not a SQLite database"},
       {"history check --db " + db + " --permutations 10", "--permutations 10 cannot reach --significance 0.01"},
       {"history check --db " + db + " --min-segment 1", "--min-segment 1 is not accepted"},
-      {"export " + (dir / "fifo") + " --format bmf", "is a FIFO"},
-      {"export " + (dir / "dir") + " --format gbench", "is a directory"},
+      {"export " + (dir / "fifo") + " --format bmf", "a FIFO (named pipe), not a results file"},
+      {"export " + (dir / "dir") + " --format gbench", "a directory, not a results file"},
       {"history frobnicate", "unknown command 'frobnicate'; accepted: add, report, check"},
   };
   for (const auto& c : cases) {

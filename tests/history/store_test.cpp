@@ -14,6 +14,7 @@
 #include "harness/history/analysis.hpp"
 #include "harness/history/input.hpp"
 #include "harness/history/store.hpp"
+#include "harness/results/input.hpp"
 #include "history_support.hpp"
 
 namespace {
@@ -266,10 +267,10 @@ TEST(HistoryStore, RefusesSpecialFilesWithoutBlocking) {
   // The same rules for a results file.
   for (const char* name : {"fifo", "a-directory", "loop-a"}) {
     const auto start = std::chrono::steady_clock::now();
-    EXPECT_THROW(read_regular_file(dir / name, "results file"), InputError) << name;
+    EXPECT_THROW(cmbench::read_input_file(dir / name, "a results file"), std::invalid_argument) << name;
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   }
-  EXPECT_THROW(read_regular_file("/dev/zero", "results file"), InputError);
+  EXPECT_THROW(cmbench::read_input_file("/dev/zero", "a results file"), std::invalid_argument);
 }
 
 TEST(HistoryCheck, ReportsTheChangeTheNewestRunCompletes) {

@@ -262,7 +262,7 @@ TEST_F(ReportTest, HostileStringsStayTextInHtml) {
   EXPECT_TRUE(nlohmann::json::accept(specs));
   // Each field did reach the page, as text.
   for (const char* tag : {"path", "workload", "model", "cell-name", "operation", "param-key", "param-value", "note-key",
-                          "note-value", "warning", "outcome", "message", "command", "context-host", "context-cpu_model",
+                          "note-value", "warning", "message", "command", "context-host", "context-cpu_model",
                           "context-kernel", "context-compiler", "context-cxx_flags", "context-build_type",
                           "context-cmbench_version", "context-git_commit", "context-date", "context-governor",
                           "library-name", "library-version", "limit-name", "limit-value", "preset", "taxonomy-unit",
@@ -314,7 +314,7 @@ TEST_F(ReportTest, HostileStringsStayTextInMarkdown) {
     if (ch == '#' && (i == 0 || text[i - 1] == '\n' || text[i - 1] == '#')) continue;
     EXPECT_TRUE(i > 0 && text[i - 1] == '\\') << "unescaped " << ch << " in: " << text.substr(i > 40 ? i - 40 : 0, 80);
   }
-  for (const char* tag : {"workload", "model", "cell-name", "operation", "param-key", "param-value", "outcome",
+  for (const char* tag : {"workload", "model", "cell-name", "operation", "param-key", "param-value",
                           "message", "command", "context-host", "taxonomy-scheduled_by"})
     EXPECT_CONTAINS(md, fmt::format("id=\"injected-{}\"", tag));
 }

@@ -87,13 +87,13 @@ void run(const Params& params, Probe& probe) {
     Shared<Msg> shared{channel, m, producers, consumers, producers};
     std::span<Histogram> hists = probe.latency_histograms(consumers);
     std::vector<Tally> tallies(consumers);
-    std::vector<uint64_t> last(consumers * producers, 0);
+    SeenRows last(consumers, producers);
 
     probe.start();
     for (uint64_t p = 0; p < producers; ++p) rt::spawn(io, producer(shared, p));
     for (uint64_t c = 0; c < consumers; ++c)
       rt::spawn(io, consumer(shared, tallies[c],
-                             std::span<uint64_t>(last.data() + c * producers, producers),
+                             last.row(c),
                              hists[c]));
     io.run();
     probe.stop();
