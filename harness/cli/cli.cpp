@@ -144,6 +144,16 @@ int cli_main(int argc, char** argv) {
   auto* resume_opt = run->add_option(
       "--resume", opt.resume,
       "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
+  run->add_flag("--strict", opt.strict,
+                "Exit 1 when a cell reaches a limit too (default: a limit is a result, and only crashed, "
+                "invalid, timeout and failed cells exit 1)");
+  run->add_flag("--quiet,-q", opt.quiet,
+                "Print only the summary (no progress, no table; the results file has everything)");
+  run->footer(
+      "Exit status: 0 every cell ok or limit (a resource ran out: where a model stops is a result); 1 some "
+      "cell crashed, invalid, timeout or failed (or, with --strict, limit); 2 bad input, nothing run; 3 the "
+      "results file could not be written (it keeps its last complete version); 130 interrupted (SIGINT, SIGTERM, "
+      "SIGHUP), every finished cell kept in the results file.");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
                            "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard"})

@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "harness/cell/sample_clock.hpp"
 #include "harness/cli/table.hpp"
+#include "harness/driver/progress.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/results/context.hpp"
 #include "harness/results/gbench.hpp"
@@ -162,6 +164,21 @@ void install_interrupt_handlers() {
 
 const volatile sig_atomic_t* interrupted_flag() { return &g_interrupted; }
 
+bool outcome_passes(Outcome o, bool strict) {
+  switch (o) {
+    case Outcome::ok:
+      return true;
+    case Outcome::limit:
+      return !strict;
+    case Outcome::invalid:
+    case Outcome::timeout:
+    case Outcome::crashed:
+    case Outcome::failed:
+      return false;
+  }
+  return false;
+}
+
 int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   if (!opt.list_cells) {
     become_subreaper();
@@ -263,10 +280,24 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     return 2;
   }
 
-  const bool progress = isatty(STDERR_FILENO);
+  // On a terminal, a live line on stderr; in a log (stdout not a terminal),
+  // a line per finished cell on stdout, so that a CI log shows the run as it
+  // goes. --quiet: neither, only the summary.
+  const bool live = !opt.quiet && isatty(STDERR_FILENO);
+  const bool log_lines = !opt.quiet && !isatty(STDOUT_FILENO);
+  size_t columns = 0;
+  if (struct winsize ws {}; live && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0) columns = ws.ws_col;
+  std::vector<EtaEstimator::CellSize> sizes;
+  for (const auto& c : cells) {
+    const auto& ops = c.entry->workload->operations;
+    sizes.push_back({c.entry->workload->name, c.entry->model->name,
+                     static_cast<double>(ops ? std::max<uint64_t>(ops(c.params), 1) : 1) * (warmup + reps)});
+  }
+  EtaEstimator eta(std::move(sizes), (warmup + reps) * opt.timeout_s);
   const int64_t t0 = now_ns();
   std::vector<CellResult> results;
   results.reserve(cells.size());
+  nlohmann::json table_cells = nlohmann::json::array();  // the cells run now, as stored
   // A write that failed (a full disk): the run stops, the file keeps what
   // the last good write put there, and the status says so.
   std::string write_failure;
@@ -274,7 +305,18 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   size_t i = 0;
   for (; i < cells.size() && !g_interrupted && write_failure.empty(); ++i) {
     const Cell& cell = cells[i];
-    if (done.count(cell.name)) continue;
+    if (done.count(cell.name)) {
+      eta.skipped(i);
+      continue;
+    }
+    const int64_t cell_t0 = now_ns();
+    auto show = [&](const std::string& phase) {
+      if (!live) return;
+      const double since = static_cast<double>(now_ns() - cell_t0) / 1e9;
+      fmt::print(stderr, "\r\033[K{}",
+                 live_line(i, cells.size(), static_cast<double>(now_ns() - t0) / 1e9, eta.remaining_s(i, since),
+                           cell.name, phase, columns));
+    };
     CellResult r;
     r.cell = &cell;
     RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
@@ -287,8 +329,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // --warmup 0 there is nothing to calibrate from, and every repetition
     // runs one pass, as asked.
     for (int w = 0; w < warmup && good && !g_interrupted; ++w) {
-      if (progress)
-        fmt::print(stderr, "\r\033[K[{}/{}] {} (warm-up)", i + 1, cells.size(), cell.name);
+      show("warm-up");
       r.warmups.push_back(run_repetition(req));
       const RepetitionResult& first = r.warmups.back();
       good = first.outcome == Outcome::ok;
@@ -297,8 +338,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
             passes_for(min_time, first.metrics.value("wall_s", 0.0), first.elapsed_s, opt.timeout_s);
     }
     for (int k = 0; k < reps && good && !g_interrupted; ++k) {
-      if (progress)
-        fmt::print(stderr, "\r\033[K[{}/{}] {} ({}/{})", i + 1, cells.size(), cell.name, k + 1, reps);
+      show(fmt::format("{}/{}", k + 1, reps));
       r.reps.push_back(run_repetition(req));
       good = r.reps.back().outcome == Outcome::ok;
     }
@@ -308,7 +348,9 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                              (!r.reps.empty() && r.reps.back().interrupted);
     if (interrupted || (good && static_cast<int>(r.reps.size()) < reps)) break;
     finish_cell(r, build_type());
+    eta.finished(i, static_cast<double>(now_ns() - cell_t0) / 1e9, r.outcome == Outcome::ok);
     doc["cells"].push_back(to_json(r));
+    table_cells.push_back(doc["cells"].back());
     results.push_back(std::move(r));
     try {
       write_json_atomic(out, doc);
@@ -316,8 +358,12 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     } catch (const std::exception& e) {
       write_failure = e.what();
     }
+    if (log_lines) {
+      fmt::print("{}\n", finished_line(table_cells.back(), i, cells.size()));
+      std::fflush(stdout);
+    }
   }
-  if (progress) fmt::print(stderr, "\r\033[K");
+  if (live) fmt::print(stderr, "\r\033[K");
   const double wall = static_cast<double>(now_ns() - t0) / 1e9;
   // Complete when every cell was run; a signal that came after the last one
   // interrupted nothing.
@@ -336,17 +382,23 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     }
   }
 
-  print_table(stdout, results);
-  size_t ok = std::count_if(results.begin(), results.end(),
-                            [](const CellResult& r) { return r.outcome == Outcome::ok; });
+  if (!opt.quiet) print_table(stdout, table_cells);
+  // Every cell of the file counts, those kept from the run being resumed too.
+  std::map<Outcome, size_t> outcomes;
+  for (const auto& r : results) ++outcomes[r.outcome];
   size_t kept_ok = 0;
-  for (const auto& c : earlier.is_null() ? nlohmann::json::array() : earlier["cells"])
-    kept_ok += c.value("outcome", "") == "ok";
+  for (const auto& c : earlier.is_null() ? nlohmann::json::array() : earlier["cells"]) {
+    const auto o = outcome_from_string(c.value("outcome", "")).value_or(Outcome::failed);
+    ++outcomes[o];
+    kept_ok += o == Outcome::ok;
+  }
   if (!done.empty())
     fmt::print("\n{} cells kept from {} ({} ok); {} run now\n", done.size(), out, kept_ok, results.size());
-  ok += kept_ok;
-  fmt::print("\n{} of {} cells ok in {:.1f} s; results {} {}\n", ok, cells.size(), wall,
-             write_failure.empty() ? "written to" : "could not all be written to", out);
+  std::string others;
+  for (const auto& [o, n] : outcomes)
+    if (o != Outcome::ok) others += fmt::format(", {} {}", n, to_string(o));
+  fmt::print("\n{} of {} cells ok{} in {:.1f} s; results {} {}\n", outcomes[Outcome::ok], cells.size(), others,
+             wall, write_failure.empty() ? "written to" : "could not all be written to", out);
   std::fflush(stdout);
   if (!write_failure.empty()) {
     fmt::print(stderr,
@@ -359,7 +411,13 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     fmt::print(stderr, "cmbench run: interrupted; {} finished cells are in {}\n", results.size(), out);
     return 130;
   }
-  return ok == cells.size() ? 0 : 1;
+  size_t failing = 0;
+  for (const auto& [o, n] : outcomes) failing += outcome_passes(o, opt.strict) ? 0 : n;
+  if (failing > 0)
+    fmt::print(stderr, "cmbench run: exit status 1: {} of {} cells {}\n", failing, cells.size(),
+               opt.strict ? "were not ok (--strict: a limit fails too)"
+                          : "crashed, failed, timed out or did not verify");
+  return failing == 0 ? 0 : 1;
 }
 
 }  // namespace cmbench

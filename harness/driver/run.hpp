@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/cell/outcome.hpp"
 #include "harness/driver/matrix.hpp"
 
 namespace cmbench {
@@ -31,6 +32,8 @@ struct RunOptions {
   // Print the names of the cells the selection would run, one a line, and
   // run nothing (with --resume: the cells the file still lacks).
   bool list_cells = false;
+  bool strict = false;    // a cell that reached a `limit` fails the run too
+  bool quiet = false;     // print only the summary: no progress, no table
 };
 
 // SIGINT, SIGTERM and SIGHUP set a flag that stops the running cell and the
@@ -38,6 +41,11 @@ struct RunOptions {
 // second without the run having ended, ends it at once (exit status 130).
 void install_interrupt_handlers();
 const volatile sig_atomic_t* interrupted_flag();
+
+// Whether a cell that ended with `o` lets `run` exit 0. A `limit` is a
+// result the suite exists to find (where a model stops), so it passes unless
+// `strict`; crashed, invalid, timeout and failed never do.
+bool outcome_passes(Outcome o, bool strict);
 
 // The numbers of run's (and ab's) flags, checked the same way for the
 // command line and for what a --resume'd file stored. Each returns the
@@ -66,9 +74,9 @@ inline constexpr int kMaxPasses = 10000;
 // `timeout_s`. 1 when min_time_s is 0 or one pass is long enough.
 int passes_for(double min_time_s, double pass_s, double elapsed_s, double timeout_s);
 
-// `cmbench run`. Exit status: 0 all cells ok, 1 some cell not ok, 2 bad
-// input, 3 the results file could not be written (it keeps the last
-// complete write), 130 interrupted.
+// `cmbench run`. Exit status: 0 when every cell passes (outcome_passes), 1
+// when some cell does not, 2 bad input, 3 the results file could not be
+// written (it keeps the last complete write), 130 interrupted.
 int run_matrix(RunOptions opt, const std::vector<std::string>& argv);
 
 }  // namespace cmbench

@@ -151,11 +151,14 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
     cc.head_outcome = h.value("outcome", "failed");
     if (cc.base_outcome != "ok" || cc.head_outcome != "ok") {
       // A cell that worked and no longer does is the worst regression; the
-      // reverse is news, and two failures leave nothing to compare.
-      if (cc.base_outcome == "ok") {
+      // reverse is news, and two failures leave nothing to compare. A limit
+      // is a result, as for `run`'s exit status: one that became a crash, a
+      // wrong count, a hang or an error broke too.
+      const bool head_broken = cc.head_outcome != "ok" && cc.head_outcome != "limit";
+      if (cc.base_outcome == "ok" || (cc.base_outcome == "limit" && head_broken)) {
         cc.broken = true;
         cc.change = Change::regressed;
-        cc.note = fmt::format("ok in BASE, {} in HEAD: {}", cc.head_outcome, h.value("message", ""));
+        cc.note = fmt::format("{} in BASE, {} in HEAD: {}", cc.base_outcome, cc.head_outcome, h.value("message", ""));
       } else if (cc.head_outcome == "ok") {
         cc.note = fmt::format("{} in BASE, ok in HEAD", cc.base_outcome);
       } else {
