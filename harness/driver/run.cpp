@@ -18,6 +18,7 @@
 #include "harness/results/gbench.hpp"
 #include "harness/results/output.hpp"
 #include "harness/results/results.hpp"
+#include "harness/sandbox/instructions.hpp"
 #include "harness/sandbox/runner.hpp"
 
 namespace cmbench {
@@ -60,7 +61,8 @@ nlohmann::json selection_json(const RunOptions& opt) {
           {"filter", opt.sel.filter},       {"shard", opt.shard},
           {"repetitions", opt.repetitions},
           {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s},
-          {"memory_limit_bytes", opt.memory_limit}};
+          {"memory_limit_bytes", opt.memory_limit},
+          {"count", opt.count}};
 }
 
 // Restores the selection of an interrupted run from its results file (its
@@ -82,6 +84,7 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.warmup = s.value("warmup", -1);
   opt.timeout_s = s.value("timeout_s", 120.0);
   opt.memory_limit = s.value("memory_limit_bytes", uint64_t{0});
+  opt.count = s.value("count", "");
 }
 
 }  // namespace
@@ -90,6 +93,25 @@ std::string check_timeout(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0.1 || seconds > 86400)
     return fmt::format("--timeout: '{}' is not accepted; accepted: seconds from 0.1 to 86400", seconds);
   return "";
+}
+
+std::string check_count(const std::string& count, const std::vector<Cell>& cells) {
+  if (count.empty()) return "";
+  if (count != kCountInstructions)
+    return fmt::format("--count: '{}' is not accepted; accepted: instructions", count);
+  if (auto why = count_unavailable()) return fmt::format("--count instructions: {}", *why);
+  // One line: the first cell that cannot be counted, why, and how many more.
+  std::string first;
+  size_t refused = 0;
+  for (const Cell& cell : cells)
+    if (auto why = count_refusal(cell.entry->workload->name, cell.entry->model->name, cell.params.all())) {
+      if (first.empty()) first = fmt::format("{}: {}", cell.name, *why);
+      ++refused;
+    }
+  if (refused == 0) return "";
+  return fmt::format("--count instructions: refused for {}{}; select one-thread cells, e.g. --models "
+                     "fiber,boost-fiber,coro,uv --param threads=1",
+                     first, refused > 1 ? fmt::format(" (and {} more cells)", refused - 1) : "");
 }
 
 std::string check_repetitions(int n) {
@@ -171,6 +193,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
       throw std::invalid_argument(fmt::format("--warmup: '{}' is not accepted; accepted: 0 to 100, or -1", opt.warmup));
     cells = expand(opt.sel);
     if (!opt.shard.empty()) cells = take_shard(std::move(cells), opt.shard);
+    if (std::string err = check_count(opt.count, cells); !err.empty()) throw std::invalid_argument(err);
     sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
     if (!opt.out.empty()) check_output_path(opt.out, opt.resume.empty() ? "--out" : "--resume");
   } catch (const std::invalid_argument& e) {
@@ -178,8 +201,9 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     return 2;
   }
   const Preset& preset = *find_preset(opt.sel.preset);
-  const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
-  const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
+  const bool counting = !opt.count.empty();
+  const int reps = opt.repetitions >= 0 ? opt.repetitions : counting ? kCountRepetitions : preset.repetitions;
+  const int warmup = opt.warmup >= 0 ? opt.warmup : counting ? kCountWarmup : preset.warmup;
   const bool default_out = opt.out.empty();
   const std::string out = default_out ? claim_default_out_path() : opt.out;
   const std::string gbench_out =
@@ -202,6 +226,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                                         {"timeout_s", opt.timeout_s},
                                         {"memory_limit_bytes", opt.memory_limit > 0 ? nlohmann::json(opt.memory_limit) : nlohmann::json()},
                                         {"memory_limit_method", opt.memory_limit > 0 ? nlohmann::json("RLIMIT_AS") : nlohmann::json()},
+                                        {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
                                         {"selection", selection_json(opt)}});
   // Resuming: the earlier file's context and command stand (its cells were
   // measured there); cells it already has are kept and not run again.
@@ -250,6 +275,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
     req.memory_limit_bytes = opt.memory_limit;
     req.core_dir = opt.keep_core;
+    req.count_instructions = counting;
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;

@@ -23,6 +23,7 @@ struct RunOptions {
   std::string out;
   std::string resume;  // a results file to complete
   std::string keep_core;  // --keep-core: a folder for the core files of crashed cells
+  std::string count;      // --count: "" (timed) or "instructions" (under Valgrind)
 };
 
 // SIGINT, SIGTERM and SIGHUP set a flag that stops the running cell and the
@@ -38,6 +39,13 @@ std::string check_timeout(double seconds);               // finite, 0.1 to 86400
 std::string check_repetitions(int n);                    // -1, or 1 to 1000 (0 measures nothing)
 std::string check_shard(const std::string& spec);        // "" or I/N, digits, 1 <= I <= N <= 999999
 std::string check_params(const std::vector<std::string>& params);  // no key twice
+// --count: "" or "instructions"; with "instructions", every cell must be one
+// Valgrind can count (one thread, user space) and the machine must have it.
+std::string check_count(const std::string& count, const std::vector<Cell>& cells);
+// --count instructions needs few repetitions and no warm-up: the counts are
+// the same in every run. These are its defaults when the flags are not given.
+inline constexpr int kCountRepetitions = 3;
+inline constexpr int kCountWarmup = 0;
 
 // `cmbench run`. Exit status: 0 all cells ok, 1 some cell not ok, 2 bad
 // input, 3 the results file could not be written (it keeps the last
