@@ -143,7 +143,7 @@ int cli_main(int argc, char** argv) {
       "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
-                           "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard"})
+                           "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard", "--count"})
     resume_opt->excludes(run->get_option(name));
   resume_opt->excludes(out_opt);
 
