@@ -33,8 +33,8 @@ struct CompareOptions {
   // metric name -> its own threshold. Simulated cache misses repeat less
   // exactly than instructions (their counts depend on addresses and on the
   // few paths that read the clock): measured spreads between runs of the
-  // same binary were up to 0.5% for D1 and 5% for LL misses per operation.
-  std::map<std::string, double> per_metric = {{"d1_misses_per_op", 0.05}, {"ll_misses_per_op", 0.10}};
+  // same binary were up to 6.5% for D1 and 5% for LL misses per operation.
+  std::map<std::string, double> per_metric = {{"d1_misses_per_op", 0.10}, {"ll_misses_per_op", 0.10}};
   double alpha = 0.05;                          // level of the corrected test
   Correction correction = Correction::holm;
   double level = 0.95;                          // of the confidence intervals
