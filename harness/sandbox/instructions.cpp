@@ -48,8 +48,8 @@ std::optional<std::string> count_refusal(const std::string& workload, const std:
   if (model == "go")
     return fmt::format(
         "{}/{}: the Go program cannot mark its timed region for Valgrind (client requests need cgo, "
-        "which cmbench-go does not use), and Valgrind does not support the Go runtime's threads and "
-        "signals; it is not counted at any gomaxprocs",
+        "which cmbench-go does not use), and callgrind aborts on it (an assertion on the Go runtime's "
+        "signals, even at gomaxprocs:1); it is not counted at any gomaxprocs",
         workload, model);
   // Models outside the tree: only those known to run every unit on one thread.
   if (model != "fiber" && model != "boost-fiber" && model != "coro" && model != "uv")
