@@ -306,6 +306,19 @@ std::string verdict_line(const Comparison& c) {
       exact == 0 ? ""
                  : fmt::format("; {} exact counts, where a change counts when it is larger than {:g}%", exact,
                                o.exact_threshold * 100);
+  auto exact_of = [&](const char* metric) {
+    auto t = o.per_metric.find(metric);
+    return (t != o.per_metric.end() ? t->second : o.exact_threshold) * 100;
+  };
+  if (c.tests == 0 && exact > 0)
+    return fmt::format(
+        "{} cells compared by {} exact counts, no test needed (a change counts when it is larger than "
+        "{:g}% in instructions, {:g}% in D1 and {:g}% in LL misses per operation): {} regressed{}, {} "
+        "improved, {} unchanged",
+        c.cells.size(), exact, exact_of("instructions_per_op"), exact_of("d1_misses_per_op"),
+        exact_of("ll_misses_per_op"), c.regressed,
+        c.broken ? fmt::format(" ({} of them broken)", c.broken) : "", c.improved,
+        c.cells.size() - c.regressed - c.improved);
   return fmt::format(
       "{} cells compared ({} tests, Mann-Whitney U, {} correction at alpha {}; a change counts when "
       "it is significant and larger than {:.0f}%{}): {} regressed{}, {} improved, {} unchanged",
