@@ -123,7 +123,6 @@ class Probe {
     double user_s = 0, sys_s = 0;
     long nvcsw = 0, nivcsw = 0;
     uint64_t operations = 0;
-    Histogram latency;
     void add(const Totals& o);
   };
   Totals this_pass() const;
@@ -148,6 +147,10 @@ class Probe {
   double excluded_user_s_ = 0, excluded_sys_s_ = 0;
   long excluded_nvcsw_ = 0, excluded_nivcsw_ = 0;
   Totals earlier_;  // the passes before this one
+  // Their latency samples. A member, zeroed when the probe is made, rather
+  // than a copy in metrics(): a cell that ran out of address space
+  // (--memory-limit) cannot grow its stack by another 40 KiB histogram.
+  Histogram earlier_latency_;
   int passes_done_ = 0;
   MemoryReading mem_base_, mem_parked_;
   uint64_t mem_units_ = 0;

@@ -129,6 +129,12 @@ int cli_main(int argc, char** argv) {
         const std::string err = check_shard(text);
         return err.empty() ? err : err.substr(err.find(": ") + 2);
       }, "I/N"));
+  const char* count_help =
+      "instructions: count each repetition's timed region under Valgrind (callgrind, simulated "
+      "caches) instead of timing it: instructions, D1 and LL misses, per operation; exact, so "
+      "compare flags a change beyond 1% without statistics. One-thread cells only (fiber "
+      "threads:1, boost-fiber, coro, uv); default 3 repetitions, no warm-up";
+  run->add_option("--count", opt.count, count_help)->check(CLI::IsMember({"instructions"}));
   run->add_option("--keep-core", opt.keep_core,
                   "Keep the core file of a crashed cell in this folder (for gdb; default: cores are left "
                   "to the system's settings)");
@@ -156,7 +162,7 @@ int cli_main(int argc, char** argv) {
       "SIGHUP), every finished cell kept in the results file.");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
-                           "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard"})
+                           "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard", "--count"})
     resume_opt->excludes(run->get_option(name));
   resume_opt->excludes(out_opt);
 
@@ -169,11 +175,15 @@ int cli_main(int argc, char** argv) {
   // compare and ab share the gate's options.
   CompareOptions cmp;
   std::vector<std::string> thresholds;
+  std::string exact_threshold;
   std::string correction = "holm", format = "console";
   auto add_gate_options = [&](CLI::App* sub) {
     sub->add_option("--threshold", thresholds,
                     "Minimum change that counts, in percent (default 5); METRIC=PCT sets one metric's "
                     "(repeatable)");
+    sub->add_option("--exact-threshold", exact_threshold,
+                    "Minimum change of an exact count (instructions, cache misses per operation, "
+                    "from --count instructions) that counts, in percent (default 1)");
     sub->add_option("--alpha", cmp.alpha, "Significance level after the correction")
         ->check(CLI::Range(1e-9, 0.5));
     sub->add_option("--correction", correction,
@@ -182,7 +192,8 @@ int cli_main(int argc, char** argv) {
         ->check(CLI::IsMember({"holm", "bh", "none"}));
     sub->add_option("--metrics", cmp.metrics,
                     "Metrics to compare, comma-separated (default: ns_per_op, cpu_ns_per_op, "
-                    "latency_p50_ns, latency_p99_ns, memory_peak_bytes, memory_per_unit_bytes)")
+                    "latency_p50_ns, latency_p99_ns, memory_peak_bytes, memory_per_unit_bytes; for --count "
+                    "instructions runs: instructions_per_op, d1_misses_per_op, ll_misses_per_op)")
         ->delimiter(',');
     sub->add_option("--format", format, "Output: console | md (a CI job summary) | json")
         ->check(CLI::IsMember({"console", "md", "json"}));
@@ -210,6 +221,7 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::Range(-1, 100));
   ab->add_option("--timeout", ab_opt.timeout_s, "Seconds one repetition may take")
       ->check(checked([](double v) { return check_timeout(v); }));
+  ab->add_option("--count", ab_opt.count, count_help)->check(CLI::IsMember({"instructions"}));
   ab->add_option("--out", ab_opt.out_dir,
                  "Folder for base.json, head.json, compare.json and compare.md (default: "
                  "results/ab/<timestamp>)");
@@ -313,6 +325,7 @@ int cli_main(int argc, char** argv) {
   if (*compare || *ab) {
     try {
       for (const auto& t : thresholds) parse_threshold(t, cmp);
+      if (!exact_threshold.empty()) parse_exact_threshold(exact_threshold, cmp);
     } catch (const std::invalid_argument& e) {
       fmt::print(stderr, "cmbench {}: {}\n", *compare ? "compare" : "ab", e.what());
       return 2;

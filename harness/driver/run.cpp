@@ -20,6 +20,7 @@
 #include "harness/results/gbench.hpp"
 #include "harness/results/output.hpp"
 #include "harness/results/results.hpp"
+#include "harness/sandbox/instructions.hpp"
 #include "harness/sandbox/runner.hpp"
 
 namespace cmbench {
@@ -63,7 +64,8 @@ nlohmann::json selection_json(const RunOptions& opt) {
           {"repetitions", opt.repetitions},
           {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s},
           {"min_time_s", opt.min_time_s},
-          {"memory_limit_bytes", opt.memory_limit}};
+          {"memory_limit_bytes", opt.memory_limit},
+          {"count", opt.count}};
 }
 
 // Restores the selection of an interrupted run from its results file (its
@@ -87,6 +89,7 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   // A file from before --min-time ran every repetition once.
   opt.min_time_s = s.value("min_time_s", 0.0);
   opt.memory_limit = s.value("memory_limit_bytes", uint64_t{0});
+  opt.count = s.value("count", "");
 }
 
 }  // namespace
@@ -109,6 +112,25 @@ int passes_for(double min_time_s, double pass_s, double elapsed_s, double timeou
   const double wanted = pass_s > 0 ? std::ceil(1.2 * min_time_s / pass_s) : kMaxPasses;
   const double fits = elapsed_s > 0 ? std::floor(0.5 * timeout_s / elapsed_s) : kMaxPasses;
   return static_cast<int>(std::clamp(std::min(wanted, fits), 1.0, static_cast<double>(kMaxPasses)));
+}
+
+std::string check_count(const std::string& count, const std::vector<Cell>& cells) {
+  if (count.empty()) return "";
+  if (count != kCountInstructions)
+    return fmt::format("--count: '{}' is not accepted; accepted: instructions", count);
+  if (auto why = count_unavailable()) return fmt::format("--count instructions: {}", *why);
+  // One line: the first cell that cannot be counted, why, and how many more.
+  std::string first;
+  size_t refused = 0;
+  for (const Cell& cell : cells)
+    if (auto why = count_refusal(cell.entry->workload->name, cell.entry->model->name, cell.params.all())) {
+      if (first.empty()) first = fmt::format("{}: {}", cell.name, *why);
+      ++refused;
+    }
+  if (refused == 0) return "";
+  return fmt::format("--count instructions: refused for {}{}; select one-thread cells, e.g. --models "
+                     "fiber,boost-fiber,coro,uv --param threads=1",
+                     first, refused > 1 ? fmt::format(" (and {} more cells)", refused - 1) : "");
 }
 
 std::string check_repetitions(int n) {
@@ -208,6 +230,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
       throw std::invalid_argument(fmt::format("--warmup: '{}' is not accepted; accepted: 0 to 100, or -1", opt.warmup));
     cells = expand(opt.sel);
     if (!opt.shard.empty()) cells = take_shard(std::move(cells), opt.shard);
+    if (std::string err = check_count(opt.count, cells); !err.empty()) throw std::invalid_argument(err);
     sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
     if (!opt.out.empty()) check_output_path(opt.out, opt.resume.empty() ? "--out" : "--resume");
   } catch (const std::invalid_argument& e) {
@@ -223,9 +246,11 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     return 0;
   }
   const Preset& preset = *find_preset(opt.sel.preset);
-  const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
-  const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
-  const double min_time = opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
+  const bool counting = !opt.count.empty();
+  const int reps = opt.repetitions >= 0 ? opt.repetitions : counting ? kCountRepetitions : preset.repetitions;
+  const int warmup = opt.warmup >= 0 ? opt.warmup : counting ? kCountWarmup : preset.warmup;
+  // Under --count the counts are the same in every pass: no warm-up, no passes.
+  const double min_time = counting ? 0 : opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
   const bool default_out = opt.out.empty();
   const std::string out = default_out ? claim_default_out_path() : opt.out;
   const std::string gbench_out =
@@ -249,6 +274,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                                         {"timeout_s", opt.timeout_s},
                                         {"memory_limit_bytes", opt.memory_limit > 0 ? nlohmann::json(opt.memory_limit) : nlohmann::json()},
                                         {"memory_limit_method", opt.memory_limit > 0 ? nlohmann::json("RLIMIT_AS") : nlohmann::json()},
+                                        {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
                                         {"selection", selection_json(opt)}});
   // Resuming: the earlier file's context and command stand (its cells were
   // measured there); cells it already has are kept and not run again.
@@ -322,6 +348,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
     req.memory_limit_bytes = opt.memory_limit;
     req.core_dir = opt.keep_core;
+    req.count_instructions = counting;
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;

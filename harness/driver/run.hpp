@@ -34,6 +34,7 @@ struct RunOptions {
   bool list_cells = false;
   bool strict = false;    // a cell that reached a `limit` fails the run too
   bool quiet = false;     // print only the summary: no progress, no table
+  std::string count;      // --count: "" (timed) or "instructions" (under Valgrind)
 };
 
 // SIGINT, SIGTERM and SIGHUP set a flag that stops the running cell and the
@@ -55,6 +56,13 @@ std::string check_repetitions(int n);                    // -1, or 1 to 1000 (0 
 std::string check_min_time(double seconds);              // -1, or 0 to 60
 std::string check_shard(const std::string& spec);        // "" or I/N, digits, 1 <= I <= N <= 999999
 std::string check_params(const std::vector<std::string>& params);  // no key twice
+// --count: "" or "instructions"; with "instructions", every cell must be one
+// Valgrind can count (one thread, user space) and the machine must have it.
+std::string check_count(const std::string& count, const std::vector<Cell>& cells);
+// --count instructions needs few repetitions and no warm-up: the counts are
+// the same in every run. These are its defaults when the flags are not given.
+inline constexpr int kCountRepetitions = 3;
+inline constexpr int kCountWarmup = 0;
 
 // The default --min-time, 0.1 s (the default and full presets'; quick and
 // ci take 0.01 s to keep to their minute and three). On the 2-core development VM, cells whose

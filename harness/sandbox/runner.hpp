@@ -41,6 +41,11 @@ struct RepetitionRequest {
   // How many times the cell runs its workload in this repetition (the
   // `cmbench cell --passes` argument; run --min-time chooses it).
   int passes = 1;
+  // --count instructions: the cell runs under Valgrind's callgrind and its
+  // timed region's instructions and simulated cache misses are added to its
+  // metrics (harness/sandbox/instructions.hpp). The caller has checked that
+  // the cell may be counted (count_refusal).
+  bool count_instructions = false;
 };
 
 struct RepetitionResult {
