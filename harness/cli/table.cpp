@@ -240,7 +240,10 @@ std::string format_table(const nlohmann::json& cells, size_t columns) {
                                                  : fmt::format("{:<{}}", r.label, width);
       const auto warnings = c.value("warnings", std::vector<std::string>{});
       for (const auto& w : warnings) {
-        auto [kind, detail] = kind_of(w);
+        // Not a structured binding: clang 14 cannot capture one in a lambda.
+        const auto kind_detail = kind_of(w);
+        const std::string& kind = kind_detail.kind;
+        const std::string& detail = kind_detail.detail;
         unstable |= w.rfind("unstable", 0) == 0;
         auto it = std::find_if(by_kind.begin(), by_kind.end(), [&](const auto& k) { return k.first == kind; });
         if (it == by_kind.end()) it = by_kind.insert(by_kind.end(), {kind, {}});

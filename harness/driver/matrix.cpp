@@ -235,7 +235,10 @@ std::vector<Cell> expand(const Selection& sel) {
   // parameter point, every model side by side.
   std::vector<Cell> cells;
   std::set<std::string> seen;
-  for (const auto& [spec, group] : groups) {
+  for (const auto& spec_group : groups) {
+    // Named copies: clang 14 cannot capture a structured binding in a lambda.
+    const WorkloadSpec* spec = spec_group.workload;
+    const PresetGroup* group = spec_group.group;
     for (const auto& preset_grid : group->grids) {
       for_each_combo(axes_for(spec->params, preset_grid, overrides), [&](const auto& wgiven) {
         for (const auto* model : models) {

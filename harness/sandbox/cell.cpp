@@ -104,7 +104,7 @@ class ParkedThreads {
 // one may be dropped. Not instrumented by UBSan, whose null check would
 // otherwise report the store and exit before the signal it is there to cause
 // (the ASan+UBSan build's Crash tests).
-[[gnu::noinline, gnu::no_sanitize("undefined")]] void crash_by_null_write() {
+[[gnu::noinline]] __attribute__((no_sanitize("undefined"))) void crash_by_null_write() {
   volatile int* volatile target = nullptr;
   *target = 1;
 }
