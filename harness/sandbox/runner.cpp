@@ -618,6 +618,14 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 3);
   posix_spawn_file_actions_adddup2(&fa, errfds[1], 2);
+  // And no other descriptor of ours: one the runner inherited without
+  // O_CLOEXEC (a shell's, a CI runner's) would otherwise sit in every cell's
+  // table, count against its RLIMIT_NOFILE and move the numbers its
+  // descriptors get, so that a cell at its descriptor limit ended one way
+  // under one parent and another way under the next (libuv's EMFILE
+  // shedding, Io/EchoFaults.*AcceptEmfile, told apart by the highest
+  // descriptor in use, failed in CI and passed under a shell holding fd 251).
+  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
   if (!core_cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, core_cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

@@ -136,6 +136,10 @@ constexpr uint64_t requests_of(uint64_t requests, uint64_t connections, uint64_t
 // Throws SystemError if setrlimit fails.
 uint64_t raise_fd_limit();
 
+// How many descriptors the process has open (read from /proc/self/fd), or
+// -1 if that cannot be read.
+int64_t open_descriptors();
+
 class LoadGen {
  public:
   // Starts the generator against 127.0.0.1:port (see above: double fork,
