@@ -44,9 +44,9 @@ Assets load_assets(const std::string& source_dir) {
   namespace fs = std::filesystem;
   fs::path modules = fs::path(source_dir) / "report" / "node_modules";
   Assets a;
-  a.vega = read_file(modules / "vega" / "build" / "vega.min.js");
-  a.vega_lite = read_file(modules / "vega-lite" / "build" / "vega-lite.min.js");
-  a.vega_embed = read_file(modules / "vega-embed" / "build" / "vega-embed.min.js");
+  a.vega = without_source_map(read_file(modules / "vega" / "build" / "vega.min.js"));
+  a.vega_lite = without_source_map(read_file(modules / "vega-lite" / "build" / "vega-lite.min.js"));
+  a.vega_embed = without_source_map(read_file(modules / "vega-embed" / "build" / "vega-embed.min.js"));
   return a;
 }
 
@@ -55,7 +55,7 @@ std::string render_html(const ReportData& d, const Taxonomy& t, const std::vecto
   json view = page_view(d, t, charts, verdicts);
   json libraries = json::array();
   for (const auto* lib : {&a.vega, &a.vega_lite, &a.vega_embed})
-    libraries.push_back({{"script_source", escape::script_source(without_source_map(*lib))}});
+    libraries.push_back({{"script_source", escape::script_source(*lib)}});
   view["libraries"] = std::move(libraries);
   json specs = json::object();
   for (const auto& wc : charts)

@@ -17,8 +17,9 @@ struct Assets {
 };
 
 // Reads the builds from <source_dir>/report/node_modules (installed by
-// scripts/setup with npm ci); throws std::runtime_error with a one-line
-// message naming the first missing file.
+// scripts/setup with npm ci), without their source-map comments (inlined,
+// the .map file they name would point nowhere); throws std::runtime_error
+// with a one-line message naming the first missing file.
 Assets load_assets(const std::string& source_dir);
 
 struct WorkloadCharts {

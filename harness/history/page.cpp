@@ -5,64 +5,18 @@
 #include <cmath>
 #include <map>
 
+#include "report/escape.hpp"
+
 namespace cmbench::history {
 
 namespace {
 
 using nlohmann::json;
 
-// --- Escaping: the only three ways text enters the page. ---
-
-// Text inside an element or a quoted attribute.
-std::string html_text(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char ch : s) {
-    switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += ch;
-    }
-  }
-  return out;
-}
-
-// JSON inside <script type="application/json">: '<' only occurs inside
-// JSON strings, where \u003c is the same character and cannot end the
-// element. The script reads it with JSON.parse(textContent).
-std::string json_in_script(const json& j) {
-  const std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  std::string out;
-  out.reserve(s.size());
-  for (char ch : s) {
-    if (ch == '<')
-      out += "\\u003c";
-    else
-      out += ch;
-  }
-  return out;
-}
-
-// A library's code inside <script>: "</script" would end the element early
-// ("<\/script" means the same to JavaScript), and the trailing source-map
-// comment would name a file that is not there.
-std::string script_text(std::string js) {
-  if (auto at = js.rfind("//# sourceMappingURL="); at != std::string::npos) js.erase(at);
-  std::string out;
-  out.reserve(js.size());
-  for (size_t i = 0; i < js.size(); ++i) {
-    if (js[i] == '<' && js.compare(i + 1, 7, "/script") == 0) {
-      out += "<\\/";
-      ++i;
-    } else {
-      out += js[i];
-    }
-  }
-  return out;
-}
+// Text enters the page in three ways, each escaped as the report escapes
+// it (report/escape.hpp): as text in an element, as JSON in a
+// <script type="application/json"> read with JSON.parse(textContent), and
+// as a library's code in a <script>.
 
 // Six significant digits are more than any benchmark resolves, and keep a
 // page of a few hundred cells x a hundred runs a few megabytes.
@@ -338,7 +292,7 @@ std::string history_page(const History& h, const std::vector<Change>& changes, c
       "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{}</style>\n"
       "</head>\n<body>\n",
-      html_text("cmbench history"), kStyle);
+      report::escape::html("cmbench history"), kStyle);
   out += R"(<header>
 <h1>cmbench history</h1>
 <p id="summary"></p>
@@ -368,9 +322,9 @@ Series never mix machines: the same cell on two machines is drawn side by side.<
 </section>
 )";
   for (const auto* lib : {&assets.vega, &assets.vega_lite, &assets.vega_embed})
-    out += fmt::format("<script>\n{}\n</script>\n", script_text(*lib));
+    out += fmt::format("<script>\n{}\n</script>\n", report::escape::script_source(*lib));
   out += fmt::format("<script type=\"application/json\" id=\"history-data\">{}</script>\n",
-                     json_in_script(page_data(h, changes, options)));
+                     report::escape::json_for_script(page_data(h, changes, options)));
   out += fmt::format("<script>{}</script>\n</body>\n</html>\n", kScript);
   return out;
 }
