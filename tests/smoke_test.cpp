@@ -79,6 +79,33 @@ const std::vector<Cell>& fiber_mn_cells() {
   return all;
 }
 
+// The coro and boost-fiber models' `threads` parameter above 1 (an
+// io_context run by two threads; work_stealing on two threads), on the
+// workloads written for it (models/coro/runtime.hpp, models/boost_fiber/
+// runtime.hpp): prodcons and skynet in both, counter and pingpong in
+// boost-fiber. A cell per process, so boost-fiber's work_stealing, which can
+// be set up once per process, is set up once.
+const std::vector<Cell>& multi_thread_cells() {
+  static const std::vector<Cell> all = [] {
+    std::vector<Cell> cells;
+    auto add = [&](std::string workload, std::vector<std::string> models, std::vector<std::string> params) {
+      Selection s;
+      s.workloads = {std::move(workload)};
+      s.models = std::move(models);
+      s.params = std::move(params);
+      s.params.push_back("threads=2");
+      for (auto& c : expand(s)) cells.push_back(std::move(c));
+    };
+    add("prodcons", {"coro", "boost-fiber"},
+        {"producers=1,4", "consumers=1,3", "capacity=0,7", "payload=0,64", "messages=600"});
+    add("skynet", {"coro", "boost-fiber"}, {"leaves=100,1000"});
+    add("counter", {"boost-fiber"}, {"units=3", "mode=lock,atomic,message", "increments=200"});
+    add("pingpong", {"boost-fiber"}, {"rounds=1000"});
+    return cells;
+  }();
+  return all;
+}
+
 void check_cell(const Cell& cell);
 
 class Smoke : public ::testing::TestWithParam<size_t> {};
@@ -88,6 +115,10 @@ TEST_P(Smoke, CellIsOkAndVerified) { check_cell(cells()[GetParam()]); }
 class FiberMN : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(FiberMN, CellIsOkAndVerified) { check_cell(fiber_mn_cells()[GetParam()]); }
+
+class MultiThread : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(MultiThread, CellIsOkAndVerified) { check_cell(multi_thread_cells()[GetParam()]); }
 
 void check_cell(const Cell& cell) {
   static const auto only = model_filter();
@@ -127,6 +158,11 @@ INSTANTIATE_TEST_SUITE_P(AllModels, Smoke, ::testing::Range<size_t>(0, cells().s
 INSTANTIATE_TEST_SUITE_P(Threads2, FiberMN, ::testing::Range<size_t>(0, fiber_mn_cells().size()),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            return test_name(fiber_mn_cells()[info.param]);
+                         });
+
+INSTANTIATE_TEST_SUITE_P(Threads2, MultiThread, ::testing::Range<size_t>(0, multi_thread_cells().size()),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return test_name(multi_thread_cells()[info.param]);
                          });
 
 TEST(SmokeCoverage, EveryRegisteredImplementationIsInTheSmokeMatrix) {
