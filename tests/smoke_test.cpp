@@ -58,9 +58,21 @@ std::vector<Cell> smoke_cells(std::vector<std::string> models = {}, std::string 
       tiny("ring", {"units=5,503", "hops=2000"}),
       tiny("echo", {"connections=1,8", "requests=200", "loop=closed,open", "rate=2000"}),
       tiny("sleepers", {"units=10", "sleeps=3", "sleep_ms=2"}),
+      tiny("blocking", {"blockers=1,3", "calls=3", "delay_us=300", "pairs=1,2", "offload=inline"}),
+      tiny("fairness", {"hogs=1,3", "work_ms=1", "budget_ms=3", "yield=slice,never", "pairs=1"}),
+      tiny("idle", {"connections=1,20", "requests=2", "rate=2000"}),
   };
+  // offload=pool in every model that has the offload it needs (the fiber
+  // model's cmbench::fiber::offload is not in this build: its cell refuses).
+  {
+    Selection pool = tiny("blocking", {"blockers=1,3", "calls=3", "delay_us=300", "pairs=1", "offload=pool"});
+    for (const auto* m : all_models())
+      if (m->name != "fiber" && (models.empty() || std::find(models.begin(), models.end(), m->name) != models.end()))
+        pool.models.push_back(m->name);
+    if (!pool.models.empty()) all.push_back(pool);
+  }
   for (auto& sel : all) {
-    sel.models = models;
+    if (sel.models.empty()) sel.models = models;
     if (!extra.empty()) sel.params.push_back(extra);
     for (auto& c : expand(sel)) cells.push_back(std::move(c));
   }
@@ -134,12 +146,28 @@ void check_cell(const Cell& cell) {
   EXPECT_GT(m["memory_peak_bytes"].get<long long>(), 0);
   const std::string& w = cell.entry->workload->name;
   // Every operation that has a latency recorded it, once.
-  if (w == "prodcons" || w == "pingpong" || w == "echo" || w == "sleepers") {
+  if (w == "prodcons" || w == "pingpong" || w == "echo" || w == "sleepers" || w == "idle") {
     EXPECT_EQ(m["latency_ns"]["count"].get<uint64_t>(), m["operations"].get<uint64_t>()) << cell.name;
   }
   if (w == "spawn") {
     EXPECT_TRUE(m.contains("memory_per_unit_bytes")) << cell.name;
     EXPECT_EQ(m["memory_units"].get<uint64_t>(), cell.params.u("units"));
+  }
+  // The workloads' own metrics (Probe::metric), present and in range.
+  if (w == "blocking") {
+    EXPECT_GE(m["os_threads_peak"].get<double>(), 1) << cell.name;
+    EXPECT_GT(m["blocking_calls_per_s"].get<double>(), 0) << cell.name;
+    EXPECT_GT(m["bystander_round_trips_per_s"].get<double>(), 0) << cell.name;
+    EXPECT_GE(m["latency_ns"]["count"].get<uint64_t>(), cell.params.u("pairs")) << cell.name;
+  }
+  if (w == "fairness") {
+    EXPECT_GT(m["jain_index"].get<double>(), 0) << cell.name;
+    EXPECT_LE(m["jain_index"].get<double>(), 1 + 1e-9) << cell.name;
+    EXPECT_EQ(m["bystander_max_latency_ns"].get<double>(), m["latency_ns"]["max"].get<double>()) << cell.name;
+  }
+  if (w == "idle") {
+    EXPECT_TRUE(m.contains("memory_per_unit_bytes")) << cell.name;
+    EXPECT_EQ(m["memory_units"].get<uint64_t>(), cell.params.u("connections")) << cell.name;
   }
 }
 

@@ -23,7 +23,7 @@ const ModelInfo& info();
 namespace impls {
 extern const Impl prodcons_boost_fiber, counter_boost_fiber, pingpong_boost_fiber,
     spawn_boost_fiber, skynet_boost_fiber, ring_boost_fiber, echo_boost_fiber,
-    sleepers_boost_fiber;
+    sleepers_boost_fiber, blocking_boost_fiber, fairness_boost_fiber, idle_boost_fiber;
 }
 
 namespace {
@@ -139,12 +139,16 @@ TEST(BoostFiberCapacity, UnbufferedIsARendezvous) {
 const catalog_cells::CatalogImpls kImpls{
     models::boost_fiber::info(), impls::prodcons_boost_fiber, impls::counter_boost_fiber,
     impls::pingpong_boost_fiber,  impls::spawn_boost_fiber,    impls::skynet_boost_fiber,
-    impls::ring_boost_fiber,      impls::echo_boost_fiber,     impls::sleepers_boost_fiber};
+    impls::ring_boost_fiber,      impls::echo_boost_fiber,     impls::sleepers_boost_fiber,
+    impls::blocking_boost_fiber,  impls::fairness_boost_fiber, impls::idle_boost_fiber};
 
 TEST(BoostFiberWorkloads, Prodcons) { catalog_cells::prodcons(kImpls); }
 TEST(BoostFiberWorkloads, Counter) { catalog_cells::counter(kImpls); }
 TEST(BoostFiberWorkloads, PingpongRingSkynet) { catalog_cells::pingpong_ring_skynet(kImpls); }
 TEST(BoostFiberWorkloads, SpawnAndSleepers) { catalog_cells::spawn_and_sleepers(kImpls); }
+TEST(BoostFiberWorkloads, Blocking) { catalog_cells::blocking(kImpls); }
+TEST(BoostFiberWorkloads, Fairness) { catalog_cells::fairness(kImpls); }
+TEST(BoostFiberWorkloads, Idle) { catalog_cells::idle(kImpls); }
 
 TEST(BoostFiberWorkloads, Echo) {
   catalog_cells::echo(kImpls);

@@ -23,12 +23,16 @@ namespace skynet { const WorkloadSpec& spec(); }
 namespace ring { const WorkloadSpec& spec(); }
 namespace sleepers { const WorkloadSpec& spec(); }
 namespace echo { const WorkloadSpec& spec(); }
+namespace blocking { const WorkloadSpec& spec(); }
+namespace fairness { const WorkloadSpec& spec(); }
+namespace idle { const WorkloadSpec& spec(); }
 
 namespace catalog_cells {
 
 struct CatalogImpls {
   const ModelInfo& model;
   const Impl &prodcons, &counter, &pingpong, &spawn, &skynet, &ring, &echo, &sleepers;
+  const Impl &blocking, &fairness, &idle;
 };
 
 inline void run_cell(const ModelInfo& model, const WorkloadSpec& spec, const Impl& impl,
@@ -94,6 +98,30 @@ inline void echo(const CatalogImpls& m) {
       run_cell(m.model, echo::spec(), m.echo,
                {{"connections", conns}, {"requests", "400"}, {"loop", loop}, {"rate", "4000"}});
     }
+}
+
+inline void blocking(const CatalogImpls& m) {
+  for (const char* offload : {"inline", "pool"})
+    for (const char* pairs : {"0", "2"}) {
+      SCOPED_TRACE(std::string(offload) + " pairs " + pairs);
+      run_cell(m.model, blocking::spec(), m.blocking,
+               {{"blockers", "3"}, {"calls", "4"}, {"delay_us", "200"}, {"pairs", pairs}, {"offload", offload}});
+    }
+}
+
+inline void fairness(const CatalogImpls& m) {
+  for (const char* yield : {"slice", "never"}) {
+    SCOPED_TRACE(yield);
+    run_cell(m.model, fairness::spec(), m.fairness,
+             {{"hogs", "3"}, {"work_ms", "1"}, {"budget_ms", "3"}, {"yield", yield}, {"pairs", "2"}});
+  }
+}
+
+inline void idle(const CatalogImpls& m) {
+  for (const char* conns : {"1", "30"}) {
+    SCOPED_TRACE(conns);
+    run_cell(m.model, idle::spec(), m.idle, {{"connections", conns}, {"requests", "2"}, {"rate", "3000"}});
+  }
 }
 
 }  // namespace catalog_cells

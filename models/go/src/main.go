@@ -42,6 +42,9 @@ var workloads = map[string]workload{
 	"ring":     {runRing, func(p Params) uint64 { return p.U("hops") }},
 	"echo":     {runEcho, func(p Params) uint64 { return p.U("requests") }},
 	"sleepers": {runSleepers, func(p Params) uint64 { return p.U("units") * p.U("sleeps") }},
+	"blocking": {runBlocking, func(p Params) uint64 { return p.U("blockers") * p.U("calls") }},
+	"fairness": {runFairness, func(p Params) uint64 { return p.U("hogs") * p.U("budget_ms") * hogUnitsPerMs }},
+	"idle":     {runIdle, func(p Params) uint64 { return p.U("connections") * p.U("requests") }},
 }
 
 type cellArgs struct {
