@@ -140,6 +140,36 @@ const std::vector<Preset>& presets() {
   auto sleepers = [](std::vector<std::string> units, std::string sleeps) {
     return PresetGroup{"sleepers", {{{"units", units}, {"sleeps", {sleeps}}, {"sleep_ms", {"10"}}}}};
   };
+  // blocking: every model inline; offload=pool where the model has its pool
+  // (the fiber model's cmbench::fiber::offload is not in this build, so its
+  // pool cell would be refused).
+  const std::vector<std::string> all_but_fiber = {"process", "thread", "uv", "boost-fiber", "go", "coro"};
+  auto blocking = [&](std::string calls) {
+    const Grid g = {{"blockers", {"4"}}, {"calls", {calls}}, {"delay_us", {"1000"}}, {"pairs", {"2"}}};
+    Grid pool = g;
+    pool["offload"] = {"pool"};
+    return std::vector<PresetGroup>{{"blocking", {g}}, {"blocking", {pool}, all_but_fiber}};
+  };
+  auto fairness = [](std::string budget_ms) {
+    return PresetGroup{"fairness", {{{"hogs", {"4"}}, {"work_ms", {"2"}}, {"budget_ms", {budget_ms}},
+                                     {"yield", {"never", "slice"}}, {"pairs", {"2"}}}}};
+  };
+  // idle: a repetition at 10,000 connections and more opens and closes
+  // them all (seconds of the kernel's time for the forking and threaded
+  // servers), so those sizes run 3 repetitions and no warm-up; what they
+  // measure, memory per connection, varies little between repetitions.
+  auto idle = [](std::vector<std::string> conns, std::vector<std::string> large = {}) {
+    auto grid = [](std::vector<std::string> c) {
+      return Grid{{"connections", c}, {"requests", {"1"}}, {"rate", {"20000"}}};
+    };
+    std::vector<PresetGroup> g{{"idle", {grid(conns)}}};
+    if (!large.empty()) g.push_back({"idle", {grid(large)}, {}, 3, 0});
+    return g;
+  };
+  auto with = [](std::vector<PresetGroup> head, std::vector<PresetGroup> more) {
+    head.insert(head.end(), more.begin(), more.end());
+    return head;
+  };
   // The M:N runtimes across every core (fiber threads=0, go gomaxprocs=0),
   // beside their one-thread rows, on the workloads where scheduling across
   // cores changes the cost: a channel's hand-off, a round trip, spawning.
@@ -157,6 +187,35 @@ const std::vector<Preset>& presets() {
         {"pingpong", {{{"rounds", {m}}, {"threads", zero}, {"gomaxprocs", zero}}}, mn},
         {"skynet", {{{"leaves", {skynet_leaves}}, {"threads", zero}, {"gomaxprocs", zero}}}, mn},
         {"spawn", {{{"units", {spawn_units}}, {"threads", zero}, {"gomaxprocs", zero}}}, mn},
+    };
+  };
+  // The core-scaling sweep (issue 19): 1, 2, 4 and 8 workers on prodcons
+  // 4x4 and skynet. A user-space model's workers are its worker parameter
+  // (threads for fiber, coro and boost-fiber; gomaxprocs for go); uv has
+  // none and is left out. A kernel-scheduled model's workers are its units,
+  // so for process and thread prodcons sweeps producers and consumers
+  // together (1x1 ... 8x8); skynet's size is its leaves, not a count of
+  // workers, so it has no kernel-model rows. On a machine with fewer cores
+  // than 8, the larger counts measure oversubscription (the report marks
+  // them).
+  auto scaling = []() {
+    const std::vector<std::string> workers = {"1", "2", "4", "8"};
+    const std::vector<std::string> threaded = {"fiber", "coro", "boost-fiber"};
+    auto prodcons_grid = [](std::vector<std::string> p, std::string messages) {
+      return Grid{{"producers", p}, {"consumers", p}, {"capacity", {"1024"}}, {"messages", {messages}}};
+    };
+    Grid light = prodcons_grid({"4"}, "200000");
+    light["threads"] = workers;
+    Grid go = prodcons_grid({"4"}, "200000");
+    go["gomaxprocs"] = workers;
+    std::vector<Grid> kernel;
+    for (const auto& n : workers) kernel.push_back(prodcons_grid({n}, "20000"));
+    return std::vector<PresetGroup>{
+        {"prodcons", {light}, threaded},
+        {"prodcons", {go}, {"go"}},
+        {"prodcons", kernel, {"process", "thread"}},
+        {"skynet", {{{"leaves", {"100000"}}, {"threads", workers}}}, threaded},
+        {"skynet", {{{"leaves", {"100000"}}, {"gomaxprocs", workers}}}, {"go"}},
     };
   };
   auto build = [](std::vector<PresetGroup> head, std::vector<PresetGroup> spawns,
@@ -192,6 +251,9 @@ const std::vector<Preset>& presets() {
     add(per_model("ring", {{"units", {"503"}}, {"hops", {"2000"}}}, {{"units", {"503"}}, {"hops", {"100000"}}}));
     g.push_back({"echo", {{{"connections", {"10"}}, {"requests", {"5000"}}, {"loop", {"closed"}}}}});
     g.push_back({"sleepers", {{{"units", {"100"}}, {"sleeps", {"5"}}, {"sleep_ms", {"2"}}}}});
+    add(blocking("5"));
+    g.push_back(fairness("5"));
+    add(idle({"100"}));
     return g;
   };
   static const std::vector<Preset> all = {
@@ -204,13 +266,16 @@ const std::vector<Preset>& presets() {
              spawn({"1000", "10000", "100000"}, {"1000", "10000", "100000", "1000000"},
                    {"1000", "10000", "100000"}),
              skynet("1000000", "100000", "10000", "1000"),
-             {ring(1), echo({"10", "100", "1000"}, "100000", "20000"), sleepers({"100", "1000"}, "20")},
+             with({ring(1), echo({"10", "100", "1000"}, "100000", "20000"), sleepers({"100", "1000"}, "20"),
+                   fairness("50")},
+                  with(blocking("50"), idle({"1000"}, {"10000", "50000"}))),
              all_cores(2, "1000000", "100000"))},
       {"quick", "the same workloads at a fifth of the size or less, 3 repetitions: a first look in a minute",
        3, 1,
        build({prodcons(5), counter(5), pingpong(5)}, spawn({"1000"}, {"1000"}, {"1000"}),
              skynet("10000", "10000", "1000", "100"),
-             {ring(5), echo({"100"}, "20000", "5000"), sleepers({"100"}, "5")},
+             with({ring(5), echo({"100"}, "20000", "5000"), sleepers({"100"}, "5"), fairness("10")},
+                  with(blocking("10"), idle({"1000"}))),
              all_cores(5, "10000", "1000"))},
       {"full", "the default matrix swept further: spawn to 1,000,000 units in every model, echo "
                "to 10,000 connections, 10,000 sleepers",
@@ -219,9 +284,13 @@ const std::vector<Preset>& presets() {
              spawn({"1000", "10000", "100000", "1000000"}, {"1000", "10000", "100000", "1000000"},
                    {"1000", "10000", "100000", "1000000"}),
              skynet("1000000", "1000000", "10000", "1000"),
-             {ring(1), echo({"10", "100", "1000", "10000"}, "200000", "20000"),
-              sleepers({"100", "1000", "10000"}, "20")},
+             with({ring(1), echo({"10", "100", "1000", "10000"}, "200000", "20000"),
+                   sleepers({"100", "1000", "10000"}, "20"), fairness("200")},
+                  with(blocking("200"), idle({"1000", "10000"}, {"50000", "100000"}))),
              all_cores(1, "1000000", "1000000"))},
+      {"scaling", "core scaling: prodcons 4x4 and skynet on 1, 2, 4 and 8 workers (threads, gomaxprocs; "
+                  "process and thread: producers = consumers), 5 repetitions",
+       5, 1, scaling()},
       {"ci", "the regression gate's cells: every model and workload, small, 15 repetitions (cmbench ab "
              "in under 3 minutes)",
        15, 1, ci()},
@@ -366,7 +435,7 @@ std::vector<Cell> expand(const Selection& sel) {
             if (entry->impl->unsupported)
               if (auto err = entry->impl->unsupported(params))
                 throw std::invalid_argument(fmt::format("--param: {} (cell {})", *err, name));
-            cells.push_back({entry, std::move(params), std::move(name)});
+            cells.push_back({entry, std::move(params), std::move(name), group.repetitions, group.warmup});
           });
         }
       });

@@ -20,6 +20,12 @@ struct PresetGroup {
   // Only these models (empty: every model). Lets a preset give a model that
   // cannot hold a size the same shape at a smaller one (skynet).
   std::vector<std::string> models = {};
+  // Repetitions and warm-ups of this group's cells, where they differ from
+  // the preset's (-1: the preset's); --repetitions and --warmup override
+  // both. For cells whose one repetition is long because its size is the
+  // point (idle at 50,000 connections).
+  int repetitions = -1;
+  int warmup = -1;
 };
 
 struct Preset {
@@ -37,6 +43,8 @@ struct Cell {
   const Entry* entry;
   Params params;
   std::string name;  // "prodcons/thread/producers:1/consumers:1/..."
+  int repetitions = -1;  // its preset group's, when it sets them (-1: the preset's)
+  int warmup = -1;
 };
 
 struct Selection {

@@ -161,15 +161,18 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
-    for (int w = 0; w < warmup && good && !g_interrupted; ++w) {
+    // The command line's counts, else the cell's preset group's, else the preset's.
+    const int cell_reps = opt.repetitions >= 0 ? reps : cell.repetitions >= 0 ? cell.repetitions : reps;
+    const int cell_warmup = opt.warmup >= 0 ? warmup : cell.warmup >= 0 ? cell.warmup : warmup;
+    for (int w = 0; w < cell_warmup && good && !g_interrupted; ++w) {
       if (progress)
         fmt::print(stderr, "\r\033[K[{}/{}] {} (warm-up)", i + 1, cells.size(), cell.name);
       r.warmups.push_back(run_repetition(req));
       good = r.warmups.back().outcome == Outcome::ok;
     }
-    for (int k = 0; k < reps && good && !g_interrupted; ++k) {
+    for (int k = 0; k < cell_reps && good && !g_interrupted; ++k) {
       if (progress)
-        fmt::print(stderr, "\r\033[K[{}/{}] {} ({}/{})", i + 1, cells.size(), cell.name, k + 1, reps);
+        fmt::print(stderr, "\r\033[K[{}/{}] {} ({}/{})", i + 1, cells.size(), cell.name, k + 1, cell_reps);
       r.reps.push_back(run_repetition(req));
       good = r.reps.back().outcome == Outcome::ok;
     }
@@ -177,7 +180,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // --resume runs it again whole.
     const bool interrupted = (!r.warmups.empty() && r.warmups.back().interrupted) ||
                              (!r.reps.empty() && r.reps.back().interrupted);
-    if (interrupted || (good && static_cast<int>(r.reps.size()) < reps)) break;
+    if (interrupted || (good && static_cast<int>(r.reps.size()) < cell_reps)) break;
     finish_cell(r, build_type());
     doc["cells"].push_back(to_json(r));
     results.push_back(std::move(r));
