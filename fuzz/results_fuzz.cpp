@@ -1,20 +1,24 @@
-// libFuzzer target: a results file's text, as `cmbench report` and
-// `cmbench run --resume` read it. parse_results must accept it or refuse it
-// with std::invalid_argument and a one-line message; what it accepts, the
-// report must turn into tables and charts or refuse with an exception (the
-// report's "malformed cell", exit status 2) — never crash, hang or read out
-// of bounds.
+// libFuzzer target: a results file's text, as every command that reads one
+// (compare, merge, export, report, run --resume) reads it. parse_results —
+// the depth limit and the schema validator (harness/results/schema.hpp) —
+// must accept it or refuse it with std::invalid_argument and a one-line
+// message; what it accepts, the readers must take without any other
+// exception: the comparison, the Google Benchmark export, and the report
+// (which may still refuse a cell with an exception: its "malformed cell",
+// exit status 2) — never crash, hang or read out of bounds.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "harness/results/gbench.hpp"
 #include "harness/results/results.hpp"
+#include "harness/stats/compare.hpp"
 #include "report/render.hpp"
+#include "report/templates.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cmbench;
@@ -28,20 +32,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (what.empty() || what.find('\n') != std::string_view::npos) std::abort();
     return 0;
   }
+  // What the schema accepted, compare and export take as it is: any
+  // exception from them is a hole in the validator.
+  {
+    CompareOptions opt;
+    Comparison c = compare_results(doc, doc, opt, "base.json", "head.json");
+    (void)comparison_json(c);
+    (void)to_gbench(doc);
+  }
   try {
     std::vector<report::Run> runs;
     runs.push_back(report::Run{"fuzz.json", "", 0, std::move(doc)});
     // No source folder: the report's line counts read nothing.
-    report::ReportData rd = report::build_report_data(std::move(runs), "/nonexistent");
-    std::vector<report::WorkloadCharts> charts;
-    std::set<std::string> anchors;
-    for (const auto& w : rd.workloads) {
-      charts.push_back({&w, report::workload_charts(rd, w)});
-      for (const auto& c : charts.back().charts) anchors.insert(c.anchor);
-    }
-    report::Taxonomy taxonomy = report::build_taxonomy(rd, anchors);
-    (void)report::render_markdown(rd, taxonomy);
-    (void)report::render_html(rd, taxonomy, charts, report::Assets{});
+    (void)report::render_report(std::move(runs), "/nonexistent", report::Assets{});
+  } catch (const report::TemplateError&) {
+    // A template that refuses a value is cmbench's defect, not bad input.
+    std::abort();
   } catch (const std::exception&) {
     // Refused as bad input, as `cmbench report` does.
   }

@@ -55,11 +55,9 @@ std::string join_params(const std::vector<std::pair<std::string, std::string>>& 
   return out;
 }
 
-// Groups one workload's cells: which parameters belong to the workload (the
-// ones every model's cells carry; the rest are a model's own, such as the
-// fiber stack size), which of those vary, and each cell's configuration and
-// series labels.
-void classify(WorkloadView& w) {
+// Which parameters belong to the workload: the ones every model's cells
+// carry; the rest are a model's own, such as the fiber stack size.
+std::set<std::string> workload_keys_of(const WorkloadView& w) {
   std::map<std::string, std::set<std::string>> keys_of_model;
   for (const auto& c : w.cells)
     for (const auto& [k, v] : c.params) keys_of_model[c.model].insert(k);
@@ -76,16 +74,20 @@ void classify(WorkloadView& w) {
                           std::inserter(both, both.begin()));
     workload_keys = both;
   }
+  return workload_keys;
+}
 
-  std::map<std::string, std::set<std::string>> values;                               // workload key -> values
-  std::map<std::string, std::map<std::string, std::set<std::string>>> model_values;  // model -> own key -> values
+// Groups one workload's cells: which of the workload's parameters vary, and
+// each cell's configuration and series labels. A series is the model plus
+// its own parameters that vary anywhere on the page (`own_varying`), so
+// that "fiber threads:1" is one series, with one colour, in every chart,
+// and its M:N variant "fiber threads:0" another.
+void classify(WorkloadView& w, const std::map<std::string, std::set<std::string>>& own_varying) {
+  const std::set<std::string> workload_keys = workload_keys_of(w);
+  std::map<std::string, std::set<std::string>> values;  // workload key -> values
   for (const auto& c : w.cells)
-    for (const auto& [k, v] : c.params) {
-      if (workload_keys.count(k))
-        values[k].insert(v);
-      else
-        model_values[c.model][k].insert(v);
-    }
+    for (const auto& [k, v] : c.params)
+      if (workload_keys.count(k)) values[k].insert(v);
 
   std::set<std::string> varying, fixed;
   for (const auto& c : w.cells)
@@ -103,11 +105,14 @@ void classify(WorkloadView& w) {
   for (auto& c : w.cells) {
     c.config = join_params(c.params, varying);
     if (c.config.empty()) c.config = "as run";
-    std::set<std::string> own_varying;
-    for (const auto& [k, vals] : model_values[c.model])
-      if (vals.size() > 1) own_varying.insert(k);
     c.series = c.model;
-    if (!own_varying.empty()) c.series += fmt::format(" {}", join_params(c.params, own_varying));
+    if (auto it = own_varying.find(c.model); it != own_varying.end()) {
+      std::set<std::string> own;
+      for (const auto& k : it->second)
+        if (!workload_keys.count(k)) own.insert(k);
+      std::string label = join_params(c.params, own);
+      if (!label.empty()) c.series += fmt::format(" {}", label);
+    }
     push_unique(w.models, c.model);
     push_unique(w.series, c.series);
     push_unique(w.configs, c.config);
@@ -228,8 +233,20 @@ ReportData build_report_data(std::vector<Run> runs, const std::string& source_di
         push_unique(d.models, name);
         if (!d.taxonomy.count(name)) d.taxonomy[name] = facts;
       }
+  // A model's own parameters that take more than one value anywhere.
+  std::map<std::string, std::map<std::string, std::set<std::string>>> own_values;  // model -> key -> values
+  for (const auto& w : d.workloads) {
+    const auto keys = workload_keys_of(w);
+    for (const auto& c : w.cells)
+      for (const auto& [k, v] : c.params)
+        if (!keys.count(k)) own_values[c.model][k].insert(v);
+  }
+  std::map<std::string, std::set<std::string>> own_varying;
+  for (const auto& [model, keys] : own_values)
+    for (const auto& [k, vals] : keys)
+      if (vals.size() > 1) own_varying[model].insert(k);
   for (auto& w : d.workloads) {
-    classify(w);
+    classify(w, own_varying);
     for (const auto& s : w.series) push_unique(d.all_series, s);
     for (const auto& m : w.models) {
       namespace fs = std::filesystem;

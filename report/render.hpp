@@ -6,6 +6,7 @@
 #include "report/charts.hpp"
 #include "report/data.hpp"
 #include "report/tables.hpp"
+#include "report/verdicts.hpp"
 
 namespace cmbench::report {
 
@@ -25,9 +26,19 @@ struct WorkloadCharts {
   std::vector<Chart> charts;
 };
 
-std::string render_html(const ReportData& data, const Taxonomy& taxonomy,
-                        const std::vector<WorkloadCharts>& charts, const Assets& assets);
+std::string render_html(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts,
+                        const std::vector<RunVerdicts>& verdicts, const Assets& assets);
 
-std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy);
+std::string render_markdown(const ReportData& data, const Taxonomy& taxonomy, const std::vector<WorkloadCharts>& charts,
+                            const std::vector<RunVerdicts>& verdicts);
+
+// The whole pipeline from loaded runs to both pages: the data, the charts,
+// the taxonomy, the verdicts, then report.html and report.md. Throws
+// TemplateError for a defect of cmbench's templates and another
+// std::exception for a cell whose fields are malformed.
+struct Rendered {
+  std::string html, md;
+};
+Rendered render_report(std::vector<Run> runs, const std::string& source_dir, const Assets& assets);
 
 }  // namespace cmbench::report

@@ -9,6 +9,7 @@
 
 #include "harness/results/results.hpp"
 #include "report/render.hpp"
+#include "report/templates.hpp"
 
 namespace cmbench {
 
@@ -30,6 +31,24 @@ void write_text_atomic(const std::filesystem::path& path, const std::string& tex
 }
 
 }  // namespace
+
+namespace report {
+
+Rendered render_report(std::vector<Run> runs, const std::string& source_dir, const Assets& assets) {
+  ReportData data = build_report_data(std::move(runs), source_dir);
+  std::vector<WorkloadCharts> charts;
+  std::set<std::string> anchors;
+  for (const auto& w : data.workloads) {
+    charts.push_back({&w, workload_charts(data, w)});
+    for (const auto& c : charts.back().charts) anchors.insert(c.anchor);
+  }
+  Taxonomy taxonomy = build_taxonomy(data, anchors);
+  std::vector<RunVerdicts> verdicts;
+  for (const auto& run : data.runs) verdicts.push_back(compute_verdicts(data, run, anchors));
+  return {render_html(data, taxonomy, charts, verdicts, assets), render_markdown(data, taxonomy, charts, verdicts)};
+}
+
+}  // namespace report
 
 int run_report(const std::vector<std::string>& inputs, const std::string& out_dir) {
   using namespace report;
@@ -54,16 +73,12 @@ int run_report(const std::vector<std::string>& inputs, const std::string& out_di
 
   std::string html, md;
   try {
-    ReportData data = build_report_data(std::move(runs), CMBENCH_SOURCE_DIR);
-    std::vector<WorkloadCharts> charts;
-    std::set<std::string> anchors;
-    for (const auto& w : data.workloads) {
-      charts.push_back({&w, workload_charts(data, w)});
-      for (const auto& c : charts.back().charts) anchors.insert(c.anchor);
-    }
-    report::Taxonomy taxonomy = build_taxonomy(data, anchors);
-    html = render_html(data, taxonomy, charts, assets);
-    md = render_markdown(data, taxonomy);
+    auto rendered = render_report(std::move(runs), CMBENCH_SOURCE_DIR, assets);
+    html = std::move(rendered.html);
+    md = std::move(rendered.md);
+  } catch (const TemplateError& e) {
+    fmt::print(stderr, "cmbench report: internal error (a defect of cmbench, please report it): {}\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     // load_results checked the schema's outline; a cell whose fields have
     // the wrong types is still bad input, reported as such.

@@ -43,8 +43,9 @@ std::vector<const CellView*> cells_of(const ReportData& d, const char* workload,
   return out;
 }
 
-std::string link_to(const std::set<std::string>& anchors, const std::string& workload, const std::string& chart) {
-  auto a = anchor(workload, chart);
+std::string link_to(const std::set<std::string>& anchors, const std::string& workload, std::string_view chart,
+                    const std::string& detail = "") {
+  auto a = anchor(workload, chart, detail);
   return anchors.count(a) ? a : anchor(workload, "");
 }
 
@@ -147,7 +148,7 @@ Measure largest_n(const ReportData& d, const std::set<std::string>& anchors, con
       count_param = key;
       break;
     }
-  return {group_digits(*reached), limit_text, link_to(anchors, kSpawn, fmt::format("scaling-{}", count_param)),
+  return {group_digits(*reached), limit_text, link_to(anchors, kSpawn, "scaling", count_param),
           limit != nullptr};
 }
 

@@ -12,6 +12,8 @@
 #include <sys/shm.h>
 #include <sys/wait.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -484,6 +486,492 @@ TEST(Limit, SpawnOfThreadsStopsAtALoweredProcessLimit) {
   EXPECT_EQ(r.outcome, "limit") << r.message;
   EXPECT_EQ(r.err, EAGAIN) << r.message;
   EXPECT_NE(r.message.find(" of 300 units"), std::string::npos) << r.message;
+}
+
+}  // namespace
+}  // namespace cmbench
+
+// --- echo under faults injected at the system-call boundary -----------------
+//
+// CMBENCH_FAULT=io:<side>:<fault> preloads harness/sandbox/io_fault.cpp into
+// the cell (every C++ model's server) and the load generator it starts; the
+// go model's server has its own hook (models/go/src/echofault.go). Each
+// fault must end every model's cell cleanly: `ok` where the fault is one a
+// correct program rides out (short reads and writes, an interrupted call, an
+// aborted connection in the accept queue), else `failed` or `limit` naming
+// the errno — never a crash, a hang or a wrong answer.
+namespace cmbench {
+namespace {
+
+struct EchoFault {
+  const char* name;
+  const char* fault;
+  const char* outcome;  // the outcome every cell must have; "ok|failed": either
+  int err;              // the errno every cell that is not ok must name
+  const char* fired;    // what the fault log must show ("server", "loadgen")
+  // A model whose library answers this fault otherwise, as documented, and
+  // what it must end with instead.
+  const char* other_model = "";
+  const char* other_outcome = "";
+  int other_err = 0;
+};
+
+class EchoFaults : public ::testing::TestWithParam<EchoFault> {};
+
+constexpr const char* kEchoModels = "process,thread,uv,fiber,boost-fiber,coro,go";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_P(EchoFaults, EveryModelEndsCleanlyAndNamesTheErrno) {
+  namespace fs = std::filesystem;
+  const EchoFault& f = GetParam();
+  const fs::path dir = fs::temp_directory_path() / fmt::format("cmbench-echo-{}-{}", f.name, getpid());
+  fs::create_directories(dir);
+  const std::string out = (dir / "r.json").string(), log = (dir / "fault.log").string();
+  auto res = testing::run_cmbench(
+      fmt::format("run --workloads echo --models {} --param connections=4 --param requests=200 "
+                  "--param loop=closed --repetitions 1 --warmup 0 --timeout 60 --out {}",
+                  kEchoModels, out),
+      fmt::format("CMBENCH_FAULT='{}' CMBENCH_FAULT_LOG={}", f.fault, log));
+  const std::string allowed = std::string("|") + f.outcome + "|";
+  if (allowed == "|ok|") {
+    EXPECT_EQ(res.status, 0) << res.err;
+  }
+  auto doc = load_results(out);
+  ASSERT_EQ(doc["cells"].size(), 7u) << res.err;
+  for (const auto& c : doc["cells"]) {
+    const std::string outcome = c["outcome"];
+    const bool other = c["model"] == f.other_model;
+    std::string accepted = allowed;
+    if (other) accepted = fmt::format("|{}|", f.other_outcome);
+    EXPECT_NE(accepted.find(fmt::format("|{}|", outcome)), std::string::npos)
+        << c["name"] << ": " << outcome << ": " << c.value("message", "");
+    if (outcome == "failed" || outcome == "limit") {
+      EXPECT_EQ(c.value("errno", 0), other ? f.other_err : f.err) << c["name"] << ": " << c.value("message", "");
+    }
+  }
+  // The fault did happen, on the side it was meant for, in every model's
+  // server when it was the server's.
+  const std::string fired = slurp(log);
+  EXPECT_NE(fired.find(f.fired), std::string::npos) << "the fault never fired:\n" << fired;
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Io, EchoFaults,
+    ::testing::Values(
+        // Every read and write on both sides moves 1 to 7 bytes: the answers
+        // must still verify.
+        EchoFault{"ShortReadsAndWrites", "io:both:short-io", "ok", 0, "short-write"},
+        // A read that loses the race with its data: EAGAIN, and the data's
+        // readiness edge right after (before the caller has parked).
+        EchoFault{"ReadRacesItsData", "io:both:read-first", "ok", 0, "read-first"},
+        // A call interrupted by a signal, once on each side.
+        EchoFault{"Interrupted", "io:both:read=EINTR#3,write=EINTR#3", "ok", 0, "EINTR"},
+        // A connection that died while it waited in the accept queue: the
+        // server goes on accepting, the generator has lost a connection.
+        // (When the queue is empty at that moment, nothing is lost: ok.)
+        EchoFault{"AcceptAborted", "io:server:accept=ECONNABORTED#2", "ok|failed", ECONNRESET, "server"},
+        // Accepting is not allowed (a security module's verdict).
+        EchoFault{"AcceptEperm", "io:server:accept=EPERM#2", "failed", EPERM, "server"},
+        // The server runs out of descriptors while accepting.
+        // libuv answers EMFILE by shedding the connections it cannot accept
+        // (its "EMFILE trick": accepted and closed, with no callback and no
+        // error), so the generator sees them reset (or closed, if it had not
+        // written yet: `invalid`, with no errno to name); a uv server whose
+        // connections fill the descriptor table tells it from them and says
+        // `limit` EMFILE (echo_test), but one EMFILE with room to spare is
+        // invisible to it.
+        EchoFault{"AcceptEmfile", "io:server:accept=EMFILE#3", "limit", EMFILE, "server", "uv", "failed|invalid",
+                  ECONNRESET},
+        // The generator runs out of ephemeral ports, or of descriptors.
+        EchoFault{"ConnectEaddrnotavail", "io:loadgen:connect=EADDRNOTAVAIL#3", "limit", EADDRNOTAVAIL,
+                  "loadgen"},
+        EchoFault{"SocketEmfile", "io:loadgen:socket=EMFILE#2", "limit", EMFILE, "loadgen"},
+        // A connection refused: nothing listens (a server that is not there).
+        EchoFault{"ConnectRefused", "io:loadgen:connect=ECONNREFUSED#2", "failed", ECONNREFUSED, "loadgen"},
+        // A connection reset in the middle of the run, by either side: a
+        // real RST reaches the other.
+        EchoFault{"ResetByTheClient", "io:loadgen:reset#40", "failed", ECONNRESET, "loadgen"},
+        EchoFault{"ResetByTheServer", "io:server:reset#20", "failed", ECONNRESET, "server"},
+        // A read on the server that fails with an I/O error.
+        EchoFault{"ServerReadEio", "io:server:read=EIO#20", "failed", EIO, "server"},
+        EchoFault{"ServerWriteEio", "io:server:write=EIO#20", "failed", EIO, "server"}),
+    [](const ::testing::TestParamInfo<EchoFault>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace cmbench
+
+// --- crash forensics ----------------------------------------------------------
+namespace cmbench {
+namespace {
+
+// Runs one counter/thread cell through `cmbench run` with CMBENCH_FAULT
+// set, and returns the results document (and the run's output).
+struct CrashRun {
+  nlohmann::json cell;
+  testing::CommandResult res;
+};
+
+CrashRun crash_run(const std::string& fault, const std::string& extra = "") {
+  namespace fs = std::filesystem;
+  const std::string out =
+      (fs::temp_directory_path() / fmt::format("cmbench-crash-{}-{}.json", getpid(), std::rand())).string();
+  CrashRun r;
+  r.res = testing::run_cmbench(
+      "run --workloads counter --models thread --param units=2 --param increments=100 --param mode=atomic "
+      "--repetitions 1 --warmup 0 --timeout 30 --out " + out + " " + extra,
+      "CMBENCH_FAULT=" + fault);
+  auto doc = load_results(out);
+  if (!doc["cells"].empty()) r.cell = doc["cells"][0];
+  fs::remove(out);
+  return r;
+}
+
+// The names of the backtrace's functions, in order.
+std::string functions_of(const nlohmann::json& crash) {
+  std::string all;
+  for (const auto& f : crash.value("backtrace", nlohmann::json::array()))
+    all += f.value("function", "?") + "\n";
+  return all;
+}
+
+TEST(Crash, ASegfaultNamesTheAddressAndTheCrashingFunction) {
+  CrashRun r = crash_run("null-write");
+  ASSERT_FALSE(r.cell.is_null()) << r.res.err;
+  EXPECT_EQ(r.cell["outcome"], "crashed");
+  EXPECT_EQ(r.cell["signal"], SIGSEGV);
+  const auto& crash = r.cell["crash"];
+  ASSERT_TRUE(crash.is_object()) << r.cell.dump(2);
+  EXPECT_EQ(crash["signal_name"], "SIGSEGV");
+  EXPECT_EQ(crash["address"], "0x0");
+  EXPECT_NE(crash.value("code", "").find("SEGV_MAPERR"), std::string::npos) << crash.dump(2);
+  EXPECT_TRUE(crash["record_complete"].get<bool>());
+  // Frame 0 is the faulting function itself, and its callers follow.
+  ASSERT_FALSE(crash["backtrace"].empty());
+  EXPECT_NE(crash["backtrace"][0].value("function", "").find("crash_by_null_write"), std::string::npos)
+      << functions_of(crash);
+  EXPECT_NE(functions_of(crash).find("run_cell_child"), std::string::npos) << functions_of(crash);
+  // The message and the console note say it too.
+  const std::string message = r.cell["message"];
+  EXPECT_NE(message.find("at address 0x0 in cmbench::(anonymous namespace)::crash_by_null_write()"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(r.res.out.find("#0  cmbench::(anonymous namespace)::crash_by_null_write()"), std::string::npos)
+      << r.res.out;
+  EXPECT_FALSE(crash.contains("fiber")) << "no fiber ran";
+}
+
+TEST(Crash, AnAbortNamesTheFunctionThatAborted) {
+  CrashRun r = crash_run("abort");
+  ASSERT_FALSE(r.cell.is_null()) << r.res.err;
+  EXPECT_EQ(r.cell["outcome"], "crashed");
+  const auto& crash = r.cell["crash"];
+  EXPECT_EQ(crash["signal_name"], "SIGABRT");
+  EXPECT_NE(crash.value("code", "").find("SI_TKILL"), std::string::npos) << crash.dump(2);
+  EXPECT_FALSE(crash.contains("address")) << "a sent signal has no faulting address";
+  // libc's abort() is in the backtrace, and the message names the suite's
+  // function that called it rather than libc's.
+  EXPECT_NE(functions_of(crash).find("abort"), std::string::npos) << functions_of(crash);
+  EXPECT_NE(r.cell["message"].get<std::string>().find("in cmbench::(anonymous namespace)::inject_fault("),
+            std::string::npos)
+      << r.cell["message"];
+}
+
+TEST(Crash, AFiberThatOverflowsItsGuardedStackIsNamedWithItsStack) {
+  CrashRun r = crash_run("fiber-overflow");
+  ASSERT_FALSE(r.cell.is_null()) << r.res.err;
+  EXPECT_EQ(r.cell["outcome"], "crashed");
+  EXPECT_EQ(r.cell["signal"], SIGSEGV);
+  const auto& crash = r.cell["crash"];
+  ASSERT_TRUE(crash.contains("fiber")) << crash.dump(2);
+  const auto& fiber = crash["fiber"];
+  EXPECT_FALSE(fiber["scheduler_context"].get<bool>());
+  EXPECT_EQ(fiber["stack_protection"], "guard page");
+  EXPECT_EQ(fiber["stack_size"], 16384u);
+  EXPECT_NE(fiber.value("fault", "").find("guard page below the fiber's stack: a stack overflow"), std::string::npos)
+      << fiber.dump(2);
+  // The fiber's entry names the function it was spawned with (a lambda of
+  // inject_fault), and the crashing frame is the recursion.
+  EXPECT_NE(fiber.value("entry", "").find("inject_fault"), std::string::npos) << fiber.dump(2);
+  EXPECT_NE(crash["backtrace"][0].value("function", "").find("overflow_the_stack"), std::string::npos)
+      << functions_of(crash);
+  EXPECT_NE(r.cell["message"].get<std::string>().find("whose stack has a guard page; the address is in the guard page"),
+            std::string::npos)
+      << r.cell["message"];
+}
+
+TEST(Crash, KeepCoreKeepsTheCoreFileOrSaysWhyNot) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("cmbench-cores-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  CrashRun r = crash_run("null-write", "--keep-core " + dir.string());
+  ASSERT_FALSE(r.cell.is_null()) << r.res.err;
+  const auto& core = r.cell["crash"]["core"];
+  ASSERT_TRUE(core.is_object()) << r.cell["crash"].dump(2);
+  std::ifstream pattern("/proc/sys/kernel/core_pattern");
+  std::string p;
+  std::getline(pattern, p);
+  rlimit lim{};
+  getrlimit(RLIMIT_CORE, &lim);
+#if defined(__SANITIZE_ADDRESS__)
+  const bool can_dump = false;  // AddressSanitizer disables core dumps of its processes
+#else
+  const bool can_dump = !p.empty() && p[0] != '|' && p[0] != '/' && lim.rlim_max != 0;
+#endif
+  if (can_dump) {
+    ASSERT_TRUE(core.contains("file")) << core.dump(2);
+    const std::string file = core["file"];
+    EXPECT_EQ(file.rfind(dir.string() + "/counter-thread-", 0), 0u) << file;
+    EXPECT_GT(fs::file_size(file), 4096u);
+    EXPECT_NE(r.res.out.find("core file: " + file), std::string::npos) << r.res.out;
+  } else {
+    EXPECT_TRUE(core.contains("note")) << core.dump(2);
+  }
+  // Nothing else is left in the folder (the cell's own working folder is gone).
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir)) entries += e.path().extension() != ".core";
+  EXPECT_EQ(entries, 0u);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace cmbench
+
+// --- the run's process and its cells ------------------------------------------
+namespace cmbench {
+namespace {
+
+// Starts `cmbench run <args>` in the background with `env` (NAME=value
+// words) added; returns its pid.
+pid_t start_run(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> argv = {const_cast<char*>(testing::binary()), const_cast<char*>("run")};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(testing::binary(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// The processes carrying `token` in their environment whose command line
+// has the word "cell" (cells, and what they forked).
+int cell_processes(const std::string& token) {
+  int n = 0;
+  for (int p : testing::processes_with_env(token)) {
+    std::ifstream in("/proc/" + std::to_string(p) + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmd.find(std::string("cell") + '\0') != std::string::npos) ++n;
+  }
+  return n;
+}
+
+// Waits (at most `seconds`) until no process carries `token`.
+bool all_gone(const std::string& token, double seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (testing::processes_with_env(token).empty()) return true;
+    usleep(20'000);
+  }
+  return false;
+}
+
+// A run whose cell hangs with three grandchildren, killed or hung up: the
+// whole cell tree must go with it.
+void expect_cells_die_with_the_run(int sig) {
+  const std::string token = fmt::format("CMBENCH_TEST_TOKEN=orphan-{}-{}", getpid(), sig);
+  const std::string out = fmt::format("/tmp/cmbench-orphan-{}-{}.json", getpid(), sig);
+  pid_t run = start_run({"--workloads", "counter", "--models", "process", "--param", "units=2", "--param",
+                         "increments=100", "--param", "mode=atomic", "--repetitions", "1", "--warmup", "0",
+                         "--timeout", "60", "--out", out},
+                        {token, "CMBENCH_FAULT=hang-tree"});
+  for (int i = 0; i < 1000 && cell_processes(token) < 4; ++i) usleep(10'000);
+  ASSERT_GE(cell_processes(token), 4) << "the cell and its three grandchildren never started";
+  kill(run, sig);
+  int status = 0;
+  waitpid(run, &status, 0);
+  if (sig == SIGHUP) {
+    // Hung up, the run stops as for SIGTERM: the file is kept.
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 130);
+  }
+  EXPECT_TRUE(all_gone(token, 3.0)) << testing::processes_with_env(token).size()
+                                    << " process(es) of the cell outlived the run (signal " << sig << ")";
+  for (int p : testing::processes_with_env(token)) kill(p, SIGKILL);
+  std::filesystem::remove(out);
+}
+
+TEST(Orphans, SigkillOfTheRunTakesTheCellTreeWithIt) { expect_cells_die_with_the_run(SIGKILL); }
+TEST(Orphans, SighupOfTheRunTakesTheCellTreeWithIt) { expect_cells_die_with_the_run(SIGHUP); }
+
+// The deadline holds while the runner's loop is busy: every memory sample of
+// the process tree takes 4 s (as reading a tree of 30,000 processes did), the
+// timeout is 1 s, and the cell hangs with three grandchildren. The loop
+// looks at the clock only between samples; the watchdog thread does not
+// wait for it: the cell's whole tree is gone well before the sample ends.
+TEST(Watchdog, TheDeadlineHoldsWhileTheRunnerIsBusySampling) {
+  const std::string token = fmt::format("CMBENCH_TEST_TOKEN=deadline-{}", getpid());
+  putenv(const_cast<char*>(token.c_str()));
+  setenv("CMBENCH_TEST_SLOW_SAMPLE_MS", "4000", 1);
+  setenv("CMBENCH_FAULT", "hang-tree", 1);
+  RepetitionResult r;
+  std::thread runner([&] {
+    r = run_repetition(RepetitionRequest{"counter", "process",
+                                         {{"units", "2"}, {"increments", "100"}, {"mode", "atomic"}}, 1.0, true,
+                                         testing::binary()});
+  });
+  // The cell and its grandchildren start, and are killed at 1 s, while the
+  // runner is in its first 4-second sample.
+  for (int i = 0; i < 500 && cell_processes(token) < 4; ++i) usleep(2'000);
+  EXPECT_GE(cell_processes(token), 4) << "the cell tree never started";
+  usleep(2'000'000);
+  EXPECT_EQ(cell_processes(token), 0) << "the cell tree outlived its deadline by a second";
+  runner.join();
+  unsetenv("CMBENCH_FAULT");
+  unsetenv("CMBENCH_TEST_SLOW_SAMPLE_MS");
+  unsetenv("CMBENCH_TEST_TOKEN");
+  EXPECT_EQ(r.outcome, Outcome::timeout) << r.message;
+}
+
+// A SIGTERM ends the run within a second while its loop is busy and its
+// cell ignores SIGTERM.
+TEST(Watchdog, SigtermEndsARunWithinASecondWhileItsLoopIsBusy) {
+  const std::string token = fmt::format("CMBENCH_TEST_TOKEN=term-{}", getpid());
+  const std::string out = fmt::format("/tmp/cmbench-term-busy-{}.json", getpid());
+  pid_t run = start_run({"--workloads", "counter", "--models", "process", "--param", "units=2", "--param",
+                         "increments=100", "--param", "mode=atomic", "--repetitions", "1", "--warmup", "0",
+                         "--timeout", "60", "--out", out},
+                        {token, "CMBENCH_FAULT=ignore-term", "CMBENCH_TEST_SLOW_SAMPLE_MS=20000"});
+  for (int i = 0; i < 1000 && cell_processes(token) < 2; ++i) usleep(10'000);
+  ASSERT_GE(cell_processes(token), 2);
+  usleep(200'000);  // into the first (20 s) sample
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(run, SIGTERM);
+  int status = 0;
+  waitpid(run, &status, 0);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(took, 1.5) << "SIGTERM took " << took << " s to end the run";
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_TRUE(all_gone(token, 3.0));
+  auto doc = load_results(out);  // the last complete file
+  EXPECT_FALSE(doc["complete"].get<bool>());
+  std::filesystem::remove(out);
+}
+
+// A cell stopped (SIGSTOP) in its timed region and continued: the
+// repetition records how long, and the cell carries a warning.
+TEST(Stopped, AStoppedCellIsFlagged) {
+  const std::string token = fmt::format("CMBENCH_TEST_TOKEN=stop-{}", getpid());
+  const std::string out = fmt::format("/tmp/cmbench-stop-{}.json", getpid());
+  // sleepers: a second of timed region, with almost no CPU.
+  pid_t run = start_run({"--workloads", "sleepers", "--models", "thread", "--param", "units=4", "--param",
+                         "sleeps=20", "--param", "sleep_ms=50", "--repetitions", "1", "--warmup", "0",
+                         "--timeout", "60", "--out", out},
+                        {token});
+  int cell = -1;
+  for (int i = 0; i < 1000 && cell < 0; ++i) {
+    for (int p : testing::processes_with_env(token)) {
+      std::ifstream in("/proc/" + std::to_string(p) + "/cmdline");
+      std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (cmd.find(std::string("cell") + '\0') != std::string::npos) cell = p;
+    }
+    if (cell < 0) usleep(5'000);
+  }
+  ASSERT_GT(cell, 0) << "the cell never started";
+  usleep(200'000);
+  kill(cell, SIGSTOP);
+  usleep(600'000);
+  kill(cell, SIGCONT);
+  int status = 0;
+  waitpid(run, &status, 0);
+  auto doc = load_results(out);
+  ASSERT_EQ(doc["cells"].size(), 1u);
+  const auto& c = doc["cells"][0];
+  EXPECT_EQ(c["outcome"], "ok") << c.value("message", "");
+  const double stopped = c["repetitions"][0].value("stopped_s", 0.0);
+  EXPECT_GT(stopped, 0.4);
+  EXPECT_LT(stopped, 1.5);
+  bool warned = false;
+  for (const auto& w : c["warnings"]) warned |= w.get<std::string>().find("was stopped (SIGSTOP or SIGTSTP)") != std::string::npos;
+  EXPECT_TRUE(warned) << c["warnings"].dump(2);
+  std::filesystem::remove(out);
+}
+
+}  // namespace
+}  // namespace cmbench
+
+// --- resource limits in every model ---------------------------------------------
+namespace cmbench {
+namespace {
+
+// Memory runs out under --memory-limit 64M wherever units are spawned by the
+// million: every model ends with `limit` naming ENOMEM (or EAGAIN for a
+// thread stack that could not be mapped), never with a SIGABRT crash (coro's
+// awaitable_thread destructor once allocated as it unwound a bad_alloc).
+TEST(Limits, SixtyFourMegabytesEndSpawnAndSkynetAsALimitInEveryModel) {
+  SKIP_UNDER_ASAN_RLIMIT_AS();
+  const std::string out = fmt::format("/tmp/cmbench-limit64-{}.json", getpid());
+  auto res = testing::run_cmbench(
+      "run --workloads spawn,skynet --models thread,uv,fiber,boost-fiber,coro,go --param units=1000000 "
+      "--param leaves=1000000 --param threads=1 --param gomaxprocs=1 --repetitions 1 --warmup 0 "
+      "--timeout 60 --memory-limit 64M --out " + out);
+  auto doc = load_results(out);
+  ASSERT_EQ(doc["cells"].size(), 12u) << res.err;
+  for (const auto& c : doc["cells"]) {
+    EXPECT_EQ(c["outcome"], "limit") << c["name"] << ": " << c.value("message", "");
+    const int err = c.value("errno", 0);
+    EXPECT_TRUE(err == ENOMEM || err == EAGAIN) << c["name"] << ": " << c.value("message", "");
+    EXPECT_NE(c.value("message", "").find("64 MiB"), std::string::npos) << c["name"] << ": " << c["message"];
+  }
+  std::filesystem::remove(out);
+}
+
+// Twelve descriptors: the echo cell cannot start its load generator (execv
+// fails with EMFILE) or hold its connections; that is a `limit`.
+TEST(Limits, TwelveDescriptorsEndEchoAsALimitInEveryModel) {
+  const std::string out = fmt::format("/tmp/cmbench-nofile-{}.json", getpid());
+  auto res = testing::run_cmbench(
+      "run --workloads echo --models process,thread,uv,fiber,boost-fiber,coro,go --param connections=4 "
+      "--param requests=400 --param loop=closed --repetitions 1 --warmup 0 --timeout 60 --out " + out,
+      "prlimit --nofile=12:12");
+  auto doc = load_results(out);
+  ASSERT_EQ(doc["cells"].size(), 7u) << res.err;
+  for (const auto& c : doc["cells"]) {
+    EXPECT_EQ(c["outcome"], "limit") << c["name"] << ": " << c.value("message", "");
+    EXPECT_EQ(c.value("errno", 0), EMFILE) << c["name"] << ": " << c.value("message", "");
+  }
+  std::filesystem::remove(out);
+}
+
+// The Go runtime cannot report a thread it could not create: it prints why
+// and exits 2. The runner reads that from the cell's standard error and
+// says what ran out: `limit`, EAGAIN.
+TEST(Limits, TheGoModelUnderAProcessLimitSaysWhatRanOut) {
+  LimitedResult r = run_under_limit(
+      RepetitionRequest{"counter", "go", {{"units", "8"}, {"increments", "1000"}, {"gomaxprocs", "0"}}, 30,
+                        false, testing::binary()},
+      [] {
+        // A uid of the test's own, three tasks: this process, the
+        // runner's watchdog thread and the cell; the Go runtime's first
+        // thread of its own is one too many.
+        if (setgid(60007) != 0 || setuid(60007) != 0) _exit(3);
+        rlimit lim{3, 3};
+        setrlimit(RLIMIT_NPROC, &lim);
+      });
+  EXPECT_EQ(r.outcome, "limit") << "the child could not become uid 60007, or: " << r.message;
+  EXPECT_EQ(r.err, EAGAIN) << r.message;
+  EXPECT_NE(r.message.find("the Go runtime could not create an OS thread"), std::string::npos) << r.message;
 }
 
 }  // namespace

@@ -61,8 +61,10 @@ TEST(Gate, CompareRefusesBadInputWithOneLineAndExitTwo) {
     std::ofstream(t.path + "/other.json") << "{\"schema\": \"something-else\", \"cells\": []}";
     std::ofstream(t.path + "/newer.json")
         << "{\"schema\": \"cmbench-results\", \"schema_version\": 99, \"cells\": []}";
-    std::ofstream(t.path + "/empty.json")
-        << "{\"schema\": \"cmbench-results\", \"schema_version\": 1, \"cells\": []}";
+    // A whole results file (the good run's context and command) without a cell.
+    auto empty = load_results(good);
+    empty["cells"] = nlohmann::json::array();
+    std::ofstream(t.path + "/empty.json") << empty.dump();
   }
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"compare " + good + " " + t.path + "/missing.json", "cannot open"},

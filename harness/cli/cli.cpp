@@ -10,7 +10,10 @@
 #include "harness/driver/ab.hpp"
 #include "harness/driver/matrix.hpp"
 #include "harness/driver/run.hpp"
+#include "harness/history/commands.hpp"
+#include "harness/history/input.hpp"
 #include "harness/registry/registry.hpp"
+#include "harness/results/bmf.hpp"
 #include "harness/results/context.hpp"
 #include "harness/results/gbench.hpp"
 #include "harness/results/merge.hpp"
@@ -76,13 +79,28 @@ int cli_main(int argc, char** argv) {
                   "Parameter values, key=v1,v2 (repeatable); lists expand into a matrix");
   run->add_option("--filter", opt.sel.filter,
                   "Run only cells whose name matches this regular expression");
+  // The numbers are checked by the same functions that check a resumed
+  // file's (harness/driver/run.hpp): no NaN timeout, no zero repetitions.
+  auto checked = [](auto check) {
+    return CLI::Validator([check](std::string& text) -> std::string {
+      try {
+        size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used != text.size()) throw std::invalid_argument(text);
+        std::string err = check(v);
+        return err.empty() ? "" : err.substr(err.find(": ") + 2);
+      } catch (const std::exception&) {
+        return fmt::format("'{}' is not a number", text);
+      }
+    }, "");
+  };
   run->add_option("--repetitions", opt.repetitions,
                   "Measured repetitions per cell (-1: the preset's; default 5, quick 3)")
-      ->check(CLI::Range(-1, 1000));
+      ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   run->add_option("--warmup", opt.warmup, "Discarded repetitions before them (-1: the preset's, 1)")
       ->check(CLI::Range(-1, 100));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
-      ->check(CLI::Range(0.1, 86400.0));
+      ->check(checked([](double v) { return check_timeout(v); }));
   // A size as people write it (512M, 2G), checked here so that a bad one is
   // refused, in one line, before anything runs.
   std::string memory_limit_text;
@@ -100,7 +118,14 @@ int cli_main(int argc, char** argv) {
           "SIZE"));
   run->add_option("--shard", opt.shard,
                   "Run only the I-th of N deterministic slices of the matrix (I/N, e.g. 2/4); join "
-                  "the slices' files with 'cmbench merge'");
+                  "the slices' files with 'cmbench merge'")
+      ->check(CLI::Validator([](std::string& text) {
+        const std::string err = check_shard(text);
+        return err.empty() ? err : err.substr(err.find(": ") + 2);
+      }, "I/N"));
+  run->add_option("--keep-core", opt.keep_core,
+                  "Keep the core file of a crashed cell in this folder (for gdb; default: cores are left "
+                  "to the system's settings)");
   run->add_option("--format", opt.format,
                   "native: the results file only; gbench: also <out>.gbench.json in Google "
                   "Benchmark's JSON schema")
@@ -161,11 +186,11 @@ int cli_main(int argc, char** argv) {
   ab->add_option("--param", ab_opt.sel.params, "Parameter values, key=v1,v2 (repeatable)");
   ab->add_option("--filter", ab_opt.sel.filter, "Only cells whose name matches this regular expression");
   ab->add_option("--repetitions", ab_opt.repetitions, "Measured repetitions per side (-1: the preset's)")
-      ->check(CLI::Range(-1, 1000));
+      ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   ab->add_option("--warmup", ab_opt.warmup, "Discarded repetitions per side first (-1: the preset's)")
       ->check(CLI::Range(-1, 100));
   ab->add_option("--timeout", ab_opt.timeout_s, "Seconds one repetition may take")
-      ->check(CLI::Range(0.1, 86400.0));
+      ->check(checked([](double v) { return check_timeout(v); }));
   ab->add_option("--out", ab_opt.out_dir,
                  "Folder for base.json, head.json, compare.json and compare.md (default: "
                  "results/ab/<timestamp>)");
@@ -183,9 +208,43 @@ int cli_main(int argc, char** argv) {
   std::string export_input, export_out, export_format = "gbench";
   auto* exp = app.add_subcommand("export", "Write a results file in another tool's schema");
   exp->add_option("file", export_input, "The results file")->required();
-  exp->add_option("--format", export_format, "gbench: Google Benchmark's JSON (--benchmark_format=json)")
-      ->check(CLI::IsMember({"gbench"}));
+  exp->add_option("--format", export_format,
+                  "gbench: Google Benchmark's JSON (--benchmark_format=json); bmf: Bencher Metric Format JSON "
+                  "(median, min and max over the repetitions)")
+      ->check(CLI::IsMember({"gbench", "bmf"}));
   exp->add_option("--out", export_out, "Output file (default: standard output)");
+
+  // history: add | report | check, sharing the database and the detector.
+  history::HistoryOptions hist;
+  std::vector<std::string> hist_files;
+  std::string hist_out;
+  double hist_threshold_pct = 5;
+  auto* hist_cmd = app.add_subcommand("history", "Keep every run in a database, draw trends, find change points");
+  hist_cmd->require_subcommand(1);
+  auto add_db = [&](CLI::App* sub) {
+    sub->add_option("--db", hist.db, "The history database (SQLite)");
+  };
+  auto add_detector = [&](CLI::App* sub) {
+    sub->add_option("--branch", hist.branch, "Only runs recorded on this branch (default: every run)");
+    sub->add_option("--significance", hist.detector.significance,
+                    "E-Divisive: a change point's permutation p-value must be at or below this");
+    sub->add_option("--min-segment", hist.detector.min_segment, "E-Divisive: fewest runs on each side of a change point");
+    sub->add_option("--permutations", hist.detector.permutations, "E-Divisive: shuffles per significance test");
+    sub->add_option("--seed", hist.detector.seed, "E-Divisive: seed of the shuffles");
+  };
+  auto* hist_add = hist_cmd->add_subcommand("add", "Store results files as runs (a file stored already is skipped)");
+  hist_add->add_option("files", hist_files, "Results files")->required();
+  add_db(hist_add);
+  hist_add->add_option("--branch", hist.branch, "The branch the runs were measured on, recorded with them");
+  auto* hist_report = hist_cmd->add_subcommand("report", "Write history.html: trends and change points of every series");
+  hist_report->add_option("--out", hist_out, "Folder for history.html")->required();
+  add_db(hist_report);
+  add_detector(hist_report);
+  auto* hist_check = hist_cmd->add_subcommand(
+      "check", "Print Markdown; exit 1 when the newest run completed a change point in the worse direction");
+  add_db(hist_check);
+  add_detector(hist_check);
+  hist_check->add_option("--threshold", hist_threshold_pct, "Smallest change, in percent, that counts as a regression");
 
   auto* context = app.add_subcommand("context", "Print this machine's and build's context as JSON");
   context->group("");  // read by `cmbench ab` from the other binary
@@ -203,12 +262,19 @@ int cli_main(int argc, char** argv) {
   // CLI11 would only say that a subcommand is required; name the word.
   const std::string first = argc > 1 ? argv[1] : "";
   static const std::set<std::string> commands = {"list", "run", "report", "compare", "ab",
-                                                 "merge", "export", "cell", "context"};
+                                                 "merge", "export", "history", "cell", "context"};
   if (!first.empty() && first[0] != '-' && !commands.count(first)) {
     fmt::print(stderr,
-               "cmbench: unknown command '{}'; accepted: list, run, report, compare, ab, merge, export\n",
+               "cmbench: unknown command '{}'; accepted: list, run, report, compare, ab, merge, export, history\n",
                argv[1]);
     return 2;
+  }
+  if (first == "history" && argc > 2) {
+    static const std::set<std::string> history_commands = {"add", "report", "check", "-h", "--help"};
+    if (!history_commands.count(argv[2])) {
+      fmt::print(stderr, "cmbench history: unknown command '{}'; accepted: add, report, check\n", argv[2]);
+      return 2;
+    }
   }
   try {
     app.parse(argc, argv);
@@ -245,15 +311,30 @@ int cli_main(int argc, char** argv) {
     }
   }
   if (*ab) {
+    if (std::string err = check_params(ab_opt.sel.params); !err.empty()) {
+      fmt::print(stderr, "cmbench ab: {}\n", err);
+      return 2;
+    }
     ab_opt.compare = cmp;
     ab_opt.format = format;
     install_interrupt_handlers();
     return run_ab(ab_opt, std::vector<std::string>(argv, argv + argc), interrupted_flag());
   }
+  // A write in progress leaves no temporary behind when a signal ends it.
+  if (*merge || *exp) remove_temporary_on_signals();
   if (*merge) return run_merge(merge_inputs, merge_out, allow_mixed);
+  if (*hist_cmd) {
+    hist.threshold = hist_threshold_pct / 100;
+    if (*hist_add) return history::history_add(hist_files, hist);
+    if (*hist_report) return history::history_report(hist_out, hist);
+    return history::history_check(hist);
+  }
   if (*exp) {
     try {
-      auto doc = to_gbench(load_results(export_input));
+      // A FIFO, a device or a directory is refused with one line instead
+      // of blocking or reading without end (harness/results/input.hpp).
+      auto results = load_results(export_input);
+      auto doc = export_format == "bmf" ? to_bmf(results) : to_gbench(results);
       if (export_out.empty()) fmt::print("{}\n", doc.dump(2));
       else write_json_atomic(export_out, doc);
       return 0;

@@ -30,6 +30,30 @@ std::string human_rate(double r) {
 
 namespace {
 
+// A crashed cell's backtrace under its note: the top frames, one a line.
+std::string backtrace_lines(const CellResult& c) {
+  constexpr size_t kFrames = 12;
+  std::string out;
+  for (const auto* set : {&c.warmups, &c.reps})
+    for (const auto& rep : *set) {
+      if (rep.crash.is_null() || !out.empty()) continue;
+      const auto& bt = rep.crash.value("backtrace", nlohmann::json::array());
+      for (size_t i = 0; i < bt.size() && i < kFrames; ++i) {
+        const auto& f = bt[i];
+        out += fmt::format("\n      #{:<2} {}", i, f.value("function", f.value("pc", "?")));
+        if (f.contains("file")) out += fmt::format(" ({}:{})", f["file"].get<std::string>(), f["line"].get<size_t>());
+        else if (f.contains("module")) out += fmt::format(" ({}+{})", f["module"].get<std::string>(), f.value("offset", "?"));
+      }
+      if (bt.size() > kFrames) out += fmt::format("\n      ... {} more frames in the results file", bt.size() - kFrames);
+      if (rep.crash.contains("core")) {
+        const auto& core = rep.crash["core"];
+        out += core.contains("file") ? fmt::format("\n      core file: {}", core["file"].get<std::string>())
+                                     : fmt::format("\n      core file: {}", core.value("note", "none"));
+      }
+    }
+  return out;
+}
+
 double med(const nlohmann::json& agg, const char* name) {
   if (!agg.contains(name)) return -1;
   return agg[name]["median"].get<double>();
@@ -54,8 +78,8 @@ void print_table(std::FILE* out, const std::vector<CellResult>& cells) {
       mark += fmt::format("[{}]", notes.size());
     }
     if (c.outcome != Outcome::ok) {
-      notes.push_back(fmt::format("[{}] {}: {}: {}", notes.size() + 1, c.cell->name,
-                                  to_string(c.outcome), c.message));
+      notes.push_back(fmt::format("[{}] {}: {}: {}{}", notes.size() + 1, c.cell->name,
+                                  to_string(c.outcome), c.message, backtrace_lines(c)));
       fmt::print(out, "{:<{}}  {:<7}  see [{}]\n", c.cell->name, width, to_string(c.outcome),
                  notes.size());
       continue;

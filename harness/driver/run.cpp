@@ -2,10 +2,13 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
+#include <map>
 #include <set>
 
 #include "harness/cell/sample_clock.hpp"
@@ -13,6 +16,7 @@
 #include "harness/registry/registry.hpp"
 #include "harness/results/context.hpp"
 #include "harness/results/gbench.hpp"
+#include "harness/results/output.hpp"
 #include "harness/results/results.hpp"
 #include "harness/sandbox/runner.hpp"
 
@@ -22,9 +26,31 @@ namespace {
 
 volatile sig_atomic_t g_interrupted = 0;
 
-void on_interrupt(int) { g_interrupted = 1; }
+// The first SIGINT, SIGTERM or SIGHUP sets the flag, which stops the running
+// cell (the watchdog kills its group within 50 ms) and the matrix; the file
+// is then written and the table printed, which takes well under a second.
+// Should anything keep the run from winding down (a write to a stalled
+// disk, a cell stuck in the kernel), SIGALRM a second later, or a second
+// signal, ends it at once: the temporary of a write in progress is removed,
+// the results file is the last complete one, and the cells die with the run
+// (their parent-death signal).
+void exit_now() {
+  remove_temporary_now();
+  static const char msg[] =
+      "cmbench: interrupted; stopped at once (the results file is as last written)\n";
+  (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+  ::_exit(130);
+}
 
+void on_interrupt(int) {
+  if (g_interrupted) exit_now();
+  g_interrupted = 1;
+  ::alarm(1);
+}
 
+void on_alarm(int) {
+  if (g_interrupted) exit_now();
+}
 
 // What the selection was, stored in the results file so that --resume can
 // run exactly the rest of the same matrix.
@@ -37,7 +63,9 @@ nlohmann::json selection_json(const RunOptions& opt) {
           {"memory_limit_bytes", opt.memory_limit}};
 }
 
-// Restores the selection of an interrupted run from its results file.
+// Restores the selection of an interrupted run from its results file (its
+// types were checked by load_results; its values are checked as the flags'
+// would be, by the caller).
 void restore_selection(const nlohmann::json& doc, const std::string& path, RunOptions& opt) {
   const auto& o = doc.value("options", nlohmann::json::object());
   if (!o.contains("selection"))
@@ -56,22 +84,63 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.memory_limit = s.value("memory_limit_bytes", uint64_t{0});
 }
 
-std::string default_out_path() {
-  std::time_t now = std::time(nullptr);
-  return fmt::format("results/runs/{:%Y%m%d-%H%M%S}.json", fmt::localtime(now));
+}  // namespace
+
+std::string check_timeout(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0.1 || seconds > 86400)
+    return fmt::format("--timeout: '{}' is not accepted; accepted: seconds from 0.1 to 86400", seconds);
+  return "";
 }
 
-// SIGINT and SIGTERM set a flag that stops the running cell and the matrix.
-}  // namespace
+std::string check_repetitions(int n) {
+  if (n != -1 && (n < 1 || n > 1000))
+    return fmt::format("--repetitions: '{}' is not accepted; accepted: 1 to 1000, or -1 for the preset's", n);
+  return "";
+}
+
+std::string check_shard(const std::string& spec) {
+  if (spec.empty()) return "";
+  // Digits only, each side at most six of them: no sign, no overflow (a
+  // number past 2^64 read by sscanf wraps and names the wrong slice).
+  const auto slash = spec.find('/');
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 6 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const std::string i = slash == std::string::npos ? "" : spec.substr(0, slash);
+  const std::string n = slash == std::string::npos ? "" : spec.substr(slash + 1);
+  if (!digits(i) || !digits(n) || std::stol(i) < 1 || std::stol(i) > std::stol(n))
+    return fmt::format("--shard: '{}' is not accepted; accepted: I/N with 1 <= I <= N <= 999999 (e.g. 2/4)", spec);
+  return "";
+}
+
+std::string check_params(const std::vector<std::string>& params) {
+  std::map<std::string, std::string> seen;
+  for (const auto& p : params) {
+    const std::string key = p.substr(0, p.find('='));
+    if (auto [it, fresh] = seen.emplace(key, p); !fresh)
+      return fmt::format("--param: '{}' is given twice ({} and {}); give one list instead: --param {}=v1,v2",
+                         key, it->second, p, key);
+  }
+  return "";
+}
 
 void install_interrupt_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_interrupt;
-  // Restart interrupted reads (of /proc, of git's output): the flag is what
-  // stops the run, at the next point that looks at it.
-  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  // No SA_RESTART: a system call the signal interrupts returns EINTR rather
+  // than waiting on (an open() of a FIFO with no writer would wait forever).
+  sa.sa_flags = 0;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  struct sigaction alarm {};
+  alarm.sa_handler = on_alarm;
+  sigemptyset(&alarm.sa_mask);
+  sigaction(SIGALRM, &alarm, nullptr);
+  // A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, which
+  // the writer reports, instead of killing the run.
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 const volatile sig_atomic_t* interrupted_flag() { return &g_interrupted; }
@@ -84,30 +153,47 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   nlohmann::json earlier;  // the file being resumed
   try {
     if (!opt.resume.empty()) {
-      earlier = load_results(opt.resume);
+      try {
+        earlier = load_results(opt.resume);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(fmt::format("--resume: {}", e.what()));
+      }
       restore_selection(earlier, opt.resume, opt);
-      for (const auto& c : earlier["cells"])
-        if (!c.is_object() || !c.contains("name") || !c["name"].is_string())
-          throw std::invalid_argument(
-              fmt::format("--resume: {}: a cell without a string \"name\"", opt.resume));
       opt.out = opt.resume;
     }
+    // The numbers the flags take, checked again here for what a resumed
+    // file stored (a --timeout of nan once made a file its own --resume
+    // could not read).
+    for (const std::string& err : {check_timeout(opt.timeout_s), check_repetitions(opt.repetitions),
+                                   check_shard(opt.shard), check_params(opt.sel.params)})
+      if (!err.empty()) throw std::invalid_argument(opt.resume.empty() ? err : "--resume: " + opt.resume + ": " + err);
+    if (opt.warmup < -1 || opt.warmup > 100)
+      throw std::invalid_argument(fmt::format("--warmup: '{}' is not accepted; accepted: 0 to 100, or -1", opt.warmup));
     cells = expand(opt.sel);
     if (!opt.shard.empty()) cells = take_shard(std::move(cells), opt.shard);
     sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
+    if (!opt.out.empty()) check_output_path(opt.out, opt.resume.empty() ? "--out" : "--resume");
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench run: {}\n", e.what());
-    return 2;
-  } catch (const nlohmann::json::exception& e) {
-    // A field of the file being resumed has the wrong type.
-    fmt::print(stderr, "cmbench run: --resume: {}: not a results file this cmbench wrote ({})\n",
-               opt.resume, e.what());
     return 2;
   }
   const Preset& preset = *find_preset(opt.sel.preset);
   const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
   const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
-  const std::string out = opt.out.empty() ? default_out_path() : opt.out;
+  const bool default_out = opt.out.empty();
+  const std::string out = default_out ? claim_default_out_path() : opt.out;
+  const std::string gbench_out =
+      (out.size() > 5 && out.ends_with(".json") ? out.substr(0, out.size() - 5) : out) + ".gbench.json";
+  // One writer per results file, for the whole run.
+  OutputLock lock;
+  try {
+    if (opt.format == "gbench") check_output_path(gbench_out, "--out (its .gbench.json)");
+    lock = OutputLock(out, opt.resume.empty() ? "--out" : "--resume");
+  } catch (const std::invalid_argument& e) {
+    if (default_out) ::unlink(out.c_str());
+    fmt::print(stderr, "cmbench run: {}\n", e.what());
+    return 2;
+  }
 
   nlohmann::json doc = new_results_doc(collect_context(), argv,
                                        {{"preset", opt.sel.preset},
@@ -132,16 +218,17 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
         return 2;
       }
     doc["context"] = was;
-    doc["command"] = earlier["command"];
+    doc["command"] = earlier.value("command", nlohmann::json::array());
     doc["resumed_by"] = argv;
     for (const auto& c : earlier["cells"]) {
-      done.insert(c.value("name", ""));
+      done.insert(c["name"].get<std::string>());
       doc["cells"].push_back(c);
     }
   }
   try {
     write_json_atomic(out, doc);
   } catch (const std::exception& e) {
+    if (default_out) ::unlink(out.c_str());
     fmt::print(stderr, "cmbench run: --out: cannot write {}: {}\n", out, e.what());
     return 2;
   }
@@ -150,14 +237,19 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const int64_t t0 = now_ns();
   std::vector<CellResult> results;
   results.reserve(cells.size());
+  // A write that failed (a full disk): the run stops, the file keeps what
+  // the last good write put there, and the status says so.
+  std::string write_failure;
+  size_t written = 0;  // cells of this run in the file on disk
   size_t i = 0;
-  for (; i < cells.size() && !g_interrupted; ++i) {
+  for (; i < cells.size() && !g_interrupted && write_failure.empty(); ++i) {
     const Cell& cell = cells[i];
     if (done.count(cell.name)) continue;
     CellResult r;
     r.cell = &cell;
     RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
     req.memory_limit_bytes = opt.memory_limit;
+    req.core_dir = opt.keep_core;
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
@@ -184,20 +276,30 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     finish_cell(r, build_type());
     doc["cells"].push_back(to_json(r));
     results.push_back(std::move(r));
-    write_json_atomic(out, doc);
+    try {
+      write_json_atomic(out, doc);
+      written = results.size();
+    } catch (const std::exception& e) {
+      write_failure = e.what();
+    }
   }
   if (progress) fmt::print(stderr, "\r\033[K");
   const double wall = static_cast<double>(now_ns() - t0) / 1e9;
   // Complete when every cell was run; a signal that came after the last one
   // interrupted nothing.
-  const bool complete = i == cells.size();
+  const bool complete = i == cells.size() && write_failure.empty();
   doc["complete"] = complete;
   doc["wall_s"] = wall;
-  write_json_atomic(out, doc);
-  if (opt.format == "gbench") {
-    const std::string stem = out.size() > 5 && out.ends_with(".json") ? out.substr(0, out.size() - 5) : out;
-    write_json_atomic(stem + ".gbench.json", to_gbench(doc));
-    fmt::print(stderr, "Google Benchmark JSON written to {}.gbench.json\n", stem);
+  if (write_failure.empty()) {
+    try {
+      write_json_atomic(out, doc);
+      if (opt.format == "gbench") {
+        write_json_atomic(gbench_out, to_gbench(doc));
+        fmt::print(stderr, "Google Benchmark JSON written to {}\n", gbench_out);
+      }
+    } catch (const std::exception& e) {
+      write_failure = e.what();
+    }
   }
 
   print_table(stdout, results);
@@ -209,8 +311,16 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   if (!done.empty())
     fmt::print("\n{} cells kept from {} ({} ok); {} run now\n", done.size(), out, kept_ok, results.size());
   ok += kept_ok;
-  fmt::print("\n{} of {} cells ok in {:.1f} s; results written to {}\n", ok, cells.size(), wall, out);
+  fmt::print("\n{} of {} cells ok in {:.1f} s; results {} {}\n", ok, cells.size(), wall,
+             write_failure.empty() ? "written to" : "could not all be written to", out);
   std::fflush(stdout);
+  if (!write_failure.empty()) {
+    fmt::print(stderr,
+               "cmbench run: cannot write the results file: {}; stopped; {} keeps the {} cell(s) of this "
+               "run written before ({} ran)\n",
+               write_failure, out, written, results.size());
+    return 3;
+  }
   if (!complete) {
     fmt::print(stderr, "cmbench run: interrupted; {} finished cells are in {}\n", results.size(), out);
     return 130;

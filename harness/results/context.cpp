@@ -8,12 +8,12 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include <array>
-#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <string>
 #include <thread>
+
+#include "build_info.hpp"  // generated: CMBENCH_GIT_COMMIT, CMBENCH_GIT_DIRTY
 
 namespace cmbench {
 
@@ -35,18 +35,6 @@ std::string cpu_model() {
       return colon == std::string::npos ? line : line.substr(line.find_first_not_of(' ', colon + 1));
     }
   return "unknown";
-}
-
-// Output of a short command, trimmed; empty when it fails.
-std::string command_output(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    std::array<char, 256> buf{};
-    while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-    if (pclose(p) != 0) return {};
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
 }
 
 }  // namespace
@@ -89,13 +77,13 @@ nlohmann::json collect_context() {
       {"pipe_max_size", first_line("/proc/sys/fs/pipe-max-size")},
   };
   // The commit of the source tree the binary was built from, and whether it
-  // had uncommitted changes. Read at run time: empty outside a checkout.
-  const std::string src = CMBENCH_SOURCE_DIR;
-  std::string commit = command_output("git -C '" + src + "' rev-parse HEAD 2>/dev/null");
+  // had uncommitted changes: recorded when it was built
+  // (harness/results/build_info.cmake), so a checkout that moved on since,
+  // or a binary run outside its checkout, does not change it; null when the
+  // build was not made from a git checkout.
+  const std::string commit = CMBENCH_GIT_COMMIT;
   c["git_commit"] = commit.empty() ? nlohmann::json(nullptr) : nlohmann::json(commit);
-  if (!commit.empty())
-    c["git_dirty"] =
-        !command_output("git -C '" + src + "' status --porcelain --untracked-files=no 2>/dev/null").empty();
+  if (!commit.empty()) c["git_dirty"] = CMBENCH_GIT_DIRTY;
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "harness/driver/matrix.hpp"
+#include "harness/results/output.hpp"
 #include "harness/results/results.hpp"
 
 namespace cmbench {
@@ -26,6 +27,7 @@ constexpr const char* kContextKeys[] = {"cpu_model",  "cores_available", "kernel
 int run_merge(const std::vector<std::string>& files, const std::string& out, bool allow_mixed) {
   std::vector<nlohmann::json> docs;
   try {
+    check_output_path(out, "--out");
     for (const auto& f : files) docs.push_back(load_results(f));
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench merge: {}\n", e.what());
@@ -118,10 +120,14 @@ int run_merge(const std::vector<std::string>& files, const std::string& out, boo
   merged["complete"] = complete;
   if (allow_mixed) merged["context"]["mixed"] = true;
   try {
+    OutputLock lock(out, "--out");
     write_json_atomic(out, merged);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "cmbench merge: {}\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "cmbench merge: --out: cannot write {}: {}\n", out, e.what());
-    return 2;
+    return 3;
   }
   fmt::print("{} cells from {} files written to {}{}\n", merged["cells"].size(), files.size(), out,
              complete ? "" : " (incomplete)");

@@ -6,7 +6,8 @@
 
 namespace cmbench {
 
-// Returns the exit status: 0 written, 2 bad input (nothing written).
+// Returns the exit status: 0 written, 2 bad input (nothing written), 3 the
+// write failed (the file at --out is as it was).
 int run_merge(const std::vector<std::string>& files, const std::string& out, bool allow_mixed);
 
 }  // namespace cmbench

@@ -10,6 +10,9 @@
 #include <stdexcept>
 
 #include "harness/cell/errors.hpp"
+#include "harness/results/input.hpp"
+#include "harness/results/output.hpp"
+#include "harness/results/schema.hpp"
 #include "harness/stats/stats.hpp"
 
 namespace cmbench {
@@ -30,10 +33,62 @@ nlohmann::json rep_json(const RepetitionResult& r) {
   if (!r.message.empty()) j["message"] = r.message;
   if (r.err) j["errno"] = r.err;
   if (r.signal) j["signal"] = r.signal;
+  if (!r.crash.is_null()) j["crash"] = r.crash;
+  if (r.stopped_s > 0) j["stopped_s"] = r.stopped_s;
   if (!r.metrics.is_null()) j["metrics"] = r.metrics;
   if (!r.cell_rusage.is_null()) j["cell_rusage"] = r.cell_rusage;
   if (!r.memory_limit.is_null()) j["memory_limit"] = r.memory_limit;
   return j;
+}
+
+// The timed region's CPU time (user + system) and wall time of a repetition.
+std::optional<std::pair<double, double>> cpu_and_wall(const RepetitionResult& rep) {
+  auto user = metric_value(rep.metrics, "cpu_user_s"), sys = metric_value(rep.metrics, "cpu_sys_s"),
+       wall = metric_value(rep.metrics, "wall_s");
+  if (!user || !sys || !wall || !(*wall > 0)) return std::nullopt;
+  return std::make_pair(*user + *sys, *wall);
+}
+
+// Repetitions whose clock ran while the cell did not: stopped (SIGSTOP,
+// SIGTSTP, a debugger), or starved of CPU (a suspended VM, another program
+// on its cores). Their times are not the cell's.
+//  - A stop of the cell process itself is seen directly: the runner notes
+//    when it is stopped and continued (stopped_s).
+//  - Anything else shows as wall time without CPU time. For a one-thread,
+//    CPU-bound cell CPU/wall near 1 says it, but most cells block by design
+//    (sleepers sleep, echo waits on sockets) and threaded ones add CPU
+//    across cores, so a ratio on its own proves nothing. What holds for all
+//    of them: the same cell does about the same work, so its CPU time is
+//    about the same in every repetition; a repetition whose wall time
+//    stands well above the others' while its CPU time does not was not
+//    running for part of it. That needs two repetitions or more.
+void warn_about_lost_time(CellResult& r) {
+  for (size_t k = 0; k < r.reps.size(); ++k)
+    if (r.reps[k].stopped_s > 0)
+      r.warnings.push_back(fmt::format(
+          "repetition {} was stopped (SIGSTOP or SIGTSTP) for {:.2f} s of its {:.2f} s: its times include the "
+          "stop; run it again",
+          k + 1, r.reps[k].stopped_s, r.reps[k].elapsed_s));
+  std::vector<std::pair<double, double>> cw;
+  for (const auto& rep : r.reps)
+    if (auto v = cpu_and_wall(rep)) cw.push_back(*v);
+  if (cw.size() < 2 || cw.size() != r.reps.size()) return;
+  for (size_t k = 0; k < cw.size(); ++k) {
+    std::vector<double> cpu, wall;
+    for (size_t o = 0; o < cw.size(); ++o)
+      if (o != k) {
+        cpu.push_back(cw[o].first);
+        wall.push_back(cw[o].second);
+      }
+    const double wall_ratio = cw[k].second / median(wall);
+    const double cpu_ratio = median(cpu) > 0 ? cw[k].first / median(cpu) : 1;
+    if (wall_ratio > kLostTimeWallRatio && cpu_ratio < kLostTimeCpuRatio && r.reps[k].stopped_s == 0)
+      r.warnings.push_back(fmt::format(
+          "repetition {} took {:.1f}x the other repetitions' wall time with {:.1f}x their CPU time: it was "
+          "stopped or starved of CPU for part of it (SIGSTOP, a suspended VM, another program on its cores); "
+          "run it again",
+          k + 1, wall_ratio, cpu_ratio));
+  }
 }
 
 }  // namespace
@@ -84,6 +139,7 @@ void finish_cell(CellResult& r, const std::string& build_type) {
       if (auto v = metric_of(rep, name)) values.push_back(*v);
     if (!values.empty()) r.aggregates[name] = summary_json(summarize(values));
   }
+  warn_about_lost_time(r);
   if (!build_type.empty() && build_type != "Release")
     r.warnings.push_back(fmt::format(
         "built as {}: these numbers do not represent optimised code; build with the release preset",
@@ -122,6 +178,10 @@ nlohmann::json to_json(const CellResult& r) {
   if (!r.message.empty()) j["message"] = r.message;
   if (r.err) j["errno"] = r.err;
   if (r.signal) j["signal"] = r.signal;
+  // The crash of the repetition that decided the outcome.
+  for (const auto* set : {&r.warmups, &r.reps})
+    for (const auto& rep : *set)
+      if (!rep.crash.is_null() && !j.contains("crash")) j["crash"] = rep.crash;
   j["warnings"] = r.warnings;
   // Notes are the implementation's own account of itself; they are the same
   // for every repetition, so the first one that has them speaks for all.
@@ -162,35 +222,17 @@ nlohmann::json new_results_doc(nlohmann::json context, const std::vector<std::st
 }
 
 void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
-  namespace fs = std::filesystem;
-  fs::path p(path);
-  if (p.has_parent_path()) fs::create_directories(p.parent_path());
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw_errno("open " + tmp);
-    out << doc.dump(2) << '\n';
-    out.flush();
-    if (!out) throw_errno("write " + tmp);
-  }
-  // fsync before rename, so a power cut leaves the old file or the new one.
-  int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp);
+  write_file_atomic(path, doc.dump(2) + "\n");
 }
 
 nlohmann::json load_results(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument(fmt::format("{}: cannot open the results file", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_results(ss.str(), path);
+  return parse_results(read_input_file(path, "a results file"), path);
 }
 
 nlohmann::json parse_results(std::string_view text, const std::string& path) {
+  // Before parsing: 100,000 nested arrays parse, but every recursive reader
+  // after (a copy, dump(), the report) would overflow its stack on them.
+  check_json_depth(text, path);
   auto doc = nlohmann::json::parse(text, nullptr, false);
   if (doc.is_discarded())
     throw std::invalid_argument(fmt::format("{}: not JSON (truncated or another kind of file)", path));
@@ -217,6 +259,7 @@ nlohmann::json parse_results(std::string_view text, const std::string& path) {
         fmt::format("{}: schema_version {} is not a version (1 or more)", path, version.dump()));
   if (!doc.contains("cells") || !doc["cells"].is_array())
     throw std::invalid_argument(fmt::format("{}: no \"cells\" array", path));
+  validate_results(doc, path);
   return doc;
 }
 

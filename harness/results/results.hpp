@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/driver/matrix.hpp"
+#include "harness/results/output.hpp"
 #include "harness/sandbox/runner.hpp"
 
 namespace cmbench {
@@ -21,6 +22,11 @@ inline constexpr double kUnstableCv = 0.05;
 // A first measured repetition this much slower than the median of the rest
 // is flagged.
 inline constexpr double kSlowFirstRatio = 1.5;
+// A repetition that took this much more wall time than the others while its
+// CPU time grew by less than kLostTimeCpuRatio was not running for part of
+// it (stopped, or starved of CPU): flagged.
+inline constexpr double kLostTimeWallRatio = 1.5;
+inline constexpr double kLostTimeCpuRatio = 1.15;
 
 struct CellResult {
   const Cell* cell = nullptr;
@@ -54,12 +60,17 @@ std::optional<double> metric_value(const nlohmann::json& metrics, const std::str
 nlohmann::json new_results_doc(nlohmann::json context, const std::vector<std::string>& command,
                                nlohmann::json options);
 
-// Writes `doc` to `path` through a temporary file renamed into place, so a
-// reader never sees a half-written file. Creates parent folders.
+// Writes `doc` to `path` through a uniquely named temporary file renamed
+// into place, so a reader never sees a half-written file
+// (harness/results/output.hpp: write_file_atomic). Creates parent folders.
+// Throws std::invalid_argument when the path is not a regular file or a new
+// path, WriteError when writing failed (the file is as it was).
 void write_json_atomic(const std::string& path, const nlohmann::json& doc);
 
-// Reads a results file, checking that it is JSON of this schema and of a
-// version this build reads; throws std::invalid_argument with a one-line
+// Reads a results file — a regular file of bounded size
+// (harness/results/input.hpp) — checking that it is JSON of this schema
+// and of a version this build reads, and that every field fits the schema
+// (harness/results/schema.hpp); throws std::invalid_argument with a one-line
 // message naming the file and what is wrong.
 nlohmann::json load_results(const std::string& path);
 

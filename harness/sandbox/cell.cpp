@@ -12,7 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -24,7 +27,9 @@
 #include "harness/cell/memory.hpp"
 #include "harness/cell/outcome.hpp"
 #include "harness/registry/registry.hpp"
+#include "harness/sandbox/crash.hpp"
 #include "harness/sandbox/runner.hpp"
+#include "models/fiber/scheduler.hpp"
 
 namespace cmbench {
 
@@ -93,6 +98,27 @@ class ParkedThreads {
   std::vector<pthread_t> threads_;
 };
 
+// A crash in a function of its own, so that the crash forensics can be
+// checked to name it. Volatile twice: a null pointer the compiler can see
+// becomes a trap instruction (SIGILL), and a plain store through an unknown
+// one may be dropped.
+[[gnu::noinline]] void crash_by_null_write() {
+  volatile int* volatile target = nullptr;
+  *target = 1;
+}
+
+// Recurses until the stack runs out: the frame is kept (the addition after
+// the call), so it is not turned into a loop; the bound, read from volatile
+// memory, is never reached (a fiber's stack is far smaller).
+volatile int g_overflow_bound = 1 << 30;
+
+[[gnu::noinline]] int overflow_the_stack(int depth) {
+  volatile char pad[256];
+  pad[0] = static_cast<char>(depth);
+  if (depth >= g_overflow_bound) return pad[0];
+  return overflow_the_stack(depth + 1) + pad[0];
+}
+
 // Test-only fault injection, so the fault tests exercise the real cell
 // protocol: CMBENCH_FAULT=<kind>[@<substring of workload/model>]. It acts
 // before the workload runs, in the cell process, exactly where a broken
@@ -117,6 +143,14 @@ void inject_fault(const std::string& name, Probe& probe, uint64_t operations) {
     for (;;) pause();
   } else if (kind == "segv") {
     raise(SIGSEGV);
+  } else if (kind == "null-write") {
+    crash_by_null_write();
+  } else if (kind == "fiber-overflow") {
+    // A fiber that overflows its stack: the first stacks of the fiber
+    // runtime have a guard page, so it faults there.
+    fiber::Scheduler sched(16 * 1024, 1);
+    sched.spawn([] { overflow_the_stack(0); });
+    sched.run();
   } else if (kind == "abort") {
     std::abort();
   } else if (kind == "exit") {
@@ -233,6 +267,95 @@ std::string apply_memory_limit() {
 #endif
 }
 
+// The cell dies with the runner: the kernel sends cell_death_signal() when
+// the thread that spawned the cell ends, however it ends (SIGKILL, SIGHUP),
+// and the handler kills the cell's whole process group — its units, forked
+// helpers, grandchildren — and the cell with it. A cell started by hand has
+// no runner to die with.
+void on_runner_death(int) { ::kill(0, SIGKILL); }
+
+void die_with_runner() {
+  const char* env = std::getenv(kRunnerPidEnv);
+  if (!env || !*env) return;
+  const pid_t runner = static_cast<pid_t>(std::atol(env));
+  struct sigaction sa {};
+  sa.sa_handler = on_runner_death;
+  sigemptyset(&sa.sa_mask);
+  sigaction(cell_death_signal(), &sa, nullptr);
+  prctl(PR_SET_PDEATHSIG, cell_death_signal());
+  // The runner may have died before the request above: then nobody will
+  // send the signal, and the cell is an orphan already.
+  if (getppid() != runner) ::kill(0, SIGKILL);
+}
+
+// A std::bad_alloc that reaches std::terminate — thrown where it cannot be
+// handled: from a destructor during unwinding (Asio's awaitable_thread posts
+// its continuation as it is destroyed, and that allocation fails under a
+// memory limit), from a noexcept function, from a thread's top — is still
+// memory running out: the outcome `limit`, not a SIGABRT crash. Written
+// without allocating (there is no memory), to the result pipe; any other
+// exception goes on to abort as before (the crash handler records it).
+int g_result_fd = -1;
+std::terminate_handler g_previous_terminate = nullptr;
+
+[[noreturn]] void on_terminate() {
+  const char* what = nullptr;
+  int err = 0;
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc&) {
+      what = "out of memory (std::bad_alloc, thrown where it could not be handled: std::terminate)";
+      err = ENOMEM;
+    } catch (const LimitError& l) {
+      what = "a resource ran out (LimitError, thrown where it could not be handled: std::terminate)";
+      err = l.err();
+    } catch (...) {
+    }
+  } else {
+    // No exception at all: when even the exception for a failed allocation
+    // cannot be allocated (the runtime's emergency pool is used up, as under
+    // a memory limit where thousands of coroutine frames fail at once), the
+    // runtime calls std::terminate without one. Whether memory is what ran
+    // out is asked of the kernel: a 1 MiB mapping fails too.
+    void* probe = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED && errno == ENOMEM) {
+      what = "out of memory (std::terminate without an exception, and a 1 MiB mapping fails: an allocation "
+             "failed where nothing could throw)";
+      err = ENOMEM;
+    } else if (probe != MAP_FAILED) {
+      ::munmap(probe, 1 << 20);
+    }
+  }
+  {
+    if (what) {
+      char doc[512];
+      const int n = std::snprintf(doc, sizeof doc, R"({"outcome": "limit", "errno": %d, "message": "%s", "notes": {}})",
+                                  err, what);
+      for (size_t off = 0, len = n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof doc - 1) : 0; off < len;) {
+        const ssize_t w = ::write(g_result_fd, doc + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += static_cast<size_t>(w);
+      }
+      ::_exit(0);
+    }
+  }
+  if (g_previous_terminate) g_previous_terminate();
+  std::abort();
+}
+
+// --keep-core: core files as large as the hard limit allows.
+void allow_core_file() {
+  if (!std::getenv(kKeepCoreEnv)) return;
+  rlimit core{};
+  if (getrlimit(RLIMIT_CORE, &core) == 0) {
+    core.rlim_cur = core.rlim_max;
+    setrlimit(RLIMIT_CORE, &core);
+  }
+  prctl(PR_SET_DUMPABLE, 1);
+}
+
 }  // namespace
 
 Outcome classify(const Probe& probe, std::string& message) {
@@ -253,6 +376,11 @@ Outcome classify(const Probe& probe, std::string& message) {
 
 int run_cell_child(const std::string& workload, const std::string& model,
                    const std::map<std::string, std::string>& given, int result_fd) {
+  install_crash_handler(result_fd);
+  die_with_runner();
+  allow_core_file();
+  g_result_fd = result_fd;
+  g_previous_terminate = std::set_terminate(on_terminate);
   nlohmann::json out;
   Outcome outcome = Outcome::ok;
   const Entry* entry = find_entry(workload, model);

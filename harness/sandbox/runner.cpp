@@ -18,17 +18,23 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "harness/cell/errors.hpp"
 #include "harness/cell/memory.hpp"
 #include "harness/cell/probe.hpp"
+#include "harness/sandbox/crash.hpp"
 
 extern char** environ;
 
@@ -117,14 +123,18 @@ Leftovers clean_up_group(pid_t pgid) {
     if (!inodes.empty()) left.listening_ports = listening_ports(members.front(), inodes);
     kill(-pgid, SIGKILL);
   }
-  // Reap orphans re-parented to us; give the kernel a moment to deliver the
-  // kills, but never wait long.
-  for (int i = 0; i < 200; ++i) {
+  // Reap every orphan re-parented to us — all of them: a tree of 30,000
+  // processes leaves 30,000 zombies, and each holds a pid that the next
+  // cells would miss — and give the kernel a moment to deliver the kills
+  // (a zombie still answers kill(-pgid, 0); the group is gone once none is
+  // left), but never wait long.
+  const int64_t until = now_ns() + 5'000'000'000;
+  for (;;) {
     int status;
     pid_t r = waitpid(-1, &status, WNOHANG);
     if (r > 0) continue;
     if (r < 0 && errno == ECHILD) break;
-    if (kill(-pgid, 0) != 0) break;
+    if (kill(-pgid, 0) != 0 || now_ns() > until) break;
     usleep(1000);
   }
   return left;
@@ -258,21 +268,234 @@ std::vector<std::string> remove_leaked_shm(const ShmSnapshot& before) {
   return leaks;
 }
 
+// The io fault library (harness/sandbox/io_fault.cpp) beside `exe`, when
+// CMBENCH_FAULT asks for an io: fault in this cell; empty otherwise.
+std::string io_fault_library(const std::string& exe, const std::string& cell) {
+  const char* spec = std::getenv("CMBENCH_FAULT");
+  if (!spec || std::strncmp(spec, "io:", 3) != 0) return "";
+  const std::string s = spec;
+  if (auto at = s.find('@'); at != std::string::npos && cell.find(s.substr(at + 1)) == std::string::npos)
+    return "";
+  return exe.substr(0, exe.rfind('/') + 1) + "libcmbench_iofault.so";
+}
+
+bool starts_with(const char* s, const std::string& prefix) {
+  return std::strncmp(s, prefix.c_str(), prefix.size()) == 0;
+}
+
 // The environment of the cell: this process's, with the memory limit (or
 // its absence) stated explicitly, so a limit in our own environment never
-// leaks into a cell that was not given one.
-std::vector<std::string> cell_environment(uint64_t memory_limit) {
+// leaks into a cell that was not given one; this process's pid (the cell
+// dies with it); --keep-core's request; and for the io fault tests the
+// library that injects them, preloaded.
+std::vector<std::string> cell_environment(const RepetitionRequest& req, const std::string& preload) {
   std::vector<std::string> env;
-  const std::string prefix = std::string(kMemoryLimitEnv) + "=";
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env.emplace_back(*e);
-  if (memory_limit > 0) env.push_back(prefix + std::to_string(memory_limit));
+  const std::string limit = std::string(kMemoryLimitEnv) + "=", runner = std::string(kRunnerPidEnv) + "=",
+                    core = std::string(kKeepCoreEnv) + "=", ld = "LD_PRELOAD=", asan = "ASAN_OPTIONS=";
+  std::string ld_preload = preload, asan_options;
+  for (char** e = environ; *e; ++e) {
+    if (starts_with(*e, limit) || starts_with(*e, runner) || starts_with(*e, core)) continue;
+    if (!preload.empty() && starts_with(*e, ld)) {
+      ld_preload += ":" + std::string(*e + ld.size());
+      continue;
+    }
+    if (!preload.empty() && starts_with(*e, asan)) {
+      asan_options = std::string(*e + asan.size()) + ":";
+      continue;
+    }
+    env.emplace_back(*e);
+  }
+  if (req.memory_limit_bytes > 0) env.push_back(limit + std::to_string(req.memory_limit_bytes));
+  env.push_back(runner + std::to_string(getpid()));
+  if (!req.core_dir.empty()) env.push_back(core + "1");
+  if (!preload.empty()) {
+    env.push_back(ld + ld_preload);
+#if defined(__SANITIZE_ADDRESS__)
+    // A preloaded library comes before the sanitizer's runtime, which
+    // refuses to start that way unless told the order is deliberate.
+    env.push_back(asan + asan_options + "verify_asan_link_order=0");
+#else
+    if (!asan_options.empty()) env.push_back(asan + asan_options.substr(0, asan_options.size() - 1));
+#endif
+  }
   return env;
+}
+
+// The cell's standard error, passed through to ours as it comes, with its
+// first and last bytes kept: what a runtime says when it aborts without a
+// result (the Go runtime's "failed to create new OS thread") is the only
+// account of it there is.
+struct StderrCapture {
+  static constexpr size_t kHead = 8192, kTail = 4096;
+  std::string head, tail;
+  void add(const char* data, size_t n) {
+    (void)!::write(STDERR_FILENO, data, n);
+    const size_t to_head = std::min(n, kHead - std::min(kHead, head.size()));
+    head.append(data, to_head);
+    tail.append(data + to_head, n - to_head);
+    if (tail.size() > 2 * kTail) tail.erase(0, tail.size() - kTail);
+  }
+  std::string text() const {
+    return tail.empty() ? head : head + "\n...\n" + tail.substr(tail.size() > kTail ? tail.size() - kTail : 0);
+  }
+};
+
+// What a cell that exited without a result said on its way out, as an
+// outcome: runtimes that abort instead of failing (the Go runtime cannot
+// report a thread or memory it could not get; it prints and exits 2) say
+// what ran out, and that is a `limit` like any other.
+struct LastWords {
+  Outcome outcome = Outcome::failed;
+  int err = 0;
+  std::string message;
+};
+
+std::optional<LastWords> last_words(const std::string& err_text) {
+  std::smatch m;
+  static const std::regex go_thread(R"(failed to create new OS thread \(have (\d+) already; errno=(\d+)\))");
+  if (std::regex_search(err_text, m, go_thread)) {
+    const int e = std::atoi(m[2].str().c_str());
+    return LastWords{is_limit_errno(e) ? Outcome::limit : Outcome::failed, e,
+                     fmt::format("the Go runtime could not create an OS thread (it had {}): {} "
+                                 "(errno {}; RLIMIT_NPROC, threads-max or pid_max)",
+                                 m[1].str(), std::strerror(e), e)};
+  }
+  static const std::regex go_memory(R"(fatal error: (runtime: )?out of memory|runtime: out of memory: cannot allocate)");
+  if (std::regex_search(err_text, m, go_memory))
+    return LastWords{Outcome::limit, ENOMEM, "the Go runtime ran out of memory (fatal error: out of memory)"};
+  // Otherwise the first line that reads like an error, for the message
+  // (searched by hand: std::regex recurses per character and a long line
+  // would exhaust the stack).
+  std::istringstream lines(err_text);
+  for (std::string line; std::getline(lines, line);) {
+    std::string lower = line;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (const char* word : {"error", "fatal", "panic", "cannot", "failed", "terminate", "abort"})
+      if (lower.find(word) != std::string::npos) return LastWords{Outcome::failed, 0, line.substr(0, 300)};
+  }
+  return std::nullopt;
+}
+
+// CMBENCH_TEST_SLOW_SAMPLE_MS=N makes every memory sample of a process
+// tree take N ms longer: the fault tests' stand-in for a tree of 30,000
+// processes, whose PSS takes that long to read, to show that the deadline
+// holds while the loop is busy. One getenv() per sample (every 50 ms or
+// more, in the parent) when unset.
+void stall_for_tests() {
+  const char* env = std::getenv("CMBENCH_TEST_SLOW_SAMPLE_MS");
+  const long ms = env ? std::atol(env) : 0L;
+  if (ms > 0) ::usleep(static_cast<useconds_t>(ms) * 1000);
+}
+
+// --- the watchdog -----------------------------------------------------------
+//
+// The deadline and a stop request are kept by a thread of their own, so that
+// they hold whatever the runner's loop is doing: reading the PSS of a tree of
+// 30,000 processes takes seconds, during which the loop looks at no clock.
+// At the deadline (or on the stop flag) it sends SIGKILL to the cell's whole
+// process group. The group cannot have been recycled by then: its leader is
+// our child, and it is reaped only after the watchdog has been stopped.
+class Watchdog {
+ public:
+  enum class Fired { no, deadline, stop };
+  Watchdog(pid_t pgid, int64_t deadline_ns, const volatile sig_atomic_t* stop) {
+    // The thread takes no signals: a SIGINT must reach the thread that runs
+    // the loop, and interrupt what it waits on.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    try {
+      thread_ = std::thread([this, pgid, deadline_ns, stop] { watch(pgid, deadline_ns, stop); });
+    } catch (const std::system_error&) {
+      // No thread to be had (the machine is out of tasks): the loop's own
+      // checks of the deadline and the flag remain.
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() { disarm(); }
+  // Stops watching; after it, fired() is final.
+  void disarm() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  Fired fired() const { return fired_; }
+
+ private:
+  void watch(pid_t pgid, int64_t deadline_ns, const volatile sig_atomic_t* stop) {
+    std::unique_lock lock(mu_);
+    while (!done_) {
+      const int64_t now = now_ns();
+      if (now >= deadline_ns || (stop && *stop)) {
+        fired_ = now >= deadline_ns ? Fired::deadline : Fired::stop;
+        ::kill(-pgid, SIGKILL);
+        return;
+      }
+      // The stop flag is a signal handler's: looked at every 50 ms.
+      cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(deadline_ns - now, 50'000'000)));
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  Fired fired_ = Fired::no;
+  std::thread thread_;
+};
+
+// --- core files (--keep-core) -----------------------------------------------
+
+// Where the kernel puts core files; a core of a cell that ran in `cwd`
+// lands there when the pattern is a relative name.
+std::string core_pattern() {
+  std::ifstream in("/proc/sys/kernel/core_pattern");
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// After a crash with --keep-core: moves the core file the kernel wrote into
+// `cwd` to the --keep-core folder and says where it is, or why there is none.
+nlohmann::json keep_core(const RepetitionRequest& req, const std::string& cwd, pid_t pid, bool dumped) {
+  nlohmann::json core = nlohmann::json::object();
+  const std::string pattern = core_pattern();
+  std::string found;
+  if (DIR* d = opendir(cwd.c_str())) {
+    while (auto* ent = readdir(d))
+      if (std::strncmp(ent->d_name, "core", 4) == 0) found = cwd + "/" + ent->d_name;
+    closedir(d);
+  }
+  if (!found.empty()) {
+    std::string name = fmt::format("{}-{}-{}.core", req.workload, req.model, pid);
+    const std::string dest = req.core_dir + "/" + name;
+    if (std::rename(found.c_str(), dest.c_str()) == 0) found = dest;
+    core["file"] = found;
+  } else if (!pattern.empty() && pattern[0] == '|') {
+    core["note"] = fmt::format("the kernel hands core files to a program (core_pattern '{}'); look there{}",
+                               pattern, dumped ? "" : ", though the kernel says no core was dumped");
+  } else if (!pattern.empty() && pattern[0] == '/') {
+    core["note"] = fmt::format("the kernel writes core files by the absolute pattern '{}' (pid {}){}", pattern,
+                               pid, dumped ? "" : "; it says no core was dumped");
+  } else {
+    rlimit lim{};
+    getrlimit(RLIMIT_CORE, &lim);
+    core["note"] = lim.rlim_max == 0
+                       ? std::string("no core was written: the hard limit on core files (RLIMIT_CORE) is 0")
+                       : fmt::format("no core was written (core_pattern '{}')", pattern);
+  }
+  ::rmdir(cwd.c_str());  // empty once the core has moved
+  return core;
 }
 
 }  // namespace
 
 void become_subreaper() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+int cell_death_signal() noexcept { return SIGRTMIN + 3; }
 
 std::optional<uint64_t> parse_memory_size(std::string_view text) {
   size_t i = 0;
@@ -322,13 +545,21 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   static const std::string self = self_exe();
   const bool own = req.executable.empty();
   const std::string& exe = own ? self : req.executable;
-
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    res.outcome = Outcome::failed;
-    res.err = errno;
-    res.message = fmt::format("pipe2: {}", std::strerror(errno));
+  auto spawn_failure = [&res](const char* call, int err) {
+    res.outcome = is_limit_errno(err) ? Outcome::limit : Outcome::failed;
+    res.err = err;
+    res.message = fmt::format("{}: {}", call, std::strerror(err));
     return res;
+  };
+
+  // The result pipe (the cell's fd 3) and its standard error (fd 2).
+  int fds[2], errfds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return spawn_failure("pipe2", errno);
+  if (pipe2(errfds, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return spawn_failure("pipe2", err);
   }
   std::vector<std::string> args = {exe, "cell", "--workload", req.workload, "--model", req.model,
                                    "--result-fd", "3"};
@@ -340,19 +571,36 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  // The child gets the result pipe as fd 3 and its own process group, so
-  // the watchdog can kill it and everything it forked in one call.
+  // --keep-core: the cell runs in a fresh folder of its own under the
+  // --keep-core folder, where a core named by a relative core_pattern lands.
+  std::string core_cwd;
+  if (!req.core_dir.empty()) {
+    std::string tmpl = req.core_dir + "/.cell-XXXXXX";
+    if (mkdtemp(tmpl.data())) core_cwd = tmpl;
+  }
+
+  // The child gets the result pipe as fd 3, its standard error through us,
+  // and its own process group, so the watchdog can kill it and everything it
+  // forked in one call.
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 3);
+  posix_spawn_file_actions_adddup2(&fa, errfds[1], 2);
+  if (!core_cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, core_cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
+  sigset_t none, defaults;
   sigemptyset(&none);
+  // Signals the runner ignores (SIGXFSZ, so that a file-size limit is an
+  // error and not a kill) are the cell's own business.
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGXFSZ);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-  std::vector<std::string> env = cell_environment(req.memory_limit_bytes);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<std::string> env =
+      cell_environment(req, io_fault_library(exe, req.workload + "/" + req.model));
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -365,24 +613,28 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(fds[1]);
+  close(errfds[1]);
   if (rc != 0) {
     close(fds[0]);
-    res.outcome = Outcome::failed;
-    res.err = rc;
-    res.message = fmt::format("posix_spawn: {}", std::strerror(rc));
-    return res;
+    close(errfds[0]);
+    if (!core_cwd.empty()) ::rmdir(core_cwd.c_str());
+    return spawn_failure("posix_spawn", rc);
   }
 
+  const int64_t deadline = t0 + static_cast<int64_t>(req.timeout_s * 1e9);
+  Watchdog watchdog(pid, deadline, req.stop);
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   std::string output;
-  bool eof = false, exited = false, timed_out = false, interrupted = false;
+  StderrCapture err_capture;
+  bool eof = false, err_eof = false, exited = false, timed_out = false, interrupted = false;
   long long peak_pss = -1;
   int samples = 0;
-  const int64_t deadline = t0 + static_cast<int64_t>(req.timeout_s * 1e9);
+  int64_t stopped_since = 0, stopped_ns = 0;
   int64_t next_sample = t0 + 10'000'000;  // first sample after 10 ms
-  // Until the child has exited (or the deadline): read its result as it
-  // comes and sample memory. EOF alone does not end the wait, and neither
-  // must its absence: a unit the cell left behind may hold the pipe open.
+  // Until the child has exited (or the deadline): read its result and its
+  // standard error as they come, sample memory and note when it is stopped
+  // and continued. EOF alone does not end the wait, and neither must its
+  // absence: a unit the cell left behind may hold the pipe open.
   while (!exited && !(eof && pidfd < 0)) {
     int64_t now = now_ns();
     if (now >= deadline) {
@@ -392,11 +644,13 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     int64_t wait_until = deadline;
     if (req.sample_tree_memory && !exited) wait_until = std::min(wait_until, next_sample);
     int wait_ms = static_cast<int>(std::max<int64_t>(0, (wait_until - now + 999'999) / 1'000'000));
-    // A stop flag set just before poll() would otherwise wait until the
-    // deadline: look at it at least ten times a second.
-    if (req.stop) wait_ms = std::min(wait_ms, 100);
-    pollfd pfds[2] = {{eof ? -1 : fds[0], POLLIN, 0}, {exited || pidfd < 0 ? -1 : pidfd, POLLIN, 0}};
-    int n = poll(pfds, 2, pidfd < 0 && eof ? std::min(wait_ms, 10) : wait_ms);
+    // A stop flag set just before poll(), or a SIGSTOP, would otherwise wait
+    // until the deadline: look at least ten times a second.
+    wait_ms = std::min(wait_ms, 100);
+    pollfd pfds[3] = {{eof ? -1 : fds[0], POLLIN, 0},
+                      {exited || pidfd < 0 ? -1 : pidfd, POLLIN, 0},
+                      {err_eof ? -1 : errfds[0], POLLIN, 0}};
+    int n = poll(pfds, 3, pidfd < 0 && eof ? std::min(wait_ms, 10) : wait_ms);
     if (req.stop && *req.stop) {
       interrupted = true;
       break;
@@ -408,10 +662,28 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
       if (r > 0) output.append(buf, static_cast<size_t>(r));
       else if (r == 0 || errno != EINTR) eof = true;
     }
+    if (pfds[2].revents) {
+      char buf[4096];
+      ssize_t r = read(errfds[0], buf, sizeof buf);
+      if (r > 0) err_capture.add(buf, static_cast<size_t>(r));
+      else if (r == 0 || errno != EINTR) err_eof = true;
+    }
     if (pfds[1].revents || (pidfd < 0 && eof)) exited = true;
+    // Stopped and continued (job control, a debugger, SIGSTOP): the time in
+    // between is wall time in which the cell did not run.
+    siginfo_t si{};
+    if (!exited && waitid(P_PID, static_cast<id_t>(pid), &si, WSTOPPED | WCONTINUED | WNOHANG) == 0 &&
+        si.si_pid == pid) {
+      if (si.si_code == CLD_STOPPED && stopped_since == 0) stopped_since = now_ns();
+      if (si.si_code == CLD_CONTINUED && stopped_since != 0) {
+        stopped_ns += now_ns() - stopped_since;
+        stopped_since = 0;
+      }
+    }
     if (req.sample_tree_memory && !exited && now_ns() >= next_sample) {
       // A tree that is exiting reads as -1 (a zombie has no mappings): not a sample.
       const int64_t s0 = now_ns();
+      stall_for_tests();
       long long pss = tree_pss_bytes(pid);
       if (pss > 0) {
         peak_pss = std::max(peak_pss, pss);
@@ -424,21 +696,32 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     }
   }
   if (timed_out || interrupted) kill(-pid, SIGKILL);
+  // The watchdog may have killed the group meanwhile; either way the
+  // leader is not reaped yet, so its group id is still ours to signal.
+  watchdog.disarm();
+  if (watchdog.fired() == Watchdog::Fired::deadline) timed_out = true;
+  if (watchdog.fired() == Watchdog::Fired::stop) interrupted = true;
+  if (stopped_since != 0) stopped_ns += now_ns() - stopped_since;
 
   int status = 0;
   rusage ru{};
   while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   res.elapsed_s = static_cast<double>(now_ns() - t0) / 1e9;
-  if (!eof) {
-    // The child is gone; whatever it wrote is still in the pipe. Read without
-    // blocking, since a leftover grandchild may keep the write end open.
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  res.stopped_s = static_cast<double>(stopped_ns) / 1e9;
+  // The child is gone; whatever it wrote is still in the pipes. Read without
+  // blocking, since a leftover grandchild may keep the write ends open.
+  for (int fd : {fds[0], errfds[0]}) {
+    fcntl(fd, F_SETFL, O_NONBLOCK);
     char buf[65536];
     ssize_t r;
-    while ((r = read(fds[0], buf, sizeof buf)) > 0) output.append(buf, static_cast<size_t>(r));
+    while ((r = read(fd, buf, sizeof buf)) > 0) {
+      if (fd == fds[0]) output.append(buf, static_cast<size_t>(r));
+      else err_capture.add(buf, static_cast<size_t>(r));
+    }
   }
   close(fds[0]);
+  close(errfds[0]);
   if (pidfd >= 0) close(pidfd);
   const Leftovers leftovers = clean_up_group(pid);
   // After the whole group is gone, so that nothing of the cell holds a segment.
@@ -448,6 +731,17 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
                      {"cpu_sys_s", tv_s(ru.ru_stime)},
                      {"ctx_voluntary", ru.ru_nvcsw},
                      {"ctx_involuntary", ru.ru_nivcsw}};
+  // The crash handler's record, if the cell wrote one (it follows whatever
+  // result the cell wrote before it crashed).
+  nlohmann::json crash = take_crash_record(output, own);
+  if (!core_cwd.empty()) {
+    if (WIFSIGNALED(status) && !timed_out && !interrupted) {
+      if (crash.is_null()) crash = nlohmann::json::object();
+      crash["core"] = keep_core(req, core_cwd, pid, WCOREDUMP(status));
+    } else {
+      ::rmdir(core_cwd.c_str());
+    }
+  }
 
   if (interrupted) {
     res.interrupted = true;
@@ -482,6 +776,10 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     res.outcome = Outcome::crashed;
     res.signal = WTERMSIG(status);
     res.message = fmt::format("killed by signal {} ({})", res.signal, strsignal(res.signal));
+    if (!crash.is_null()) {
+      res.message += crash_summary(crash);
+      res.crash = crash;
+    }
     // Running out of address space can end in a signal rather than an
     // error (a failed allocation where nothing may throw aborts).
     if (!limit_text.empty()) res.message += fmt::format("; the cell ran under {}", limit_text);
@@ -490,8 +788,14 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   }
   if (child.is_discarded() || !child.is_object() || !child.contains("outcome")) {
     res.outcome = Outcome::failed;
-    res.message = with_leaks(fmt::format("the cell exited with status {} without a result",
-                                         WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+    res.message = fmt::format("the cell exited with status {} without a result",
+                              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (auto words = last_words(err_capture.text())) {
+      res.outcome = words->outcome;
+      res.err = words->err;
+      res.message = words->err != 0 ? words->message : res.message + "; it said: " + words->message;
+    }
+    res.message = with_leaks(res.message);
     return res;
   }
   res.outcome = outcome_from_string(child.value("outcome", "failed")).value_or(Outcome::failed);

@@ -34,6 +34,10 @@ struct RepetitionRequest {
   // child's limits), so every process the cell forks inherits it. Kept last,
   // with a default, so that aggregate initialisers that stop earlier work.
   uint64_t memory_limit_bytes = 0;
+  // --keep-core: a folder where the core file of a cell that crashes is
+  // kept (the cell raises RLIMIT_CORE and runs in a fresh folder under it);
+  // empty: cores are left to the system's settings.
+  std::string core_dir = {};
 };
 
 struct RepetitionResult {
@@ -49,11 +53,24 @@ struct RepetitionResult {
   // {"bytes": N, "method": "RLIMIT_AS"} when the repetition ran under a
   // memory limit; null otherwise.
   nlohmann::json memory_limit;
+  // crashed: what the cell's crash handler recorded (harness/sandbox/crash.hpp),
+  // symbolised; with --keep-core also where the core file went. Null otherwise.
+  nlohmann::json crash;
+  // Seconds the cell process spent stopped (SIGSTOP, SIGTSTP) while it ran:
+  // its wall-clock figures include them.
+  double stopped_s = 0;
 };
 
 // The environment variable through which the runner hands the memory limit
 // (in bytes) to the cell process, which applies it to itself.
 inline constexpr const char* kMemoryLimitEnv = "CMBENCH_MEMORY_LIMIT";
+// The runner's pid, so that a cell can tell that the runner died before the
+// cell asked to be told (PR_SET_PDEATHSIG); and --keep-core's request.
+inline constexpr const char* kRunnerPidEnv = "CMBENCH_RUNNER_PID";
+inline constexpr const char* kKeepCoreEnv = "CMBENCH_KEEP_CORE";
+// The signal a cell gets when the thread that started it dies (the runner
+// killed, even by SIGKILL): its handler kills the cell's whole process group.
+int cell_death_signal() noexcept;
 // The smallest limit accepted: below it the cell cannot even load its
 // libraries, and the outcome would say nothing about the workload.
 inline constexpr uint64_t kMinMemoryLimit = uint64_t{16} << 20;

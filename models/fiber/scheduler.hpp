@@ -43,14 +43,13 @@
 //     I/O and timers. With no descriptor waited for and no timer pending
 //     there is no poll at all: a pure channel program never enters epoll and
 //     never reads the clock.
-// Descriptors are registered edge-triggered (EPOLLET), once, at the first
-// wait: a connection costs one epoll_ctl(ADD) for its lifetime rather than a
-// MOD per wait (level-triggered with one-shot would need one per wait, plain
-// level-triggered would report a ready descriptor on every poll until someone
-// drains it). Edges are not lost: an edge that arrives while no fiber waits
-// in that direction is remembered as a ready flag, which the next wait
-// consumes by returning at once, so the caller retries its operation (at
-// worst one spurious retry, as in Go).
+//   - offload(fn) (models/fiber/offload.hpp) parks the calling fiber while a
+//     thread of a small pool runs a blocking call; the pool thread hands the
+//     fiber back through an inbox (a list under a lock) and an eventfd in the
+//     epoll set, both made at the first offload, so the paths above gain
+//     nothing while no fiber offloads. A pending offload counts as a waiter.
+// Descriptors are registered edge-triggered, once, at the first wait; an
+// edge that comes while nobody waits is remembered (models/fiber/reactor.hpp).
 //
 // Threads (the `threads` parameter): with one thread (the default) the
 // scheduler is exactly the above, and no lock, atomic read-modify-write or
@@ -85,6 +84,20 @@
 // Running code reaches its scheduler through one thread-local pointer
 // (Scheduler::current()) and, in M:N mode, its worker through another.
 //
+// The files, by role:
+//   scheduler.hpp/.cpp   spawn, run, the switch, park and yield, finish,
+//                        failure and shutdown (and this overview);
+//   scheduler_mn.cpp     the M:N mode's workers: their loop, idling, waking;
+//   scheduler_io.cpp     the scheduler's side of the reactor, the timers and
+//                        offload: waits, polls, the inbox;
+//   policy.hpp           the run-queue policy (Go's order), run_queue.hpp;
+//   reactor.hpp/.cpp     epoll, the descriptors' waiters, the wake eventfd,
+//                        the offload inbox;
+//   timers.hpp           the sleepers' min-heap;
+//   sanitizers.hpp       what ASan and TSan are told at each switch;
+//   stack_pool.hpp/.cpp  control blocks and stacks; offload.hpp/.cpp the
+//                        blocking-call pool; channel, mutex, net: primitives.
+//
 // Errors: an exception escaping a fiber's function stops the runtime — like
 // an unrecovered panic in Go — and run() rethrows the first one after it has
 // unwound every other fiber. If fibers remain but none is runnable, run()
@@ -107,10 +120,13 @@
 #include <utility>
 #include <vector>
 
+#include "harness/cell/crash_probe.hpp"
 #include "models/fiber/intrusive.hpp"
-#include "models/fiber/run_queue.hpp"
+#include "models/fiber/policy.hpp"
+#include "models/fiber/reactor.hpp"
 #include "models/fiber/spinlock.hpp"
 #include "models/fiber/stack_pool.hpp"
+#include "models/fiber/timers.hpp"
 
 namespace cmbench::fiber {
 
@@ -126,6 +142,7 @@ class FiberDeadlock : public std::runtime_error {
 };
 
 class Scheduler;
+struct OffloadJob;  // models/fiber/offload.hpp
 
 // How many M:N schedulers are inside run() in this process. The wait queues
 // (Channel, Mutex) lock only while it is non-zero: one global load decides,
@@ -184,6 +201,10 @@ class Scheduler {
 
   // The scheduler running on this thread (inside run()), or null.
   static Scheduler* current() noexcept { return current_scheduler_; }
+  // For the cell's crash handler (harness/cell/crash_probe.hpp): the fiber
+  // this thread runs and its stack, read from the thread-local worker that
+  // the scheduler keeps anyway. Async-signal-safe (models/fiber/crash_probe.cpp).
+  static bool running_unit(RunningUnit& unit) noexcept;
   // True when more than one thread runs the fibers (the M:N mode).
   bool multi() const noexcept { return multi_; }
   unsigned threads() const noexcept { return threads_; }
@@ -231,13 +252,22 @@ class Scheduler {
   // next context, so a waker on another thread cannot resume the fiber
   // before it has left. With a null lock (one thread) it is park().
   void park(SpinLock* queue_lock);
-  // Makes a parked fiber runnable: it runs next (RunQueue's push_next).
+  // Makes a parked fiber runnable: it runs next (the policy's awakened()).
   void ready(ControlBlock* cb) noexcept {
     if (!multi_)
-      runq_.push_next(cb);
+      runq_.awakened(cb);
     else
       ready_shared(cb);
   }
+  // offload() (models/fiber/offload.hpp): counts the job as a waiter, hands
+  // it to the pool and parks the calling fiber until the scheduler takes the
+  // finished job from its inbox. Throws FiberCancelled (only once the job is
+  // done) when the runtime shuts down meanwhile.
+  void offload(OffloadJob& job);
+  // Called by the pool thread that ran `job`: puts it in the inbox and wakes
+  // the scheduler's poller. Thread-safe; touches nothing of the scheduler or
+  // the job once the inbox's lock is released.
+  void complete_offload(OffloadJob* job) noexcept;
 
   // --- introspection, for tests and notes ---
   std::size_t stack_size() const noexcept { return pool_.stack_size(); }
@@ -253,13 +283,12 @@ class Scheduler {
   // "guard page for the first N stacks, canary beyond", for the results.
   std::string stack_protection() const;
   // "one thread; Go's run-queue order ..." or "M:N on T threads sharing one
-  // run queue ...", for the
-  // workloads' scheduler notes.
+  // run queue ...", for the workloads' scheduler notes.
   std::string threading() const;
   // Polls made: blocking (nothing runnable) and zero-timeout (between rounds).
   uint64_t blocking_polls() const noexcept { return blocking_polls_; }
   uint64_t round_polls() const noexcept { return round_polls_; }
-  bool precise_timeouts() const noexcept { return have_pwait2_.load(std::memory_order_relaxed); }
+  bool precise_timeouts() const noexcept { return reactor_.precise_timeouts(); }
 
   // The minimum number of switches between two zero-timeout polls.
   static constexpr std::size_t kPollRound = 64;
@@ -288,6 +317,7 @@ class Scheduler {
   Worker& here() noexcept { return multi_ ? multi_here() : w0_; }
   Worker& multi_here() noexcept;
 
+  // --- scheduler.cpp: the switch, and a fiber's life ---
   // Gives a fiber that has never run its stack and its Boost.Context fiber,
   // whose entry() runs the stored function. Called just before the first
   // switch to it, on the switching context.
@@ -298,12 +328,22 @@ class Scheduler {
   // on the next context, unlocks `unlock` and/or puts `prev` on the run queue.
   void switch_publish(ControlBlock* next, SpinLock* unlock, bool requeue);
   void after_switch(Worker& w, ControlBlock* self) noexcept;
+  // One thread: the next fiber (or the thread's own context), after a round
+  // poll when one is due.
   ControlBlock* next_to_run() noexcept;
-  ControlBlock* next_to_run_shared(Worker& w) noexcept;
   boost::context::fiber finish(ControlBlock* self) noexcept;
   void fail(std::exception_ptr error) noexcept;
+  void shutdown();
   void link_live(ControlBlock* cb) noexcept;
   void unlink_live(ControlBlock* cb) noexcept;
+  void run_thread_call(Worker& w);
+  void check_stack(const ControlBlock* cb) const noexcept;
+  [[noreturn]] void stack_overflow(const ControlBlock* cb) const noexcept;
+
+  // --- scheduler_mn.cpp: M:N mode's workers ---
+  void run_threads();
+  void run_worker(Worker& w);
+  ControlBlock* next_to_run_shared(Worker& w) noexcept;
   void enqueue_spawned(ControlBlock* cb, bool from_fiber);
   // Room in the run queue for every live fiber and the ones being spawned,
   // so that queueing never allocates. Throws LimitError (ENOMEM).
@@ -312,50 +352,29 @@ class Scheduler {
   void notify_idle() noexcept;
   void wake_one() noexcept;
   void wake_all() noexcept;
-  void run_worker(Worker& w);
-  void kick() noexcept;
-  void shutdown();
-  void asan_entered() noexcept;
-  void asan_resumed(Worker& w, void* fake_stack) noexcept;
-  void check_stack(const ControlBlock* cb) const noexcept;
-  [[noreturn]] void stack_overflow(const ControlBlock* cb) const noexcept;
+  void poll_round_shared(Worker& w) noexcept;
 
-  // The reactor. A waiter record lives on the parked fiber's stack.
-  struct IoWaiter {
-    ControlBlock* fiber;
-    bool forgotten;
-  };
-  struct FdState {
-    IoWaiter* reader = nullptr;
-    IoWaiter* writer = nullptr;
-    bool registered = false;
-    bool read_ready = false;   // an edge came while nobody waited to read
-    bool write_ready = false;  // the same for writing
-  };
-  struct Timer {
-    int64_t deadline;
-    uint64_t seq;  // FIFO among equal deadlines
-    ControlBlock* fiber;
-  };
+  // --- scheduler_io.cpp: the reactor, the timers and offload ---
   bool wait_io(int fd, bool write);
-  void ensure_epoll();
-  // Descriptors and timers waited for. Read without the lock as a hint (a
-  // relaxed load is a plain load); written only under it (or by the one
-  // thread), so a load and a store suffice.
+  // Descriptors, timers and offloads waited for. Read without the lock as a
+  // hint (a relaxed load is a plain load); written only under it (or by the
+  // one thread), so a load and a store suffice.
   bool has_waiters() const noexcept { return pending_.load(std::memory_order_relaxed) != 0; }
   void add_pending(std::ptrdiff_t d) noexcept {
     pending_.store(pending_.load(std::memory_order_relaxed) + static_cast<std::size_t>(d),
                    std::memory_order_relaxed);
   }
-  // Polls epoll (blocking until the nearest deadline when `block`), readies
-  // the fibers whose descriptors or deadlines are due, and starts a new round.
+  // One thread: polls epoll (blocking until the nearest deadline when
+  // `block`), readies the fibers whose descriptors, deadlines or offloads
+  // are due, and starts a new round.
   void poll(Worker& w, bool block);
-  void poll_round_shared(Worker& w) noexcept;
-  int epoll_once(Worker& w, int64_t timeout_ns) noexcept;
-  void handle_events(Worker& w, int n) noexcept;
+  // Readies what epoll reported in w.events[0, n) and the inbox if the wake
+  // eventfd was among it (under the lock in M:N mode).
+  void dispatch(Worker& w, int n) noexcept;
   void fire_timers() noexcept;
+  void drain_inbox() noexcept;
+  void wait_offloads() noexcept;
   void drop_waiters() noexcept;
-  void run_thread_call(Worker& w);
 
   static inline thread_local Scheduler* current_scheduler_ = nullptr;
   static inline thread_local Worker* current_worker_ = nullptr;
@@ -365,15 +384,15 @@ class Scheduler {
   const bool multi_;
   // The thread that called run(); in M:N mode the first of the workers.
   Worker w0_;
-  RunQueue<ControlBlock> runq_;  // Go's order (in M:N mode, shared under lock_)
+  GoOrder runq_;  // Go's order (in M:N mode, shared under lock_)
   ControlBlock* live_list_ = nullptr;
   std::size_t live_ = 0;
   std::atomic<bool> stopping_{false};
   std::exception_ptr error_;
 
-  // M:N mode: the lock of the run queue, the live list and the reactor's
-  // tables (a SpinLock, because park() hands it to the next context to
-  // unlock, which a pthread mutex does not allow), and the futex word the
+  // M:N mode: the lock of the run queue, the live list, the reactor's tables
+  // and the timers (a SpinLock, because park() hands it to the next context
+  // to unlock, which a pthread mutex does not allow), and the futex word the
   // idle workers sleep on (bumped by every wake).
   SpinLock lock_;
   std::atomic<uint32_t> wake_seq_{0};
@@ -381,15 +400,13 @@ class Scheduler {
   bool poller_ = false;          // a worker blocks in epoll
   int64_t poller_deadline_ = 0;  // ... until then (INT64_MAX: no timeout)
   bool deadlocked_ = false;
-  int wake_fd_ = -1;             // eventfd in the epoll set, to wake the poller
 
-  int epfd_ = -1;
-  std::atomic<bool> have_pwait2_{true};  // until the kernel says ENOSYS
-  std::vector<FdState> fds_;  // indexed by descriptor
-  std::size_t io_waiters_ = 0;
-  std::atomic<std::size_t> pending_{0};  // io_waiters_ + timers_.size()
-  std::vector<Timer> timers_;  // a min-heap on (deadline, seq)
-  uint64_t timer_seq_ = 0;
+  Reactor reactor_;
+  Timers timers_;
+  std::atomic<std::size_t> pending_{0};  // reactor waiters + timers + offloads_
+  // Offloads handed to the pool and not yet taken back from the inbox.
+  // Written by the scheduler's side only: the one thread, or under lock_.
+  std::size_t offloads_ = 0;
   uint64_t blocking_polls_ = 0;
   uint64_t round_polls_ = 0;
 };
@@ -426,10 +443,7 @@ JoinHandle Scheduler::spawn(F&& fn) {
   const bool from_fiber = running() != nullptr;
   if (!multi_) {
     link_live(cb);
-    if (from_fiber)
-      runq_.push_next(cb);
-    else
-      runq_.push(cb);
+    runq_.spawned(cb, from_fiber);
   } else {
     enqueue_spawned(cb, from_fiber);  // may run on another worker at once
   }

@@ -1,5 +1,7 @@
 #include "models/go/exec.hpp"
 
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -90,6 +92,13 @@ void exec_cell(const std::string& workload, const Params& params) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The cell dies with the runner (harness/sandbox/cell.cpp), but its
+  // handler does not survive the exec and the Go runtime catches and drops
+  // the signal it was sent: SIGKILL instead, which nothing catches. The Go
+  // program puts nothing else in the cell's process group (its load
+  // generator has a session of its own and a lifeline).
+  if (const char* runner = std::getenv("CMBENCH_RUNNER_PID"); runner && *runner)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   ::execv(exe.c_str(), argv.data());
   const int err = errno;
   throw_errno("execv " + exe + " (the go model's program; set CMBENCH_GO_BINARY to move it)", err);

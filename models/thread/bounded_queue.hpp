@@ -39,7 +39,12 @@
 //     both variables: each predicate includes `closed_`, and a thread that
 //     starts waiting after close() sees the flag before it blocks, so no
 //     wake-up can be lost.
-#include <condition_variable>
+//   - The condition variables are the model's own Condition (a futex word,
+//     models/thread/condition.hpp), not std::condition_variable: glibc's
+//     loses a notify_one now and then when several threads wait (glibc bug
+//     25847), which hung this queue with 4 producers waiting on not_full_ in
+//     front of an empty ring. `Cv` lets the stress tool (perf/queue_stress.cpp)
+//     run the same queue on std::condition_variable to measure that.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,9 +54,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "models/thread/condition.hpp"
+
 namespace cmbench::models::thread {
 
-template <typename T>
+template <typename T, typename Cv = Condition>
 class BoundedQueue {
   // The ring's slots are created once, default-initialised (so the kernel
   // maps their pages lazily, as it would for a Go channel's buffer), and then
@@ -193,9 +200,9 @@ class BoundedQueue {
   const std::unique_ptr<T[]> slots_;
 
   std::mutex mutex_;
-  std::condition_variable not_full_;
-  std::condition_variable not_empty_;
-  std::condition_variable taken_cv_;  // capacity 0 only: depositors wait for their take
+  Cv not_full_;
+  Cv not_empty_;
+  Cv taken_cv_;  // capacity 0 only: depositors wait for their take
   // Everything below is guarded by mutex_.
   size_t head_ = 0;   // the oldest value's slot
   size_t count_ = 0;  // values in the slots

@@ -1,11 +1,14 @@
 #pragma once
 // The handoff two threads ping-pong over: one std::mutex guards the value and
-// whose turn it is, and the thread without the turn waits on one
-// std::condition_variable. The pingpong workload and cmbench-micro's
-// `switch` both use it, so they time the same primitive.
-#include <condition_variable>
+// whose turn it is, and the thread without the turn waits on one condition
+// variable — the model's Condition (models/thread/condition.hpp), as in its
+// BoundedQueue, so that the thread model waits on one primitive everywhere.
+// The pingpong workload and cmbench-micro's `switch` both use it, so they
+// time the same primitive.
 #include <cstdint>
 #include <mutex>
+
+#include "models/thread/condition.hpp"
 
 namespace cmbench::models::thread {
 
@@ -13,7 +16,7 @@ namespace cmbench::models::thread {
 struct Court {
   enum class Turn { a, b };
   std::mutex mutex;
-  std::condition_variable turn_changed;
+  Condition turn_changed;
   Turn turn = Turn::a;
   uint64_t value = 0;
 

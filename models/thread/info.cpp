@@ -11,7 +11,7 @@ const ModelInfo& info() {
           "the kernel, preemptively",
           "none: one address space, shared heap",
           "a fixed-size stack mapped per thread (8 MiB of address space by default) plus a kernel stack",
-          "bounded queues on std::mutex + std::condition_variable; std::atomic",
+          "bounded queues on std::mutex + condition variables (a futex word each: glibc's std::condition_variable loses wake-ups, glibc bug 25847); std::atomic",
           "C++ standard library (pthreads)",
       },
       {},

@@ -5,11 +5,14 @@
 // can be checked by hand: prodcons thread capacity:1024 takes 200 ns per
 // message against the fiber's 50 ns, hence "×4.00", and 1e9 / 200 ns is the
 // thread's best throughput, "5.00 M/s".
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <regex>
 #include <sstream>
 
 #include "harness_support.hpp"
@@ -23,6 +26,14 @@ using cmbench::testing::run_cmbench;
 const std::string kFixtures = CMBENCH_REPORT_FIXTURES;
 const std::string kFixture = kFixtures + "/fixture.json";
 const std::string kFixture2 = kFixtures + "/fixture2.json";
+// Every text field carries markup, script and Markdown (make_hostile.py).
+const std::string kHostile = kFixtures + "/hostile.json";
+
+size_t count_of(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
 
 std::string slurp(const fs::path& path) {
   std::ifstream in(path);
@@ -165,6 +176,175 @@ TEST_F(ReportTest, HtmlIsOneSelfContainedPage) {
   EXPECT_CONTAINS(html, "build/release/cmbench run --preset quick --models thread,fiber --workloads prodcons");
   EXPECT_CONTAINS(html, "killed by the watchdog after 120 s");
   EXPECT_CONTAINS(html, "unstable: time per operation varies by 30.0% (CV)");
+}
+
+// Every string of hostile.json carries a payload, except the few that must
+// stay as they are for the file to be read as a run (make_hostile.py says
+// which): a field added to the fixtures without a payload fails here.
+TEST(HostileFixture, EveryTextFieldCarriesAPayload) {
+  std::ifstream in(kHostile);
+  auto doc = nlohmann::json::parse(in);
+  std::vector<std::string> bare;
+  std::function<void(const nlohmann::json&, const std::string&)> walk = [&](const nlohmann::json& j,
+                                                                          const std::string& where) {
+    auto hostile = [](const std::string& s) { return s.find("<script>alert(") != std::string::npos; };
+    if (j.is_object()) {
+      const bool metric_names = where.ends_with("/aggregates") || where.ends_with("/metrics");
+      for (const auto& [k, v] : j.items()) {
+        const bool free_key = where.ends_with("/params") || where.ends_with("/notes") ||
+                              where.ends_with("/libraries") || where.ends_with("/kernel_limits") || where == "/models";
+        if (free_key && !hostile(k) && !where.starts_with("/cells/pingpong") && !where.starts_with("/cells/spawn"))
+          bare.push_back(where + " key " + k);
+        if (!metric_names) walk(v, where + "/" + k);
+      }
+    } else if (j.is_array()) {
+      for (size_t i = 0; i < j.size(); ++i) {
+        std::string at = where + "/" + std::to_string(i);
+        // Name a cell by its workload, so the two kept workloads can be told apart.
+        if (where == "/cells" && j[i].contains("workload") && !hostile(j[i]["workload"].get<std::string>()))
+          at = "/cells/" + j[i]["workload"].get<std::string>();
+        walk(j[i], at);
+      }
+    } else if (j.is_string()) {
+      const auto& s = j.get_ref<const std::string&>();
+      const bool kept = where == "/schema" || s == "ok" || std::regex_match(s, std::regex("[0-9.]+")) ||
+                        ((where.starts_with("/cells/pingpong") || where.starts_with("/cells/spawn")) &&
+                         where.ends_with("/workload"));
+      if (!kept && !hostile(s)) bare.push_back(where + " = " + s);
+    }
+  };
+  walk(doc, "");
+  EXPECT_TRUE(bare.empty()) << ::testing::PrintToString(bare);
+}
+
+// Hostile strings in every field reach report.html only as text: no element,
+// attribute or script of theirs, ids and links only of safe characters, and
+// the charts' JSON unable to end its element. The browser test opens the
+// same page and checks that nothing ran.
+TEST_F(ReportTest, HostileStringsStayTextInHtml) {
+  // The file's own name is hostile too: the page shows its path.
+  fs::path file = dir_ / "\"'><img src=x onerror=alert('path')>|x.json";
+  fs::copy_file(kHostile, file);
+  report(cmbench::report::shell_command(nlohmann::json::array({file.string()})));
+  auto html = slurp(out() / "report.html");
+  // The three libraries, the charts' JSON and the loop that embeds them.
+  EXPECT_EQ(count_of(html, "<script"), 5u);
+  // Outside those scripts (the chart library's code holds "<img" in a
+  // string of its own), no element of the file's.
+  std::string markup;
+  for (size_t at = 0; at < html.size();) {
+    auto open = html.find("<script", at);
+    markup += html.substr(at, open == std::string::npos ? std::string::npos : open - at);
+    if (open == std::string::npos) break;
+    auto close = html.find("</script>", open);
+    ASSERT_NE(close, std::string::npos);
+    at = close + 9;
+  }
+  EXPECT_EQ(count_of(markup, "<img"), 0u);
+  EXPECT_EQ(count_of(markup, "<b "), 0u);
+  EXPECT_EQ(count_of(markup, "<!--"), 0u);
+  std::smatch m;
+  for (auto it = html.cbegin(); std::regex_search(it, html.cend(), m, std::regex(R"re(\s(id|href)="([^"]*)")re"));
+       it = m.suffix().first) {
+    std::string value = m[2];
+    if (m[1] == "href") {
+      ASSERT_TRUE(value.starts_with("#")) << value;
+      value = value.substr(1);
+    }
+    EXPECT_TRUE(std::regex_match(value, std::regex("[A-Za-z0-9_-]+"))) << m[0];
+  }
+  auto specs_at = html.find("<script type=\"application/json\" id=\"cmbench-specs\">");
+  ASSERT_NE(specs_at, std::string::npos);
+  auto specs_begin = html.find('>', specs_at) + 1;
+  auto specs = html.substr(specs_begin, html.find("</script>", specs_begin) - specs_begin);
+  EXPECT_EQ(specs.find('<'), std::string::npos);
+  EXPECT_EQ(specs.find("\xE2\x80\xA8"), std::string::npos);
+  EXPECT_TRUE(nlohmann::json::accept(specs));
+  // Each field did reach the page, as text.
+  for (const char* tag : {"path", "workload", "model", "cell-name", "operation", "param-key", "param-value", "note-key",
+                          "note-value", "warning", "message", "command", "context-host", "context-cpu_model",
+                          "context-kernel", "context-compiler", "context-cxx_flags", "context-build_type",
+                          "context-cmbench_version", "context-git_commit", "context-date", "context-governor",
+                          "library-name", "library-version", "limit-name", "limit-value", "preset", "taxonomy-unit",
+                          "taxonomy-scheduled_by"})
+    EXPECT_CONTAINS(markup, std::string(tag) == "path" ? "onerror=alert(&#39;path&#39;)&gt;|x.json"
+                                                       : fmt::format("&lt;b id=&quot;injected-{}&quot;&gt;", tag));
+}
+
+// The same file in report.md: every table row has its header's number of
+// columns, and no value's character keeps a Markdown meaning.
+TEST_F(ReportTest, HostileStringsStayTextInMarkdown) {
+  auto md = report(kHostile);
+  std::stringstream lines(md);
+  size_t columns = 0;
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("|")) {
+      columns = 0;
+      continue;
+    }
+    size_t pipes = 0;
+    for (size_t i = 0; i < line.size(); ++i)
+      if (line[i] == '|' && (i == 0 || line[i - 1] != '\\')) ++pipes;
+    if (columns == 0) columns = pipes;
+    EXPECT_EQ(pipes, columns) << line;
+    ++rows;
+  }
+  EXPECT_GT(rows, 10);
+  // Outside code spans, every character with a Markdown meaning is escaped;
+  // "<br>" between a taxonomy cell's lines is the report's own.
+  // (An escaped backtick opens no code span: dropped before the spans are.)
+  std::string text = std::regex_replace(md, std::regex("\\\\`"), "");
+  text = std::regex_replace(text, std::regex("(`+) .*? \\1|(`+)[^`].*?\\2"), "");
+  // The verdicts' links to report.html are the report's own.
+  text = std::regex_replace(text, std::regex("\\[chart\\]\\(report\\.html#[A-Za-z0-9_-]+\\)"), "");
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (std::string_view("<>[]*~&`#").find(ch) == std::string_view::npos) continue;
+    if (ch == '<' && text.compare(i, 4, "<br>") == 0) {
+      i += 3;
+      continue;
+    }
+    // "**" is the report's own bold (an escaped value's is "\*\*"), "#" its
+    // own headings at the start of a line.
+    if (ch == '*' && i + 1 < text.size() && text[i + 1] == '*' && (i == 0 || text[i - 1] != '\\')) {
+      ++i;
+      continue;
+    }
+    if (ch == '#' && (i == 0 || text[i - 1] == '\n' || text[i - 1] == '#')) continue;
+    EXPECT_TRUE(i > 0 && text[i - 1] == '\\') << "unescaped " << ch << " in: " << text.substr(i > 40 ? i - 40 : 0, 80);
+  }
+  for (const char* tag : {"workload", "model", "cell-name", "operation", "param-key", "param-value",
+                          "message", "command", "context-host", "taxonomy-scheduled_by"})
+    EXPECT_CONTAINS(md, fmt::format("id=\"injected-{}\"", tag));
+}
+
+// wide.json is a default-sized run of every model with the new workloads
+// (make_wide.py): the verdicts come out of the rules with its numbers, the
+// idle fit gives each model's bytes per connection, and a sweep over 1, 2, 4
+// and 8 workers on a 2-core machine gets core-scaling charts that say the 4
+// and 8 are oversubscription.
+TEST_F(ReportTest, VerdictsAndFitsOfAWholeRun) {
+  auto md = report(kFixtures + "/wide.json");
+  EXPECT_CONTAINS(md, "| Processes are the heaviest model: the kernel manages every one of them. | **supports** | process 24.00 us");
+  EXPECT_CONTAINS(md, "| Coroutines and fibers are cheap: millions fit where threads and processes stop near 10,000. | **supports** |");
+  EXPECT_CONTAINS(md, "go p99 40.00 us against 1.00 ms calls; process");
+  EXPECT_CONTAINS(md, "skynet boost-fiber: ×1.00 on 2 workers");
+  EXPECT_CONTAINS(md, "- **go**: pick it when you need a million units alive at once: it held 1,000,000;");
+  EXPECT_CONTAINS(md, "| uv | 300 B | 5.7 MiB | 1.000 | 1,000, 10,000, 50,000 | none |");
+  EXPECT_CONTAINS(md, "| thread | 20.0 KiB | 5.3 MiB | 1.000 | 1,000, 10,000 | at 50,000: pthread_create");
+  auto html = slurp(out() / "report.html");
+  for (const char* id : {"verdicts", "advice", "wl-idle-memory-fit", "wl-skynet-cores", "wl-skynet-cores-efficiency"})
+    EXPECT_CONTAINS(html, std::string("id=\"") + id + "\"");
+  EXPECT_CONTAINS(html, "This machine has 2 cores (the red line): points beyond it are hollow, and measure oversubscription");
+}
+
+// A file without the claims' cells says so for each claim, and the older
+// files (no model traits) still make a report.
+TEST_F(ReportTest, VerdictsNotMeasuredWithoutTheCells) {
+  auto md = report(kFixture);
+  EXPECT_CONTAINS(md, "| Lightweight threads do not depend on the number of CPU cores: throughput stays the same whatever "
+                      "number of worker threads runs them. | **not measured in this run** |");
 }
 
 TEST_F(ReportTest, RefusesAMissingFile) { expect_refused((dir_ / "nope.json").string(), "nope.json: cannot open"); }

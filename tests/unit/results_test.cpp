@@ -44,10 +44,11 @@ TEST(Results, WrittenAndReadBack) {
   EXPECT_DOUBLE_EQ(r.aggregates["latency_p99_ns"]["median"].get<double>(), 300.0);
 
   nlohmann::json doc = {{"schema", kSchemaName}, {"schema_version", kSchemaVersion},
-                        {"cells", nlohmann::json::array({to_json(r)})}};
+                        {"context", nlohmann::json::object()}, {"cells", nlohmann::json::array({to_json(r)})}};
   std::string path = (dir.path / "sub" / "run.json").string();
   write_json_atomic(path, doc);
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  for (const auto& e : fs::directory_iterator(dir.path / "sub"))
+    EXPECT_EQ(e.path().filename(), "run.json") << "left behind: " << e.path();
   auto back = load_results(path);
   EXPECT_EQ(back, doc);
   EXPECT_EQ(back["cells"][0]["params"]["mode"], "lock");
@@ -81,6 +82,56 @@ TEST(Results, ACellIsNotOkWhenAnyRepetitionIsNot) {
   finish_cell(r, "Release");
   EXPECT_EQ(r.outcome, Outcome::timeout);
   EXPECT_TRUE(r.aggregates.empty()) << "no numbers from a cell that was not ok";
+}
+
+// A repetition whose timed region took `wall` seconds and `cpu` seconds of CPU.
+RepetitionResult timed_rep(double wall, double cpu) {
+  RepetitionResult r = fake_rep(wall * 1e4);
+  r.metrics["wall_s"] = wall;
+  r.metrics["cpu_user_s"] = cpu * 0.9;
+  r.metrics["cpu_sys_s"] = cpu * 0.1;
+  return r;
+}
+
+std::vector<std::string> lost_time_warnings(const std::vector<RepetitionResult>& reps) {
+  Selection sel;
+  sel.filter = "^counter/thread/units:2/.*mode:lock";
+  static auto cells = expand(sel);
+  CellResult r;
+  r.cell = &cells[0];
+  r.reps = reps;
+  finish_cell(r, "Release");
+  std::vector<std::string> lost;
+  for (const auto& w : r.warnings)
+    if (w.find("stopped") != std::string::npos) lost.push_back(w);
+  return lost;
+}
+
+TEST(Results, ARepetitionThatLostWallTimeWithoutCpuTimeIsFlagged) {
+  // Three seconds of wall time where the others took one, with the same CPU
+  // time: stopped or starved, whether the cell is CPU-bound (cpu ~ wall) or
+  // blocks by design (cpu << wall, as sleepers).
+  for (double cpu : {0.95, 0.02}) {
+    auto lost = lost_time_warnings({timed_rep(1.0, cpu), timed_rep(3.0, cpu), timed_rep(1.02, cpu)});
+    ASSERT_EQ(lost.size(), 1u) << cpu;
+    EXPECT_NE(lost[0].find("repetition 2 took 3.0x the other repetitions' wall time with 1.0x their CPU time"),
+              std::string::npos)
+        << lost[0];
+  }
+  // A repetition that is slower because it did more work (its CPU grew with
+  // its wall time: contention, two threads spinning) is not flagged here.
+  EXPECT_TRUE(lost_time_warnings({timed_rep(1.0, 0.9), timed_rep(3.0, 2.8), timed_rep(1.0, 0.9)}).empty());
+  // Ordinary noise is not flagged.
+  EXPECT_TRUE(lost_time_warnings({timed_rep(1.0, 0.9), timed_rep(1.3, 0.9), timed_rep(1.1, 0.95)}).empty());
+  // A stop seen by the runner is flagged whatever the times say.
+  auto stopped = timed_rep(1.0, 0.9);
+  stopped.stopped_s = 0.5;
+  stopped.elapsed_s = 1.6;
+  auto lost = lost_time_warnings({timed_rep(1.0, 0.9), stopped});
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_NE(lost[0].find("repetition 2 was stopped (SIGSTOP or SIGTSTP) for 0.50 s of its 1.60 s"),
+            std::string::npos)
+      << lost[0];
 }
 
 std::string load_error(const std::string& path) {

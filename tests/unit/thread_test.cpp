@@ -27,6 +27,7 @@
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/thread/bounded_queue.hpp"
+#include "models/thread/condition.hpp"
 #include "models/thread/stack.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/counter/spec.hpp"
@@ -52,6 +53,7 @@ extern const Impl sleepers_thread;
 
 namespace {
 
+using cmbench::models::thread::Condition;
 using cmbench::models::thread::BoundedQueue;
 using cmbench::models::thread::ThreadGroup;
 using namespace std::chrono_literals;
@@ -268,6 +270,82 @@ TEST_P(QueueStress, EveryValueOnce) {
 INSTANTIATE_TEST_SUITE_P(Shapes, QueueStress,
                          ::testing::Combine(::testing::Values(size_t{0}, size_t{1}, size_t{7}),
                                             ::testing::Values(1, 4), ::testing::Values(1, 3)));
+
+// --- Condition (the model's futex condition variable) ----------------------
+
+TEST(Condition, NotifyOneWakesAWaiterWhosePredicateHolds) {
+  std::mutex m;
+  Condition cv;
+  bool ready = false;
+  std::thread waiter([&] {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return ready; });
+    EXPECT_TRUE(ready);
+  });
+  std::this_thread::sleep_for(kSettle);  // usually asleep by now; correct either way
+  {
+    std::lock_guard lock(m);
+    ready = true;
+  }
+  cv.notify_one();
+  waiter.join();
+}
+
+TEST(Condition, NotifyAllWakesEveryWaiter) {
+  std::mutex m;
+  Condition cv;
+  int generation = 0;
+  std::atomic<int> woken{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 8; ++i)
+    waiters.emplace_back([&] {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return generation > 0; });
+      woken.fetch_add(1);
+    });
+  std::this_thread::sleep_for(kSettle);
+  {
+    std::lock_guard lock(m);
+    generation = 1;
+  }
+  cv.notify_all();
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(woken.load(), 8);
+}
+
+TEST(Condition, APredicateAlreadyTrueDoesNotSleep) {
+  std::mutex m;
+  Condition cv;
+  std::unique_lock lock(m);
+  cv.wait(lock, [] { return true; });  // would hang if it slept: nobody notifies
+  EXPECT_TRUE(lock.owns_lock());
+}
+
+// Handing one token around N threads with notify_one: every hand-off must
+// wake the thread whose turn it is, among N-1 waiters on one condition (the
+// shape in which glibc's condition variable loses a signal now and then).
+TEST(Condition, ATokenPassedAroundManyWaitersIsNeverLost) {
+  constexpr int kThreads = 6, kPasses = 3000;
+  std::mutex m;
+  Condition cv;
+  int turn = 0, passes = 0;
+  std::vector<std::thread> threads;
+  for (int id = 0; id < kThreads; ++id)
+    threads.emplace_back([&, id] {
+      std::unique_lock lock(m);
+      for (;;) {
+        cv.wait(lock, [&] { return turn == id || passes >= kPasses; });
+        if (passes >= kPasses) break;
+        turn = (turn + 1) % kThreads;
+        ++passes;
+        lock.unlock();
+        cv.notify_all();  // the next holder is one of several waiters
+        lock.lock();
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(passes, kPasses);
+}
 
 // --- ThreadGroup ---------------------------------------------------------
 

@@ -82,17 +82,23 @@ IoResult await_io(Start&& start) {
   return future.get();
 }
 
-void serve(tcp::socket& conn, std::unique_ptr<char[]> buf) {
+void serve(tcp::socket& conn, std::unique_ptr<char[]> buf, ServeError& failed) {
   for (;;) {
     IoResult r = await_io([&](auto handler) {
       conn.async_read_some(asio::buffer(buf.get(), kReadBuffer), std::move(handler));
     });
-    if (r.ec) break;  // end of stream, the client gone, or closed at shutdown
+    if (r.ec) {  // end of stream, the client gone, closed at shutdown, or a failure
+      failed.note("read (connection)", r.ec);
+      break;
+    }
     const std::size_t got = r.bytes;
     r = await_io([&](auto handler) {
       asio::async_write(conn, asio::buffer(buf.get(), got), std::move(handler));
     });
-    if (r.ec) break;
+    if (r.ec) {
+      failed.note("write (connection)", r.ec);
+      break;
+    }
   }
   error_code ignored;
   conn.close(ignored);
@@ -134,6 +140,7 @@ void run(const Params& params, Probe& probe) {
   uint64_t live = 0;  // acceptor and connection fibers not yet ended
   bool stopping = false;
   error_code accept_error;
+  ServeError serve_error;
   uint64_t accepted = 0, polls = 0, blocking_polls = 0;
 
   probe.start();
@@ -174,8 +181,8 @@ void run(const Params& params, Probe& probe) {
       tcp::socket& mine = sockets.emplace_back(std::move(conn));
       ++live;
       conns.emplace_back(std::allocator_arg, salloc,
-                         [&mine, &live, buf = std::make_unique<char[]>(kReadBuffer)]() mutable {
-                           serve(mine, std::move(buf));
+                         [&mine, &live, &serve_error, buf = std::make_unique<char[]>(kReadBuffer)]() mutable {
+                           serve(mine, std::move(buf), serve_error);
                            --live;
                          });
     }
@@ -205,6 +212,8 @@ void run(const Params& params, Probe& probe) {
   poller.join();
   probe.stop();
 
+  // A connection's own failure first: the generator's error is its echo.
+  if (serve_error) throw_errno(serve_error.call, serve_error.ec.value());
   if (failure) std::rethrow_exception(failure);
   if (accept_error) throw_errno("accept", accept_error.value());
   probe.note("connections_accepted", accepted);

@@ -54,6 +54,7 @@ struct Server {
   Sockets sockets;
   error_code accept_error;
   asio::posix::stream_descriptor& done;
+  ServeError serve_error = {};
   uint64_t accepted = 0;
   bool stopping = false;
 };
@@ -64,10 +65,16 @@ rt::Task<> serve(Server& server, Sockets::iterator it) {
   for (;;) {
     auto [rec, got] =
         co_await conn.async_read_some(asio::buffer(buf.get(), kReadBuffer), rt::kAwaitTuple);
-    if (rec) break;  // end of stream, the client gone, or closed at shutdown
+    if (rec) {  // end of stream, the client gone, closed at shutdown, or a failure
+      server.serve_error.note("read (connection)", rec);
+      break;
+    }
     auto [wec, sent] =
         co_await asio::async_write(conn, asio::buffer(buf.get(), got), rt::kAwaitTuple);
-    if (wec) break;
+    if (wec) {
+      server.serve_error.note("write (connection)", wec);
+      break;
+    }
   }
   error_code ignored;
   conn.close(ignored);
@@ -137,6 +144,8 @@ void run(const Params& params, Probe& probe) {
   io.run();
   probe.stop();
 
+  // A connection's own failure first: the generator's error is its echo.
+  if (server.serve_error) throw_errno(server.serve_error.call, server.serve_error.ec.value());
   if (failure) std::rethrow_exception(failure);
   if (server.accept_error) throw_errno("accept", server.accept_error.value());
   probe.note("connections_accepted", server.accepted);

@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 
+#include "harness/cell/errors.hpp"
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
@@ -80,10 +81,17 @@ void serve(net::Socket& conn, OpenList& open) {
     ~Unlink() { open.unlink(self); }
   } unlink{open, &self};
   std::unique_ptr<char[]> buf(new char[kReadBuffer]);
-  for (;;) {
-    const std::size_t got = net::read_some(conn, buf.get(), kReadBuffer);
-    if (got == 0) break;  // end of stream, or closed at shutdown
-    if (!net::write_all(conn, buf.get(), got)) break;
+  try {
+    for (;;) {
+      const std::size_t got = net::read_some(conn, buf.get(), kReadBuffer);
+      if (got == 0) break;  // end of stream, or closed at shutdown
+      if (!net::write_all(conn, buf.get(), got)) break;
+    }
+  } catch (const SystemError& e) {
+    // The client gone (a reset, a broken pipe) ends the connection, as end
+    // of stream does (spec.hpp); any other error escapes the fiber and
+    // stops the server with it.
+    if (!client_gone(e.err())) throw;
   }
 }
 

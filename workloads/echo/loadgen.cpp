@@ -950,10 +950,10 @@ Verdict LoadGen::finish(Probe& probe) {
   if (!done_seen_) wait();
   finished_ = true;
   probe.exclude_child_usage(fork_usage_);
+  // An exec that failed for lack of a resource (EMFILE under a low
+  // RLIMIT_NOFILE, ENOMEM) is a limit like any other.
   if (const int err = shared_->exec_errno; err != 0)
-    throw SystemError(fmt::format("execv {} loadgen (the echo load generator): {}", exe_,
-                                  std::strerror(err)),
-                      err);
+    throw_errno(fmt::format("execv {} loadgen (the echo load generator)", exe_), err);
   // Read in place (the generator has stopped writing): a 40 KiB copy could
   // overflow a small fiber stack.
   const Result& r = shared_->result;
@@ -992,6 +992,14 @@ Verdict LoadGen::finish(Probe& probe) {
     probe.note("load_generator_window_s", static_cast<double>(r.end_ns - r.first_send_ns) / 1e9);
   probe.note("load_generator_cpu_s", r.cpu_s);
 
+  // A system call of the generator failed (a connection reset or refused,
+  // a read or write error): the run failed with that errno. A response that
+  // differs, or a connection the server closed early, carries none: that is
+  // the server's answer failing verification.
+  if (r.err != 0)
+    throw SystemError(fmt::format("load generator: {} ({} of {} requests answered)", r.error,
+                                  r.completed, requests_),
+                      r.err);
   if (r.error[0] != '\0')
     return Verdict::fail(fmt::format("load generator: {} ({} of {} requests answered)", r.error,
                                      r.completed, requests_));

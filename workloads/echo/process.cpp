@@ -26,8 +26,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <unordered_set>
 
@@ -44,6 +47,18 @@ using models::process::retry_on_eintr;
 
 // How long the acceptor sleeps at most between two reaping passes.
 constexpr int kReapIntervalMs = 50;
+// A connection's child that fails with an errno exits with this plus the
+// errno, so the cell's error names it (the child's own message goes to
+// standard error); 64 + errno stays below 256 for every errno Linux has.
+constexpr int kErrnoExitBase = 64;
+
+[[noreturn]] void child_failed_with_errno(const char* what, int err) noexcept {
+  if (err <= 0 || err > 255 - kErrnoExitBase) models::process::detail::child_failed(what);
+  char line[512];
+  const int len = std::snprintf(line, sizeof line, "cmbench: child %d failed: %s\n", static_cast<int>(::getpid()), what);
+  if (len > 0) (void)!::write(STDERR_FILENO, line, std::min(static_cast<size_t>(len), sizeof line - 1));
+  ::_exit(kErrnoExitBase + err);
+}
 
 // A connection's child, start to end: blocking reads of up to kReadBuffer
 // bytes, each written back whole before the next read.
@@ -101,13 +116,19 @@ class ConnectionChildren {
     }
     live_.clear();
   }
-  // The first child that ended badly, in words; empty if none.
+  // The first child that ended badly, in words; empty if none. Its errno,
+  // when it failed with one (else 0).
   const std::string& failure() const noexcept { return failure_; }
+  int failure_err() const noexcept { return failure_err_; }
 
  private:
   void note_status(pid_t pid, int status) {
     if (!failure_.empty()) return;
-    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    if (WIFEXITED(status) && WEXITSTATUS(status) > kErrnoExitBase) {
+      failure_err_ = WEXITSTATUS(status) - kErrnoExitBase;
+      failure_ = fmt::format("connection child {} failed: {} (errno {})", pid, std::strerror(failure_err_),
+                             failure_err_);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
       failure_ = fmt::format("connection child {} exited with status {}", pid, WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
       failure_ = fmt::format("connection child {} was killed by signal {}", pid, WTERMSIG(status));
@@ -116,6 +137,7 @@ class ConnectionChildren {
   std::unordered_set<pid_t> live_;
   size_t forked_ = 0;
   std::string failure_;
+  int failure_err_ = 0;
 };
 
 // The first error that stops the server: the call and its errno.
@@ -173,6 +195,10 @@ void run(const Params& p, Probe& probe) {
         ::close(listen_fd);
         try {
           echo_until_eof(c);
+        } catch (const SystemError& e) {
+          child_failed_with_errno(e.what(), e.err());
+        } catch (const LimitError& e) {
+          child_failed_with_errno(e.what(), e.err());
         } catch (const std::exception& e) {
           models::process::detail::child_failed(e.what());
         }
@@ -189,11 +215,21 @@ void run(const Params& p, Probe& probe) {
     if (error) break;
   }
   if (children.failure().empty() && !error) {
-    Verdict verdict = gen.finish(probe);
+    Verdict verdict = Verdict::fail("");
+    try {
+      verdict = gen.finish(probe);
+    } catch (const SystemError&) {
+      // The generator's error may be the echo of a connection's own failure
+      // (its child reset the connection as it exited): that failure first.
+      listener.close();
+      children.reap_all();
+      if (!children.failure().empty()) throw SystemError(children.failure(), children.failure_err());
+      throw;
+    }
     listener.close();
     children.reap_all();
     probe.stop();
-    if (!children.failure().empty()) throw SystemError(children.failure(), 0);
+    if (!children.failure().empty()) throw SystemError(children.failure(), children.failure_err());
     probe.note("processes", children.forked());
     probe.verify(verdict);
     return;
@@ -203,7 +239,7 @@ void run(const Params& p, Probe& probe) {
   listener.close();
   children.kill_all();
   if (error) throw_errno(error.call, error.err);
-  throw SystemError(children.failure(), 0);
+  throw SystemError(children.failure(), children.failure_err());
 }
 
 }  // namespace

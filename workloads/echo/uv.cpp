@@ -37,6 +37,7 @@
 // EMFILE, and the run is a `limit` with that errno, as in the other models.
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -268,16 +269,37 @@ void run(const Params& p, Probe& probe) {
   loop.run();
   // uv_run returned: no handle is open any more, every connection is closed.
   if (server.error != 0) throw_uv(server.error_call, server.error);
-  Verdict verdict = gen->finish(probe);
-  if (!verdict.ok && server.accepted < connections && server.max_fd >= 0 &&
-      static_cast<uint64_t>(server.max_fd) + 1 >= fd_limit)
+  // A generator error with an errno is thrown by finish(); here it is held
+  // until the check below, since libuv's shedding of connections it cannot
+  // hold shows to the generator as resets.
+  std::optional<SystemError> generator_error;
+  Verdict verdict = Verdict::fail("");
+  try {
+    verdict = gen->finish(probe);
+  } catch (const SystemError& e) {
+    generator_error = e;
+    verdict = Verdict::fail(e.what());
+  }
+  // Shed connections: fewer accepted here than the generator opened, the
+  // generator lost one (closed or reset by the server, which closes no
+  // connection it has not accepted), and the descriptors had run out: the
+  // highest one accepted was the last the limit allows (the limit read now:
+  // it may have been lowered since the start). Only accept() failing with
+  // EMFILE or ENFILE makes libuv shed, and it does not say which.
+  rlimit nofile{};
+  const uint64_t limit_now = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : fd_limit;
+  const bool shed = !verdict.ok && server.accepted < connections &&
+                    (!generator_error || generator_error->err() == ECONNRESET) && server.max_fd >= 0 &&
+                    static_cast<uint64_t>(server.max_fd) + 2 >= limit_now;
+  if (shed)
     throw LimitError(fmt::format("accept: {} (libuv shed the connections it could not hold: its "
                                  "EMFILE trick closes them without calling the connection "
                                  "callback; {} of {} accepted, descriptor {} of RLIMIT_NOFILE {} "
                                  "in use); {}",
                                  std::strerror(EMFILE), server.accepted, connections,
-                                 server.max_fd, fd_limit, verdict.message),
+                                 server.max_fd, limit_now, verdict.message),
                      EMFILE);
+  if (generator_error) throw *generator_error;
   probe.stop();
   probe.note("connections_accepted", server.accepted);
   probe.note("queued_writes", server.queued_writes);

@@ -2,8 +2,9 @@
 // through a condition-variable handoff, the way a C++ programmer passes a
 // turn between two threads:
 //   one std::mutex guards the value and whose turn it is;
-//   one std::condition_variable on which the thread that does not hold the
-//   turn waits for it.
+//   one condition variable on which the thread that does not hold the turn
+//   waits for it (the model's Condition, a futex word: models/thread/
+//   condition.hpp says why not std::condition_variable).
 // One condition variable is enough, and is what an expert writes for two
 // threads: the notifier never waits while it notifies, so the only thread
 // notify_one() can wake is the peer it just handed the turn to. (A
@@ -70,7 +71,8 @@ void run(const Params& p, Probe& probe) {
   probe.note("threads", 2);
   probe.note("channel",
              "a condition-variable handoff: one std::mutex guards the value and whose turn it is; "
-             "the thread without the turn waits on one std::condition_variable, notified after "
+             "the thread without the turn waits on one condition variable (a futex word; glibc's "
+             "std::condition_variable can lose a wake-up, glibc bug 25847), notified after "
              "the mutex is released");
   probe.note("start",
              "both threads wait at a std::latch until both exist; creation and joining are inside "

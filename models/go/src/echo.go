@@ -35,6 +35,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -226,6 +227,11 @@ func (g *loadgen) finish(p Params, probe *Probe) (Verdict, error) {
 	}
 	probe.Note("load_generator_cpu_s", rep.cpuS)
 	requests := p.U("requests")
+	if rep.err != 0 {
+		// A system call of the generator failed (a reset, a refused
+		// connection): the run failed with that errno, as LoadGen::finish says.
+		return Verdict{}, &SystemError{fmt.Sprintf("load generator: %s (%d of %d requests answered)", rep.errorText, rep.completed, requests), syscall.Errno(rep.err)}
+	}
 	if rep.errorText != "" {
 		return fail(fmt.Sprintf("load generator: %s (%d of %d requests answered)", rep.errorText, rep.completed, requests)), nil
 	}
@@ -276,17 +282,41 @@ func (o *openConns) closeAll() {
 	o.mu.Unlock()
 }
 
-func serveEcho(conn net.Conn) {
+// clientGone says whether a connection's error is its end — end of stream,
+// the client gone (reset, broken pipe), or closed at shutdown — rather than
+// a failure of the server (the C++ models' client_gone()).
+func clientGone(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	e := errnoOf(err)
+	return e == syscall.ECONNRESET || e == syscall.EPIPE
+}
+
+// serveEcho echoes until the connection ends; any other error is the
+// server's failure, sent (the first one) to `failed` as the error the cell
+// ends with.
+func serveEcho(conn net.Conn, failed chan<- error) {
 	buf := make([]byte, echoReadBuffer)
+	report := func(call string, err error) {
+		if !clientGone(err) {
+			select {
+			case failed <- errorFrom(call, err):
+			default:
+			}
+		}
+	}
 	for {
 		n, err := conn.Read(buf)
 		if n > 0 {
 			if _, werr := conn.Write(buf[:n]); werr != nil {
-				return // the client went away, or shutdown closed it
+				report("write (connection)", werr)
+				return
 			}
 		}
 		if err != nil {
-			return // end of stream (io.EOF), a reset, or closed at shutdown
+			report("read (connection)", err)
+			return
 		}
 	}
 }
@@ -295,9 +325,16 @@ func runEcho(p Params, probe *Probe) error {
 	if _, err := raiseFdLimit(); err != nil {
 		return err
 	}
+	faults, err := serverIOFaults("echo/go")
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return errorFrom("listen(127.0.0.1:0)", err)
+	}
+	if faults != nil {
+		ln = faultListener{ln, faults} // the fault tests only (echofault.go)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -305,6 +342,7 @@ func runEcho(p Params, probe *Probe) error {
 	var units sync.WaitGroup
 	var accepted uint64
 	acceptErr := make(chan error, 1)
+	serveErr := make(chan error, 1)
 	probe.Note("io", "a goroutine per connection; net.Conn Read/Write park the goroutine on EAGAIN in the "+
 		"runtime's netpoller (epoll, edge-triggered)")
 	probe.Note("tcp_nodelay", true)
@@ -335,7 +373,7 @@ func runEcho(p Params, probe *Probe) error {
 				defer units.Done()
 				defer open.remove(conn)
 				defer conn.Close()
-				serveEcho(conn)
+				serveEcho(conn, serveErr)
 			}()
 		}
 	}()
@@ -355,7 +393,24 @@ func runEcho(p Params, probe *Probe) error {
 		open.closeAll()
 		units.Wait()
 		return errorFrom("accept", err)
+	case err := <-serveErr:
+		// A connection failed otherwise than by its client leaving: the same.
+		ln.Close()
+		open.closeAll()
+		units.Wait()
+		return err
 	case <-done:
+		// A connection's own failure first: the generator's error (a reset
+		// connection) would be its echo. It was reported before the
+		// connection was closed, so before the generator saw anything.
+		select {
+		case err := <-serveErr:
+			ln.Close()
+			open.closeAll()
+			units.Wait()
+			return err
+		default:
+		}
 	}
 	verdict, ferr := gen.finish(p, probe)
 	ln.Close()

@@ -1,0 +1,85 @@
+#pragma once
+// Condition: the thread model's condition variable, a futex word that counts
+// notifications, used with a std::mutex exactly as std::condition_variable is
+// (wait with a predicate, notify_one, notify_all).
+//
+// Why not std::condition_variable: glibc's condition variable (since 2.25)
+// can lose a pthread_cond_signal when several threads wait on it — glibc bug
+// 25847, "pthread_cond_signal failed to wake up pthread_cond_wait due to a bug
+// in undoing stealing", fixed upstream only in 2025 and not in Debian 12's
+// glibc 2.36. The suite's own stress test caught it: a BoundedQueue of
+// capacity 1 with 4 producers and 1 consumer hung with the queue empty, all
+// four producers asleep in not_full_.wait() (their predicate true), and the
+// condition variable's last signal stranded in a group with no waiters
+// (__g_signals {2, 0}, every waiter's reference in the other group). A
+// benchmark suite that hangs one run in a thousand hangs someone's CI every
+// week, so the thread model waits on this instead.
+//
+// How it works: wait() reads the word while the caller still holds the
+// mutex, releases the mutex, and sleeps in FUTEX_WAIT only if the word still
+// has the value it read; notify_*() bump the word and FUTEX_WAKE. A notifier
+// changes the predicate under the same mutex before it notifies, so either
+// the waiter's predicate check (under the mutex) sees the change, or the
+// notification's bump comes after the waiter read the word and its
+// FUTEX_WAIT returns at once: a wake-up cannot be lost. A woken thread may
+// find its predicate false again (another took the slot first): wait() loops
+// on the predicate, as with std::condition_variable. The word wraps after
+// 2^32 notifications; a waiter would have to sleep through exactly that many
+// between its read and its FUTEX_WAIT to miss one.
+//
+// Cost, compared with std::condition_variable: the same system calls where
+// it matters — one FUTEX_WAKE per notify that has a sleeper to wake, one
+// FUTEX_WAIT per sleep — and no spinning (std::atomic::wait in libstdc++ 12
+// spins and calls sched_yield before it sleeps, which would change the
+// context switches and CPU time the thread model is measured by). The
+// callers (BoundedQueue, Court) count their waiters under the mutex and
+// notify only when one waits, as before.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <mutex>
+
+namespace cmbench::models::thread {
+
+class Condition {
+ public:
+  Condition() = default;
+  Condition(const Condition&) = delete;
+  Condition& operator=(const Condition&) = delete;
+
+  // Blocks until pred() holds; `lock` must hold the mutex that guards what
+  // pred() reads, and holds it again on return.
+  template <typename Pred>
+  void wait(std::unique_lock<std::mutex>& lock, Pred pred) {
+    while (!pred()) {
+      const uint32_t seen = seq_.load(std::memory_order_relaxed);
+      lock.unlock();
+      futex(FUTEX_WAIT_PRIVATE, seen);
+      lock.lock();
+    }
+  }
+
+  void notify_one() noexcept { notify(1); }
+  void notify_all() noexcept { notify(INT_MAX); }
+
+ private:
+  void notify(int waiters) noexcept {
+    seq_.fetch_add(1, std::memory_order_release);
+    futex(FUTEX_WAKE_PRIVATE, static_cast<uint32_t>(waiters));
+  }
+  // FUTEX_WAIT returns EAGAIN when the word changed, EINTR on a signal:
+  // either way the caller re-checks its predicate under the mutex.
+  void futex(int op, uint32_t value) noexcept {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), op, value, nullptr, nullptr, 0);
+  }
+
+  std::atomic<uint32_t> seq_{0};
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+};
+
+}  // namespace cmbench::models::thread
