@@ -58,21 +58,12 @@ std::vector<Cell> smoke_cells(std::vector<std::string> models = {}, std::string 
       tiny("ring", {"units=5,503", "hops=2000"}),
       tiny("echo", {"connections=1,8", "requests=200", "loop=closed,open", "rate=2000"}),
       tiny("sleepers", {"units=10", "sleeps=3", "sleep_ms=2"}),
-      tiny("blocking", {"blockers=1,3", "calls=3", "delay_us=300", "pairs=1,2", "offload=inline"}),
+      tiny("blocking", {"blockers=1,3", "calls=3", "delay_us=300", "pairs=1,2", "offload=inline,pool"}),
       tiny("fairness", {"hogs=1,3", "work_ms=1", "budget_ms=3", "yield=slice,never", "pairs=1"}),
       tiny("idle", {"connections=1,20", "requests=2", "rate=2000"}),
   };
-  // offload=pool in every model that has the offload it needs (the fiber
-  // model's cmbench::fiber::offload is not in this build: its cell refuses).
-  {
-    Selection pool = tiny("blocking", {"blockers=1,3", "calls=3", "delay_us=300", "pairs=1", "offload=pool"});
-    for (const auto* m : all_models())
-      if (m->name != "fiber" && (models.empty() || std::find(models.begin(), models.end(), m->name) != models.end()))
-        pool.models.push_back(m->name);
-    if (!pool.models.empty()) all.push_back(pool);
-  }
   for (auto& sel : all) {
-    if (sel.models.empty()) sel.models = models;
+    sel.models = models;
     if (!extra.empty()) sel.params.push_back(extra);
     for (auto& c : expand(sel)) cells.push_back(std::move(c));
   }

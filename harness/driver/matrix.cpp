@@ -140,19 +140,26 @@ const std::vector<Preset>& presets() {
   auto sleepers = [](std::vector<std::string> units, std::string sleeps) {
     return PresetGroup{"sleepers", {{{"units", units}, {"sleeps", {sleeps}}, {"sleep_ms", {"10"}}}}};
   };
-  // blocking: every model inline; offload=pool where the model has its pool
-  // (the fiber model's cmbench::fiber::offload is not in this build, so its
-  // pool cell would be refused).
-  const std::vector<std::string> all_but_fiber = {"process", "thread", "uv", "boost-fiber", "go", "coro"};
+  // blocking: every model, inline and with its pool (offload=pool).
   auto blocking = [&](std::string calls) {
-    const Grid g = {{"blockers", {"4"}}, {"calls", {calls}}, {"delay_us", {"1000"}}, {"pairs", {"2"}}};
-    Grid pool = g;
-    pool["offload"] = {"pool"};
-    return std::vector<PresetGroup>{{"blocking", {g}}, {"blocking", {pool}, all_but_fiber}};
+    return std::vector<PresetGroup>{{"blocking",
+                                     {{{"blockers", {"4"}}, {"calls", {calls}}, {"delay_us", {"1000"}},
+                                       {"pairs", {"2"}}, {"offload", {"inline", "pool"}}}}}};
   };
-  auto fairness = [](std::string budget_ms) {
-    return PresetGroup{"fairness", {{{"hogs", {"4"}}, {"work_ms", {"2"}}, {"budget_ms", {budget_ms}},
-                                     {"yield", {"never", "slice"}}, {"pairs", {"2"}}}}};
+  // fairness: hogs that yield every 2 ms (slice) over a budget of
+  // `slice_budget`, and hogs that never yield (never) over `never_budget`.
+  // A never-yielding hog computes its whole budget in one stretch, so its
+  // work_ms is set to the budget: work_ms is then, in both rows, how long a
+  // hog computes without yielding, which is what the report's starvation
+  // rule compares the bystanders' worst wait with. The never budget is long
+  // against a kernel time slice (a few ms) and Go's 10 ms preemption, so
+  // that a preempted hog's bystanders are told apart from starved ones.
+  auto fairness = [](std::string slice_budget, std::string never_budget) {
+    return PresetGroup{"fairness",
+                       {{{"hogs", {"4"}}, {"work_ms", {"2"}}, {"budget_ms", {slice_budget}}, {"yield", {"slice"}},
+                         {"pairs", {"2"}}},
+                        {{"hogs", {"4"}}, {"work_ms", {never_budget}}, {"budget_ms", {never_budget}},
+                         {"yield", {"never"}}, {"pairs", {"2"}}}}};
   };
   // idle: a repetition at 10,000 connections and more opens and closes
   // them all (seconds of the kernel's time for the forking and threaded
@@ -252,7 +259,7 @@ const std::vector<Preset>& presets() {
     g.push_back({"echo", {{{"connections", {"10"}}, {"requests", {"5000"}}, {"loop", {"closed"}}}}});
     g.push_back({"sleepers", {{{"units", {"100"}}, {"sleeps", {"5"}}, {"sleep_ms", {"2"}}}}});
     add(blocking("5"));
-    g.push_back(fairness("5"));
+    g.push_back(fairness("5", "5"));
     add(idle({"100"}));
     return g;
   };
@@ -267,14 +274,14 @@ const std::vector<Preset>& presets() {
                    {"1000", "10000", "100000"}),
              skynet("1000000", "100000", "10000", "1000"),
              with({ring(1), echo({"10", "100", "1000"}, "100000", "20000"), sleepers({"100", "1000"}, "20"),
-                   fairness("50")},
-                  with(blocking("50"), idle({"1000"}, {"10000", "50000"}))),
+                   fairness("50", "100")},
+                  with(blocking("50"), idle({"1000"}, {"5000", "10000", "50000"}))),
              all_cores(2, "1000000", "100000"))},
       {"quick", "the same workloads at a fifth of the size or less, 3 repetitions: a first look in a minute",
        3, 1,
        build({prodcons(5), counter(5), pingpong(5)}, spawn({"1000"}, {"1000"}, {"1000"}),
              skynet("10000", "10000", "1000", "100"),
-             with({ring(5), echo({"100"}, "20000", "5000"), sleepers({"100"}, "5"), fairness("10")},
+             with({ring(5), echo({"100"}, "20000", "5000"), sleepers({"100"}, "5"), fairness("10", "20")},
                   with(blocking("10"), idle({"1000"}))),
              all_cores(5, "10000", "1000"))},
       {"full", "the default matrix swept further: spawn to 1,000,000 units in every model, echo "
@@ -285,7 +292,7 @@ const std::vector<Preset>& presets() {
                    {"1000", "10000", "100000", "1000000"}),
              skynet("1000000", "1000000", "10000", "1000"),
              with({ring(1), echo({"10", "100", "1000", "10000"}, "200000", "20000"),
-                   sleepers({"100", "1000", "10000"}, "20"), fairness("200")},
+                   sleepers({"100", "1000", "10000"}, "20"), fairness("200", "200")},
                   with(blocking("200"), idle({"1000", "10000"}, {"50000", "100000"}))),
              all_cores(1, "1000000", "1000000"))},
       {"scaling", "core scaling: prodcons 4x4 and skynet on 1, 2, 4 and 8 workers (threads, gomaxprocs; "

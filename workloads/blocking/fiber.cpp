@@ -7,11 +7,13 @@
 //   inline  the fiber makes the call itself: its kernel thread sleeps in
 //           nanosleep, and with it every fiber that thread would run (with
 //           threads = 1, all of them; in M:N mode the other workers go on);
-//   pool    refused for now: it needs the runtime's offload primitive
-//           (cmbench::fiber::offload, models/fiber/offload.hpp), which parks
-//           the fiber while a small thread pool makes the call — the fiber
-//           model's answer to Go handing off its P — and is not on this
-//           branch yet. unsupported() says so rather than run a stand-in.
+//   pool    cmbench::fiber::offload(fn) (models/fiber/offload.hpp): the
+//           fiber parks while one thread of the runtime's small pool (up to
+//           kDefaultOffloadThreads = 4, libuv's default, started as calls
+//           arrive) makes the call, and the scheduler runs the others
+//           meanwhile — the fiber model's answer to Go handing off its P at
+//           a blocking system call. The pool thread hands the fiber back
+//           through the scheduler's inbox and an eventfd in its epoll set.
 //
 // A bystander pair is pingpong's: two fibers and an unbuffered channel each
 // way. A sends v and receives v + 1 until the last blocker is done, then
@@ -26,6 +28,7 @@
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/fiber/channel.hpp"
+#include "models/fiber/offload.hpp"
 #include "models/fiber/scheduler.hpp"
 #include "workloads/blocking/spec.hpp"
 
@@ -44,6 +47,7 @@ void run(const Params& params, Probe& probe) {
   const uint64_t calls = params.u("calls");
   const uint64_t npairs = params.u("pairs");
   const int64_t delay = delay_ns(params);
+  const bool pool = pool_offload(params);
   rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   std::vector<Tally> tallies(nblockers);
@@ -91,7 +95,9 @@ void run(const Params& params, Probe& probe) {
     sched.spawn([&, b] {
       Tally t;
       for (uint64_t k = 0; k < calls; ++k) {
-        called(t, blocking_call(delay), delay);
+        const int64_t took = pool ? rt::offload([delay]() noexcept { return blocking_call(delay); })
+                                  : blocking_call(delay);
+        called(t, took, delay);
         peak.sample();
         rt::this_fiber::yield();
       }
@@ -104,23 +110,15 @@ void run(const Params& params, Probe& probe) {
   probe.stop();
 
   report(probe, params, pairs, peak.peak(),
-         "inline: the fiber makes the call on its worker thread, which sleeps with every fiber it "
-         "would run; the fiber yields after each call");
+         pool ? rt::offload_description()
+              : std::string("inline: the fiber makes the call on its worker thread, which sleeps with every "
+                            "fiber it would run; the fiber yields after each call"));
   probe.note("bystanders", "two fibers and two unbuffered cmbench::fiber::Channel<uint64_t> per pair");
   probe.verify(verify(params, tallies, pairs, hists));
-}
-
-std::optional<std::string> unsupported(const Params& params) {
-  if (pool_offload(params))
-    return std::string(
-        "parameter 'offload': the fiber model cannot run offload=pool yet: it needs the runtime's "
-        "offload primitive (cmbench::fiber::offload, models/fiber/offload.hpp), which is not in "
-        "this build; accepted: offload=inline");
-  return std::nullopt;
 }
 
 }  // namespace
 
 }  // namespace cmbench::blocking::fiber
 
-CMBENCH_IMPL(blocking, fiber, cmbench::blocking::fiber::run, cmbench::blocking::fiber::unsupported)
+CMBENCH_IMPL(blocking, fiber, cmbench::blocking::fiber::run, nullptr)
