@@ -52,7 +52,7 @@ void run_on(const Params& params, Probe& probe, Channel& channel, unsigned threa
   auto salloc = bf::stack_allocator(params.u("stack_size"), threads);
   std::span<Histogram> hists = probe.latency_histograms(consumers);
   std::vector<Tally> tallies(consumers);
-  std::vector<uint64_t> last(consumers * producers, 0);
+  SeenRows last(consumers, producers);
   std::vector<fibers::fiber> producer_fibers, consumer_fibers;
   producer_fibers.reserve(producers);
   consumer_fibers.reserve(consumers);
@@ -72,7 +72,7 @@ void run_on(const Params& params, Probe& probe, Channel& channel, unsigned threa
     consumer_fibers.emplace_back(
         std::allocator_arg, salloc, [&channel, &tallies, &last, hists, m, producers, c] {
           Tally& tally = tallies[c];
-          std::span<uint64_t> seen(last.data() + c * producers, producers);
+          std::span<uint64_t> seen = last.row(c);
           Msg msg;
           while (receive(channel, msg)) take(tally, seen, m, producers, msg, hists[c]);
         });

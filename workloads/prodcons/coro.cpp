@@ -84,13 +84,11 @@ void run_with(const Params& params, Probe& probe, unsigned threads) {
   Shared<Ch> shared{channel, m, producers, consumers, producers};
   std::span<Histogram> hists = probe.latency_histograms(consumers);
   std::vector<Tally> tallies(consumers);
-  std::vector<uint64_t> last(consumers * producers, 0);
+  SeenRows last(consumers, producers);
 
   probe.start();
   for (uint64_t p = 0; p < producers; ++p) rt::spawn(io, producer<Msg>(shared, p));
-  for (uint64_t c = 0; c < consumers; ++c)
-    rt::spawn(io, consumer<Msg>(shared, tallies[c],
-                                std::span<uint64_t>(last.data() + c * producers, producers), hists[c]));
+  for (uint64_t c = 0; c < consumers; ++c) rt::spawn(io, consumer<Msg>(shared, tallies[c], last.row(c), hists[c]));
   rt::run_threads(io, threads);
   probe.stop();
 

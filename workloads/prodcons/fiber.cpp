@@ -41,7 +41,7 @@ void run(const Params& params, Probe& probe) {
     rt::Channel<Msg> channel(capacity);
     std::span<Histogram> hists = probe.latency_histograms(consumers);
     std::vector<Tally> tallies(consumers);
-    std::vector<uint64_t> last(consumers * producers, 0);
+    SeenRows last(consumers, producers);
     std::vector<rt::JoinHandle> producer_fibers;
     producer_fibers.reserve(producers);
 
@@ -75,7 +75,7 @@ void run(const Params& params, Probe& probe) {
     for (uint64_t c = 0; c < consumers; ++c) {
       sched.spawn([&channel, &tallies, &last, hists, m, producers, c] {
         Tally& tally = tallies[c];
-        std::span<uint64_t> seen(last.data() + c * producers, producers);
+        std::span<uint64_t> seen = last.row(c);
         while (std::optional<Msg> msg = channel.recv())
           take(tally, seen, m, producers, *msg, hists[c]);
       });

@@ -99,8 +99,7 @@ namespace pm = cmbench::models::process;
 constexpr uint64_t kFdReserve = 32;
 
 // Each consumer's Tally and `last` array share one block of cache lines of
-// their own, so consumers never write to the same line.
-constexpr size_t kCacheLine = 64;
+// their own (kCacheLine, spec.hpp), so consumers never write to the same line.
 size_t consumer_block_bytes(uint64_t producers) {
   const size_t bytes = sizeof(Tally) + producers * sizeof(uint64_t);
   return (bytes + kCacheLine - 1) / kCacheLine * kCacheLine;

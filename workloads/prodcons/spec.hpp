@@ -19,8 +19,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
@@ -84,16 +86,47 @@ inline void stamp(Message<S>& msg, uint32_t producer, uint64_t seq) {
   msg.header.sent_ns = sample_ns();
 }
 
+// The line size of x86-64 and most ARM cores. What a consumer writes while
+// it counts (its Tally, its row of SeenRows) starts on a line of its own, in
+// every model alike, so that no model is charged for false sharing the
+// workload does not ask for, and none is spared it by a layout of its own.
+// (std::hardware_destructive_interference_size would say the same, but GCC
+// warns that its value may differ between compilers.)
+inline constexpr size_t kCacheLine = 64;
+
 // What one consumer records. A plain struct with no pointers, so a process
 // model can keep it in shared memory; `last` holds, per producer, the last
 // sequence number seen plus one (0: none yet) and must have P entries.
-struct Tally {
+struct alignas(kCacheLine) Tally {
   uint64_t count = 0;
   uint64_t id_sum = 0;
   uint64_t id_hash = 0;
   uint64_t order_errors = 0;    // a producer's sequence number not above the last seen
   uint64_t payload_errors = 0;  // payload bytes not those the producer wrote
   uint64_t producer_errors = 0; // a producer index out of range
+};
+
+// Every consumer's `last` array: one row of P zeroed sequence counters per
+// consumer, each row starting on its own cache line, in one allocation made
+// before the timed region. (The process model lays the same rows out in its
+// shared memory, beside each consumer's Tally.)
+class SeenRows {
+ public:
+  SeenRows(size_t consumers, size_t producers)
+      : producers_(producers),
+        stride_((producers * sizeof(uint64_t) + kCacheLine - 1) / kCacheLine * kCacheLine / sizeof(uint64_t)),
+        storage_(stride_ * consumers + kCacheLine / sizeof(uint64_t)) {
+    void* p = storage_.data();
+    size_t space = storage_.size() * sizeof(uint64_t);
+    base_ = static_cast<uint64_t*>(std::align(kCacheLine, stride_ * consumers * sizeof(uint64_t), p, space));
+  }
+  std::span<uint64_t> row(size_t consumer) { return {base_ + consumer * stride_, producers_}; }
+
+ private:
+  size_t producers_;
+  size_t stride_;
+  std::vector<uint64_t> storage_;
+  uint64_t* base_ = nullptr;
 };
 
 // Records a received message: called by a consumer right after its receive

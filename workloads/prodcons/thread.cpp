@@ -23,38 +23,6 @@ namespace {
 using models::thread::BoundedQueue;
 using models::thread::ThreadGroup;
 
-// The line size of x86-64 and most ARM cores. Consumers' `last` rows are
-// padded to it so that no two consumers write to the same cache line, which
-// would charge the thread model for false sharing the workload does not ask
-// for. (std::hardware_destructive_interference_size would say the same, but
-// GCC warns that its value may differ between compilers.)
-constexpr size_t kCacheLine = 64;
-
-// One row of P zeroed sequence counters per consumer, each row starting on
-// its own cache line, in one allocation made before the timed region.
-class LastRows {
- public:
-  LastRows(size_t consumers, size_t producers)
-      : producers_(producers),
-        stride_((producers * sizeof(uint64_t) + kCacheLine - 1) / kCacheLine * kCacheLine /
-                sizeof(uint64_t)),
-        storage_(stride_ * consumers + kCacheLine / sizeof(uint64_t)) {
-    void* p = storage_.data();
-    size_t space = storage_.size() * sizeof(uint64_t);
-    base_ = static_cast<uint64_t*>(
-        std::align(kCacheLine, stride_ * consumers * sizeof(uint64_t), p, space));
-  }
-  std::span<uint64_t> row(size_t consumer) {
-    return {base_ + consumer * stride_, producers_};
-  }
-
- private:
-  size_t producers_;
-  size_t stride_;
-  std::vector<uint64_t> storage_;
-  uint64_t* base_ = nullptr;
-};
-
 void run(const Params& p, Probe& probe) {
   const uint64_t m = p.u("messages");
   const uint64_t producers = p.u("producers");
@@ -63,7 +31,7 @@ void run(const Params& p, Probe& probe) {
 
   std::span<Histogram> latency = probe.latency_histograms(consumers);
   std::vector<Tally> tallies(consumers);
-  LastRows last(consumers, producers);
+  SeenRows last(consumers, producers);
 
   with_message(p, [&]<typename Msg>() {
     BoundedQueue<Msg> queue(capacity);
@@ -85,13 +53,10 @@ void run(const Params& p, Probe& probe) {
     }
     for (uint64_t c = 0; c < consumers; ++c) {
       units.spawn([&queue, &tallies, &last, latency, m, producers, c] {
-        // The tally lives on this thread's own stack while it counts and is
-        // stored once at the end, so consumers never share a cache line.
-        Tally tally;
+        Tally& tally = tallies[c];
         std::span<uint64_t> seen = last.row(c);
         Histogram& hist = latency[c];
         while (std::optional<Msg> msg = queue.pop()) take(tally, seen, m, producers, *msg, hist);
-        tallies[c] = tally;
       });
     }
     units.start();

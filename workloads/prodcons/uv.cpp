@@ -116,7 +116,7 @@ void run(const Params& p, Probe& probe) {
     // slots, and what the consumers record into.
     std::span<Histogram> hists = probe.latency_histograms(nc);
     std::vector<Tally> tallies(nc);
-    std::vector<uint64_t> last(nc * np, 0);
+    SeenRows last(nc, np);
     Loop loop(continuation);
     CbChannel<Msg> channel(loop, capacity);
     Shared<Msg> shared{channel, np};
@@ -135,7 +135,7 @@ void run(const Params& p, Probe& probe) {
       c.req.data = &c;
       c.channel = &channel;
       c.tally = &tallies[i];
-      c.last = std::span<uint64_t>(last).subspan(i * np, np);
+      c.last = last.row(i);
       c.hist = &hists[i];
       c.messages = m;
       c.producers = np;
