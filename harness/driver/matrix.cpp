@@ -258,9 +258,17 @@ const std::vector<Preset>& presets() {
     add(per_model("ring", {{"units", {"503"}}, {"hops", {"2000"}}}, {{"units", {"503"}}, {"hops", {"100000"}}}));
     g.push_back({"echo", {{{"connections", {"10"}}, {"requests", {"5000"}}, {"loop", {"closed"}}}}});
     g.push_back({"sleepers", {{{"units", {"100"}}, {"sleeps", {"5"}}, {"sleep_ms", {"2"}}}}});
-    add(blocking("5"));
-    g.push_back(fairness("5", "5"));
-    add(idle({"100"}));
+    // The new workloads at the least that still runs each code path (a
+    // blocker's call inline and on the pool, hogs that yield and hogs that
+    // do not, connections served and trickled): every repetition of them
+    // costs a cell process (and for idle a load generator) on each side.
+    g.push_back({"blocking", {{{"blockers", {"1"}}, {"calls", {"3"}}, {"delay_us", {"100"}}, {"pairs", {"1"}},
+                               {"offload", {"inline", "pool"}}}}});
+    g.push_back({"fairness", {{{"hogs", {"2"}}, {"work_ms", {"1"}}, {"budget_ms", {"2"}}, {"yield", {"slice"}},
+                               {"pairs", {"1"}}},
+                              {{"hogs", {"2"}}, {"work_ms", {"2"}}, {"budget_ms", {"2"}}, {"yield", {"never"}},
+                               {"pairs", {"1"}}}}});
+    g.push_back({"idle", {{{"connections", {"20"}}, {"requests", {"1"}}, {"rate", {"20000"}}}}});
     return g;
   };
   static const std::vector<Preset> all = {
