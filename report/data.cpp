@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "harness/cli/table.hpp"
+#include "harness/registry/registry.hpp"
 
 namespace cmbench::report {
 
@@ -250,15 +251,12 @@ ReportData build_report_data(std::vector<Run> runs, const std::string& source_di
     for (const auto& s : w.series) push_unique(d.all_series, s);
     for (const auto& m : w.models) {
       namespace fs = std::filesystem;
-      // A model's implementation is workloads/<w>/<m>.cpp, with the C++
-      // spelling of the name (boost-fiber: boost_fiber.cpp); a model written
-      // in another language keeps it in models/<m>/src/<w>.<ext> (go), and
-      // the .cpp there only hands the cell over.
-      std::string file = m;
-      std::replace(file.begin(), file.end(), '-', '_');
-      const fs::path root(source_dir);
-      std::optional<int> lines = count_code_lines((root / "models" / file / "src" / (w.name + ".go")).string());
-      if (!lines) lines = count_code_lines((root / "workloads" / w.name / (file + ".cpp")).string());
+      // The registry knows each implementation's file (workloads/<w>/<m>.cpp,
+      // or workloads/<w>/go.go for the go model); a model this build does not
+      // have shows no count.
+      std::optional<int> lines;
+      if (const Entry* e = find_entry(w.name, m))
+        lines = count_code_lines((fs::path(source_dir) / e->source).string());
       w.lines_of_code[m] = lines;
     }
   }

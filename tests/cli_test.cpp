@@ -94,6 +94,26 @@ TEST(Cli, HelpShowsEveryFlagWithItsDefault) {
   EXPECT_EQ(r.out.find("result-fd"), std::string::npos) << "the internal command stays hidden";
 }
 
+TEST(Cli, ListCellsPrintsTheCellsOfTheSelectionAndRunsNothing) {
+  auto r = run_cmbench(
+      "run --list-cells --preset quick --workloads counter --models thread --out "
+      "/tmp/cmbench-cli-must-not-exist.json");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  // Two unit counts times three modes.
+  EXPECT_EQ(r.out,
+            "counter/thread/units:2/increments:20000/mode:lock\n"
+            "counter/thread/units:2/increments:20000/mode:atomic\n"
+            "counter/thread/units:2/increments:20000/mode:message\n"
+            "counter/thread/units:64/increments:625/mode:lock\n"
+            "counter/thread/units:64/increments:625/mode:atomic\n"
+            "counter/thread/units:64/increments:625/mode:message\n");
+  EXPECT_NE(access("/tmp/cmbench-cli-must-not-exist.json", F_OK), 0) << "nothing ran";
+  auto filtered = run_cmbench("run --list-cells --filter ^pingpong/go/");
+  EXPECT_EQ(filtered.status, 0) << filtered.err;
+  EXPECT_EQ(filtered.out, "pingpong/go/rounds:50000/gomaxprocs:1\npingpong/go/rounds:50000/gomaxprocs:0\n");
+}
+
 TEST(Cli, ListNamesEveryModelWorkloadAndParameter) {
   auto r = run_cmbench("list");
   EXPECT_EQ(r.status, 0);
@@ -272,6 +292,42 @@ TEST(Cli, UnvalidatedNumbersAreRefused) {
   expect_bad_input("ab --base " CMBENCH_BINARY " --head " CMBENCH_BINARY " --timeout nan", "--timeout");
   expect_bad_input("ab --base " CMBENCH_BINARY " --head " CMBENCH_BINARY " --param rounds=1 --param rounds=2",
                    "--param: 'rounds' is given twice");
+}
+
+// --min-time: a cell whose one pass of its workload times less runs several
+// passes per repetition, each verified, calibrated once from its warm-up;
+// its operations and latency samples add up, its parameters stay. The go
+// model's program runs the passes itself. (A pass of this cell times tens
+// of microseconds: even a loaded machine calibrates it to more than one.)
+TEST(MinTime, AShortCellRunsEnoughPassesAndStaysTheSameCell) {
+  Scratch s("min-time");
+  const std::string sel = "run --workloads counter --models fiber,go --param units=2 --param increments=2000 "
+                          "--param mode=atomic --repetitions 2 ";
+  auto once = run_cmbench(sel + "--min-time 0 --out " + (s / "once.json"));
+  ASSERT_EQ(once.status, 0) << once.err;
+  auto calibrated = run_cmbench(sel + "--min-time 0.05 --out " + (s / "calibrated.json"));
+  ASSERT_EQ(calibrated.status, 0) << calibrated.err;
+  const auto a = read_json(s / "once.json");
+  const auto b = read_json(s / "calibrated.json");
+  ASSERT_EQ(a["cells"].size(), 2u);
+  ASSERT_EQ(b["cells"].size(), 2u);
+  EXPECT_EQ(b["options"]["min_time_s"], 0.05);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& one = a["cells"][i];
+    const auto& many = b["cells"][i];
+    EXPECT_EQ(one["name"], many["name"]);
+    EXPECT_EQ(one["passes"], 1);
+    EXPECT_GT(many["passes"].get<int>(), 1) << many["name"];
+    for (const auto& rep : many["repetitions"]) {
+      EXPECT_EQ(rep["outcome"], "ok");
+      const auto& m = rep["metrics"];
+      EXPECT_EQ(m["passes"], many["passes"]);
+      // 2 units x 2000 increments per pass.
+      EXPECT_EQ(m["operations"].get<uint64_t>(), 4000u * m["passes"].get<uint64_t>()) << many["name"];
+    }
+  }
+  expect_bad_input("run --min-time -3", "--min-time: '-3' is not accepted; accepted: seconds from 0 to 60");
+  expect_bad_input("run --min-time nan", "--min-time");
 }
 
 // --out: only a regular file or a new path; a device, a FIFO, a folder or a

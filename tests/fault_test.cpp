@@ -11,10 +11,12 @@
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -367,8 +369,13 @@ TEST_F(Fault, TheMatrixGoesOnPastResourceFaultsAndLeaks) {
         "CMBENCH_FAULT=" + fault);
   };
   // Descriptors run out in the thread cells, the uv cells leak a segment.
-  auto res = run("fd-exhaust@counter/thread", "");
+  // A limit is a result: the run exits 0, and 1 only with --strict.
+  auto res = run("fd-exhaust@counter/thread", "--strict");
   EXPECT_EQ(res.status, 1) << res.err;
+  EXPECT_NE(res.err.find("--strict"), std::string::npos) << res.err;
+  res = run("fd-exhaust@counter/thread", "");
+  EXPECT_EQ(res.status, 0) << res.err;
+  EXPECT_NE(res.out.find("2 of 4 cells ok, 2 limit"), std::string::npos) << res.out;
   auto doc = load_results(out);
   ASSERT_EQ(doc["cells"].size(), 4u);
   EXPECT_TRUE(doc["complete"].get<bool>());
@@ -400,7 +407,7 @@ TEST_F(Fault, TheMatrixGoesOnPastResourceFaultsAndLeaks) {
   // Memory runs out in the thread cells under the limit; the limit is in
   // the options, the stored selection and every repetition.
   res = run("oom@counter/thread", "--memory-limit 256M");
-  EXPECT_EQ(res.status, 1) << res.err;
+  EXPECT_EQ(res.status, 0) << res.err;
   doc = load_results(out);
   ASSERT_EQ(doc["cells"].size(), 4u);
   EXPECT_EQ(doc["options"]["memory_limit_bytes"], uint64_t{256} << 20);
@@ -509,11 +516,6 @@ struct EchoFault {
   const char* outcome;  // the outcome every cell must have; "ok|failed": either
   int err;              // the errno every cell that is not ok must name
   const char* fired;    // what the fault log must show ("server", "loadgen")
-  // A model whose library answers this fault otherwise, as documented, and
-  // what it must end with instead.
-  const char* other_model = "";
-  const char* other_outcome = "";
-  int other_err = 0;
 };
 
 class EchoFaults : public ::testing::TestWithParam<EchoFault> {};
@@ -531,11 +533,19 @@ TEST_P(EchoFaults, EveryModelEndsCleanlyAndNamesTheErrno) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("cmbench-echo-{}-{}", f.name, getpid());
   fs::create_directories(dir);
   const std::string out = (dir / "r.json").string(), log = (dir / "fault.log").string();
+  // The run inherits a high descriptor without O_CLOEXEC, as under a shell
+  // or a CI runner that leaks one: its cells must not (see AcceptEmfile).
+  const int null_fd = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(null_fd, 0);
+  const int leaked = ::dup2(null_fd, 251);
+  ::close(null_fd);
+  ASSERT_EQ(leaked, 251) << std::strerror(errno);
   auto res = testing::run_cmbench(
       fmt::format("run --workloads echo --models {} --param connections=4 --param requests=200 "
                   "--param loop=closed --repetitions 1 --warmup 0 --timeout 60 --out {}",
                   kEchoModels, out),
       fmt::format("CMBENCH_FAULT='{}' CMBENCH_FAULT_LOG={}", f.fault, log));
+  ::close(leaked);
   const std::string allowed = std::string("|") + f.outcome + "|";
   if (allowed == "|ok|") {
     EXPECT_EQ(res.status, 0) << res.err;
@@ -544,13 +554,10 @@ TEST_P(EchoFaults, EveryModelEndsCleanlyAndNamesTheErrno) {
   ASSERT_EQ(doc["cells"].size(), 7u) << res.err;
   for (const auto& c : doc["cells"]) {
     const std::string outcome = c["outcome"];
-    const bool other = c["model"] == f.other_model;
-    std::string accepted = allowed;
-    if (other) accepted = fmt::format("|{}|", f.other_outcome);
-    EXPECT_NE(accepted.find(fmt::format("|{}|", outcome)), std::string::npos)
+    EXPECT_NE(allowed.find(fmt::format("|{}|", outcome)), std::string::npos)
         << c["name"] << ": " << outcome << ": " << c.value("message", "");
     if (outcome == "failed" || outcome == "limit") {
-      EXPECT_EQ(c.value("errno", 0), other ? f.other_err : f.err) << c["name"] << ": " << c.value("message", "");
+      EXPECT_EQ(c.value("errno", 0), f.err) << c["name"] << ": " << c.value("message", "");
     }
   }
   // The fault did happen, on the side it was meant for, in every model's
@@ -577,16 +584,16 @@ INSTANTIATE_TEST_SUITE_P(
         EchoFault{"AcceptAborted", "io:server:accept=ECONNABORTED#2", "ok|failed", ECONNRESET, "server"},
         // Accepting is not allowed (a security module's verdict).
         EchoFault{"AcceptEperm", "io:server:accept=EPERM#2", "failed", EPERM, "server"},
-        // The server runs out of descriptors while accepting.
+        // The server runs out of descriptors while accepting (the injected
+        // EMFILE lowers RLIMIT_NOFILE to the table in use, so it is true).
         // libuv answers EMFILE by shedding the connections it cannot accept
         // (its "EMFILE trick": accepted and closed, with no callback and no
-        // error), so the generator sees them reset (or closed, if it had not
-        // written yet: `invalid`, with no errno to name); a uv server whose
-        // connections fill the descriptor table tells it from them and says
-        // `limit` EMFILE (echo_test), but one EMFILE with room to spare is
-        // invisible to it.
-        EchoFault{"AcceptEmfile", "io:server:accept=EMFILE#3", "limit", EMFILE, "server", "uv", "failed|invalid",
-                  ECONNRESET},
+        // error); the uv server tells it from its connections filling the
+        // descriptor table, and says `limit` EMFILE too. That holds only in
+        // a cell whose table is its own: with the descriptor the runner
+        // inherited (above) still open in the cell, the limit sat far above
+        // the connections, and uv ended `failed` or `invalid` instead.
+        EchoFault{"AcceptEmfile", "io:server:accept=EMFILE#3", "limit", EMFILE, "server"},
         // The generator runs out of ephemeral ports, or of descriptors.
         EchoFault{"ConnectEaddrnotavail", "io:loadgen:connect=EADDRNOTAVAIL#3", "limit", EADDRNOTAVAIL,
                   "loadgen"},
@@ -718,11 +725,10 @@ TEST(Crash, KeepCoreKeepsTheCoreFileOrSaysWhyNot) {
   std::getline(pattern, p);
   rlimit lim{};
   getrlimit(RLIMIT_CORE, &lim);
-#if defined(__SANITIZE_ADDRESS__)
-  const bool can_dump = false;  // AddressSanitizer disables core dumps of its processes
-#else
+  // AddressSanitizer turns core dumps off when a process starts
+  // (disable_coredump), but the cell raises RLIMIT_CORE again for
+  // --keep-core after that, so an ASan build dumps its core too.
   const bool can_dump = !p.empty() && p[0] != '|' && p[0] != '/' && lim.rlim_max != 0;
-#endif
   if (can_dump) {
     ASSERT_TRUE(core.contains("file")) << core.dump(2);
     const std::string file = core["file"];

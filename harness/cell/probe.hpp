@@ -90,6 +90,16 @@ class Probe {
   // from the workload's nominal count.
   void set_operations(uint64_t ops) { operations_ = ops; }
 
+  // Passes (run --min-time): the cell runner may run the workload several
+  // times in one process, so that a short timed region adds up to a
+  // repetition long enough to measure. Between two passes it calls
+  // next_pass(), which adds this pass's figures (wall and CPU time,
+  // context switches, operations, latency samples) to the repetition's and
+  // makes the probe ready for the next run(). Memory per unit is read in the
+  // first pass only: it describes N live units in a fresh process, where a
+  // later pass would reuse the pages the first one left resident.
+  void next_pass();
+  int passes() const { return passes_done_ + 1; }
   // Test-only (the regression gate's tests): stop() spins this long before
   // it reads the clock, as if every operation had taken a fixed delay more.
   void inject_delay(int64_t ns) { injected_delay_ns_ = ns; }
@@ -116,6 +126,15 @@ class Probe {
     KernelMemory kernel;
   };
   MemoryReading read_memory() const;
+  // The figures a pass adds to the repetition's.
+  struct Totals {
+    int64_t wall_ns = 0;
+    double user_s = 0, sys_s = 0;
+    long nvcsw = 0, nivcsw = 0;
+    uint64_t operations = 0;
+    void add(const Totals& o);
+  };
+  Totals this_pass() const;
   // Runs `read` and leaves the time and CPU it took out of the timed region.
   template <typename F>
   void untimed(F&& read);
@@ -137,6 +156,12 @@ class Probe {
   int64_t injected_delay_ns_ = 0;
   double excluded_user_s_ = 0, excluded_sys_s_ = 0;
   long excluded_nvcsw_ = 0, excluded_nivcsw_ = 0;
+  Totals earlier_;  // the passes before this one
+  // Their latency samples. A member, zeroed when the probe is made, rather
+  // than a copy in metrics(): a cell that ran out of address space
+  // (--memory-limit) cannot grow its stack by another 40 KiB histogram.
+  Histogram earlier_latency_;
+  int passes_done_ = 0;
   MemoryReading mem_base_, mem_parked_;
   uint64_t mem_units_ = 0;
 };

@@ -99,6 +99,12 @@ int cli_main(int argc, char** argv) {
       ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   run->add_option("--warmup", opt.warmup, "Discarded repetitions before them (-1: the preset's, 1)")
       ->check(CLI::Range(-1, 100));
+  run->add_option("--min-time", opt.min_time_s,
+                  fmt::format("The least a repetition's timed region lasts, in seconds: a cell whose one run "
+                              "of the workload is shorter runs it again in the same repetition, a number of "
+                              "passes calibrated once per cell from its warm-up (0: one pass; -1: the "
+                              "preset's, {} but quick and ci 0.01)", kDefaultMinTimeS))
+      ->check(checked([](double v) { return check_min_time(v); }));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
       ->check(checked([](double v) { return check_timeout(v); }));
   // A size as people write it (512M, 2G), checked here so that a bad one is
@@ -123,6 +129,12 @@ int cli_main(int argc, char** argv) {
         const std::string err = check_shard(text);
         return err.empty() ? err : err.substr(err.find(": ") + 2);
       }, "I/N"));
+  const char* count_help =
+      "instructions: count each repetition's timed region under Valgrind (callgrind, simulated "
+      "caches) instead of timing it: instructions, D1 and LL misses, per operation; exact, so "
+      "compare flags a change beyond 1% without statistics. One-thread cells only (fiber "
+      "threads:1, boost-fiber, coro, uv); default 3 repetitions, no warm-up";
+  run->add_option("--count", opt.count, count_help)->check(CLI::IsMember({"instructions"}));
   run->add_option("--keep-core", opt.keep_core,
                   "Keep the core file of a crashed cell in this folder (for gdb; default: cores are left "
                   "to the system's settings)");
@@ -130,14 +142,27 @@ int cli_main(int argc, char** argv) {
                   "native: the results file only; gbench: also <out>.gbench.json in Google "
                   "Benchmark's JSON schema")
       ->check(CLI::IsMember({"native", "gbench"}));
+  run->add_flag("--list-cells", opt.list_cells,
+                "Print the names of the cells this selection runs, one a line, and run nothing "
+                "(with --resume: the cells FILE still lacks)");
   auto* out_opt =
       run->add_option("--out", opt.out, "Results file (default: results/runs/<timestamp>.json)");
   auto* resume_opt = run->add_option(
       "--resume", opt.resume,
       "Complete an interrupted run: run only the cells FILE lacks, with its selection, into FILE");
+  run->add_flag("--strict", opt.strict,
+                "Exit 1 when a cell reaches a limit too (default: a limit is a result, and only crashed, "
+                "invalid, timeout and failed cells exit 1)");
+  run->add_flag("--quiet,-q", opt.quiet,
+                "Print only the summary (no progress, no table; the results file has everything)");
+  run->footer(
+      "Exit status: 0 every cell ok or limit (a resource ran out: where a model stops is a result); 1 some "
+      "cell crashed, invalid, timeout or failed (or, with --strict, limit); 2 bad input, nothing run; 3 the "
+      "results file could not be written (it keeps its last complete version); 130 interrupted (SIGINT, SIGTERM, "
+      "SIGHUP), every finished cell kept in the results file.");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
-                           "--repetitions", "--warmup", "--timeout", "--memory-limit", "--shard"})
+                           "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard", "--count"})
     resume_opt->excludes(run->get_option(name));
   resume_opt->excludes(out_opt);
 
@@ -150,11 +175,15 @@ int cli_main(int argc, char** argv) {
   // compare and ab share the gate's options.
   CompareOptions cmp;
   std::vector<std::string> thresholds;
+  std::string exact_threshold;
   std::string correction = "holm", format = "console";
   auto add_gate_options = [&](CLI::App* sub) {
     sub->add_option("--threshold", thresholds,
                     "Minimum change that counts, in percent (default 5); METRIC=PCT sets one metric's "
                     "(repeatable)");
+    sub->add_option("--exact-threshold", exact_threshold,
+                    "Minimum change of an exact count (instructions, cache misses per operation, "
+                    "from --count instructions) that counts, in percent (default 1)");
     sub->add_option("--alpha", cmp.alpha, "Significance level after the correction")
         ->check(CLI::Range(1e-9, 0.5));
     sub->add_option("--correction", correction,
@@ -163,7 +192,8 @@ int cli_main(int argc, char** argv) {
         ->check(CLI::IsMember({"holm", "bh", "none"}));
     sub->add_option("--metrics", cmp.metrics,
                     "Metrics to compare, comma-separated (default: ns_per_op, cpu_ns_per_op, "
-                    "latency_p50_ns, latency_p99_ns, memory_peak_bytes, memory_per_unit_bytes)")
+                    "latency_p50_ns, latency_p99_ns, memory_peak_bytes, memory_per_unit_bytes; for --count "
+                    "instructions runs: instructions_per_op, d1_misses_per_op, ll_misses_per_op)")
         ->delimiter(',');
     sub->add_option("--format", format, "Output: console | md (a CI job summary) | json")
         ->check(CLI::IsMember({"console", "md", "json"}));
@@ -191,6 +221,7 @@ int cli_main(int argc, char** argv) {
       ->check(CLI::Range(-1, 100));
   ab->add_option("--timeout", ab_opt.timeout_s, "Seconds one repetition may take")
       ->check(checked([](double v) { return check_timeout(v); }));
+  ab->add_option("--count", ab_opt.count, count_help)->check(CLI::IsMember({"instructions"}));
   ab->add_option("--out", ab_opt.out_dir,
                  "Folder for base.json, head.json, compare.json and compare.md (default: "
                  "results/ab/<timestamp>)");
@@ -252,12 +283,14 @@ int cli_main(int argc, char** argv) {
   std::string cell_workload, cell_model;
   std::vector<std::string> cell_params;
   int result_fd = 1;
+  int cell_passes = 1;
   auto* cell = app.add_subcommand("cell", "Run one repetition of one cell (internal: the harness runs it)");
   cell->group("");  // hidden from --help
   cell->add_option("--workload", cell_workload)->required();
   cell->add_option("--model", cell_model)->required();
   cell->add_option("--param", cell_params);
   cell->add_option("--result-fd", result_fd);
+  cell->add_option("--passes", cell_passes)->check(CLI::Range(1, kMaxPasses));
 
   // CLI11 would only say that a subcommand is required; name the word.
   const std::string first = argc > 1 ? argv[1] : "";
@@ -292,6 +325,7 @@ int cli_main(int argc, char** argv) {
   if (*compare || *ab) {
     try {
       for (const auto& t : thresholds) parse_threshold(t, cmp);
+      if (!exact_threshold.empty()) parse_exact_threshold(exact_threshold, cmp);
     } catch (const std::invalid_argument& e) {
       fmt::print(stderr, "cmbench {}: {}\n", *compare ? "compare" : "ab", e.what());
       return 2;
@@ -357,7 +391,7 @@ int cli_main(int argc, char** argv) {
       }
       given[p.substr(0, eq)] = p.substr(eq + 1);
     }
-    return run_cell_child(cell_workload, cell_model, given, result_fd);
+    return run_cell_child(cell_workload, cell_model, given, result_fd, cell_passes);
   }
   std::vector<std::string> args(argv, argv + argc);
   return run_matrix(opt, args);

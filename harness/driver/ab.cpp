@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "harness/driver/run.hpp"
 #include "harness/results/context.hpp"
 #include "harness/cell/probe.hpp"
 #include "harness/results/results.hpp"
@@ -64,14 +65,16 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
   std::vector<Cell> cells;
   try {
     cells = expand(opt.sel);
+    if (std::string err = check_count(opt.count, cells); !err.empty()) throw std::invalid_argument(err);
     sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench ab: {}\n", e.what());
     return 2;
   }
   const Preset& preset = *find_preset(opt.sel.preset);
-  const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
-  const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
+  const bool counting = !opt.count.empty();
+  const int reps = opt.repetitions >= 0 ? opt.repetitions : counting ? kCountRepetitions : preset.repetitions;
+  const int warmup = opt.warmup >= 0 ? opt.warmup : counting ? kCountWarmup : preset.warmup;
   const std::string dir =
       opt.out_dir.empty()
           ? fmt::format("results/ab/{:%Y%m%d-%H%M%S}", fmt::localtime(std::time(nullptr)))
@@ -81,6 +84,7 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
                                   {"repetitions", reps},
                                   {"warmup", warmup},
                                   {"timeout_s", opt.timeout_s},
+                                  {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
                                   {"ab", {{"base", opt.base}, {"head", opt.head}, {"order", "ABBA"}}}};
   struct Side {
     const char* name;
@@ -120,6 +124,7 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
                      sides[side].name, k < warmup ? 0 : k - warmup + 1, reps);
         RepetitionRequest req = repetition_request(cell, opt.timeout_s, stop);
         req.executable = sides[side].binary;
+        req.count_instructions = counting;
         auto rep = run_repetition(req);
         if (rep.interrupted) {
           interrupted = true;

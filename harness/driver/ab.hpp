@@ -24,6 +24,7 @@ struct AbOptions {
   int repetitions = -1;  // -1: the preset's
   int warmup = -1;
   double timeout_s = 120;
+  std::string count;           // --count: "" (timed) or "instructions" (under Valgrind)
   std::string out_dir;         // default: results/ab/<timestamp>
   std::string format = "console";  // what goes to stdout: console | md | json
   CompareOptions compare;

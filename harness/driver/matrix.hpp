@@ -11,29 +11,27 @@
 
 namespace cmbench {
 
-// Values per parameter; the grid is their cartesian product.
-using Grid = std::map<std::string, std::vector<std::string>>;
-
-struct PresetGroup {
-  std::string workload;
-  std::vector<Grid> grids;
-  // Only these models (empty: every model). Lets a preset give a model that
-  // cannot hold a size the same shape at a smaller one (skynet).
-  std::vector<std::string> models = {};
-  // Repetitions and warm-ups of this group's cells, where they differ from
-  // the preset's (-1: the preset's); --repetitions and --warmup override
-  // both. For cells whose one repetition is long because its size is the
-  // point (idle at 50,000 connections).
-  int repetitions = -1;
-  int warmup = -1;
+// One group of a preset: a workload's group (its spec's presets).
+struct MatrixGroup {
+  const WorkloadSpec* workload;
+  const PresetGroup* group;
 };
 
+// A preset: a name, its repetitions, and its groups, gathered from every
+// workload's spec in the registry's order (each workload's groups marked
+// `last` after all the others).
 struct Preset {
   std::string name;
   std::string summary;
   int repetitions;
   int warmup;
-  std::vector<PresetGroup> groups;
+  std::vector<MatrixGroup> groups;
+  // run --min-time's default for this preset (harness/driver/run.hpp).
+  double min_time_s = 0.1;
+  // Whether the preset runs every workload in every model (a comparison
+  // matrix), or a few on purpose (scaling: the workloads a core sweep is
+  // about, in the models that have workers).
+  bool every_cell = true;
 };
 
 const std::vector<Preset>& presets();

@@ -3,6 +3,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,11 +14,13 @@
 
 #include "harness/cell/sample_clock.hpp"
 #include "harness/cli/table.hpp"
+#include "harness/driver/progress.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/results/context.hpp"
 #include "harness/results/gbench.hpp"
 #include "harness/results/output.hpp"
 #include "harness/results/results.hpp"
+#include "harness/sandbox/instructions.hpp"
 #include "harness/sandbox/runner.hpp"
 
 namespace cmbench {
@@ -60,7 +63,9 @@ nlohmann::json selection_json(const RunOptions& opt) {
           {"filter", opt.sel.filter},       {"shard", opt.shard},
           {"repetitions", opt.repetitions},
           {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s},
-          {"memory_limit_bytes", opt.memory_limit}};
+          {"min_time_s", opt.min_time_s},
+          {"memory_limit_bytes", opt.memory_limit},
+          {"count", opt.count}};
 }
 
 // Restores the selection of an interrupted run from its results file (its
@@ -81,7 +86,10 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.repetitions = s.value("repetitions", -1);
   opt.warmup = s.value("warmup", -1);
   opt.timeout_s = s.value("timeout_s", 120.0);
+  // A file from before --min-time ran every repetition once.
+  opt.min_time_s = s.value("min_time_s", 0.0);
   opt.memory_limit = s.value("memory_limit_bytes", uint64_t{0});
+  opt.count = s.value("count", "");
 }
 
 }  // namespace
@@ -90,6 +98,39 @@ std::string check_timeout(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0.1 || seconds > 86400)
     return fmt::format("--timeout: '{}' is not accepted; accepted: seconds from 0.1 to 86400", seconds);
   return "";
+}
+
+std::string check_min_time(double seconds) {
+  if (seconds != -1 && (!std::isfinite(seconds) || seconds < 0 || seconds > 60))
+    return fmt::format("--min-time: '{}' is not accepted; accepted: seconds from 0 to 60, or -1 for the default ({})",
+                       seconds, kDefaultMinTimeS);
+  return "";
+}
+
+int passes_for(double min_time_s, double pass_s, double elapsed_s, double timeout_s) {
+  if (min_time_s <= 0 || pass_s >= min_time_s) return 1;
+  const double wanted = pass_s > 0 ? std::ceil(1.2 * min_time_s / pass_s) : kMaxPasses;
+  const double fits = elapsed_s > 0 ? std::floor(0.5 * timeout_s / elapsed_s) : kMaxPasses;
+  return static_cast<int>(std::clamp(std::min(wanted, fits), 1.0, static_cast<double>(kMaxPasses)));
+}
+
+std::string check_count(const std::string& count, const std::vector<Cell>& cells) {
+  if (count.empty()) return "";
+  if (count != kCountInstructions)
+    return fmt::format("--count: '{}' is not accepted; accepted: instructions", count);
+  if (auto why = count_unavailable()) return fmt::format("--count instructions: {}", *why);
+  // One line: the first cell that cannot be counted, why, and how many more.
+  std::string first;
+  size_t refused = 0;
+  for (const Cell& cell : cells)
+    if (auto why = count_refusal(cell.entry->workload->name, cell.entry->model->name, cell.params.all())) {
+      if (first.empty()) first = fmt::format("{}: {}", cell.name, *why);
+      ++refused;
+    }
+  if (refused == 0) return "";
+  return fmt::format("--count instructions: refused for {}{}; select one-thread cells, e.g. --models "
+                     "fiber,boost-fiber,coro,uv --param threads=1",
+                     first, refused > 1 ? fmt::format(" (and {} more cells)", refused - 1) : "");
 }
 
 std::string check_repetitions(int n) {
@@ -145,9 +186,26 @@ void install_interrupt_handlers() {
 
 const volatile sig_atomic_t* interrupted_flag() { return &g_interrupted; }
 
+bool outcome_passes(Outcome o, bool strict) {
+  switch (o) {
+    case Outcome::ok:
+      return true;
+    case Outcome::limit:
+      return !strict;
+    case Outcome::invalid:
+    case Outcome::timeout:
+    case Outcome::crashed:
+    case Outcome::failed:
+      return false;
+  }
+  return false;
+}
+
 int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
-  become_subreaper();
-  install_interrupt_handlers();
+  if (!opt.list_cells) {
+    become_subreaper();
+    install_interrupt_handlers();
+  }
 
   std::vector<Cell> cells;
   nlohmann::json earlier;  // the file being resumed
@@ -165,21 +223,40 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // file stored (a --timeout of nan once made a file its own --resume
     // could not read).
     for (const std::string& err : {check_timeout(opt.timeout_s), check_repetitions(opt.repetitions),
+                                   check_min_time(opt.min_time_s),
                                    check_shard(opt.shard), check_params(opt.sel.params)})
       if (!err.empty()) throw std::invalid_argument(opt.resume.empty() ? err : "--resume: " + opt.resume + ": " + err);
     if (opt.warmup < -1 || opt.warmup > 100)
       throw std::invalid_argument(fmt::format("--warmup: '{}' is not accepted; accepted: 0 to 100, or -1", opt.warmup));
     cells = expand(opt.sel);
     if (!opt.shard.empty()) cells = take_shard(std::move(cells), opt.shard);
+    if (std::string err = check_count(opt.count, cells); !err.empty()) throw std::invalid_argument(err);
     sample_clock_wanted_tsc();  // a bad CMBENCH_SAMPLE_CLOCK stops here, not in every cell
     if (!opt.out.empty()) check_output_path(opt.out, opt.resume.empty() ? "--out" : "--resume");
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "cmbench run: {}\n", e.what());
     return 2;
   }
+  if (opt.list_cells) {
+    std::set<std::string> done;
+    if (!earlier.is_null())
+      for (const auto& c : earlier["cells"]) done.insert(c["name"].get<std::string>());
+    for (const auto& c : cells)
+      if (!done.count(c.name)) fmt::print("{}\n", c.name);
+    return 0;
+  }
   const Preset& preset = *find_preset(opt.sel.preset);
-  const int reps = opt.repetitions >= 0 ? opt.repetitions : preset.repetitions;
-  const int warmup = opt.warmup >= 0 ? opt.warmup : preset.warmup;
+  const bool counting = !opt.count.empty();
+  const int reps = opt.repetitions >= 0 ? opt.repetitions : counting ? kCountRepetitions : preset.repetitions;
+  const int warmup = opt.warmup >= 0 ? opt.warmup : counting ? kCountWarmup : preset.warmup;
+  // A cell's counts: the command line's (or --count's), else its preset
+  // group's, else the preset's.
+  const bool counts_given = opt.repetitions >= 0 || counting;
+  const bool warmups_given = opt.warmup >= 0 || counting;
+  auto reps_of = [&](const Cell& c) { return !counts_given && c.repetitions >= 0 ? c.repetitions : reps; };
+  auto warmup_of = [&](const Cell& c) { return !warmups_given && c.warmup >= 0 ? c.warmup : warmup; };
+  // Under --count the counts are the same in every pass: no warm-up, no passes.
+  const double min_time = counting ? 0 : opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
   const bool default_out = opt.out.empty();
   const std::string out = default_out ? claim_default_out_path() : opt.out;
   const std::string gbench_out =
@@ -199,9 +276,11 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                                        {{"preset", opt.sel.preset},
                                         {"repetitions", reps},
                                         {"warmup", warmup},
+                                        {"min_time_s", min_time},
                                         {"timeout_s", opt.timeout_s},
                                         {"memory_limit_bytes", opt.memory_limit > 0 ? nlohmann::json(opt.memory_limit) : nlohmann::json()},
                                         {"memory_limit_method", opt.memory_limit > 0 ? nlohmann::json("RLIMIT_AS") : nlohmann::json()},
+                                        {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
                                         {"selection", selection_json(opt)}});
   // Resuming: the earlier file's context and command stand (its cells were
   // measured there); cells it already has are kept and not run again.
@@ -233,10 +312,25 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     return 2;
   }
 
-  const bool progress = isatty(STDERR_FILENO);
+  // On a terminal, a live line on stderr; in a log (stdout not a terminal),
+  // a line per finished cell on stdout, so that a CI log shows the run as it
+  // goes. --quiet: neither, only the summary.
+  const bool live = !opt.quiet && isatty(STDERR_FILENO);
+  const bool log_lines = !opt.quiet && !isatty(STDOUT_FILENO);
+  size_t columns = 0;
+  if (struct winsize ws {}; live && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0) columns = ws.ws_col;
+  std::vector<EtaEstimator::CellSize> sizes;
+  for (const auto& c : cells) {
+    const auto& ops = c.entry->workload->operations;
+    sizes.push_back({c.entry->workload->name, c.entry->model->name,
+                     static_cast<double>(ops ? std::max<uint64_t>(ops(c.params), 1) : 1) *
+                         (warmup_of(c) + reps_of(c))});
+  }
+  EtaEstimator eta(std::move(sizes), (warmup + reps) * opt.timeout_s);
   const int64_t t0 = now_ns();
   std::vector<CellResult> results;
   results.reserve(cells.size());
+  nlohmann::json table_cells = nlohmann::json::array();  // the cells run now, as stored
   // A write that failed (a full disk): the run stops, the file keeps what
   // the last good write put there, and the status says so.
   std::string write_failure;
@@ -244,27 +338,42 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   size_t i = 0;
   for (; i < cells.size() && !g_interrupted && write_failure.empty(); ++i) {
     const Cell& cell = cells[i];
-    if (done.count(cell.name)) continue;
+    if (done.count(cell.name)) {
+      eta.skipped(i);
+      continue;
+    }
+    const int64_t cell_t0 = now_ns();
+    auto show = [&](const std::string& phase) {
+      if (!live) return;
+      const double since = static_cast<double>(now_ns() - cell_t0) / 1e9;
+      fmt::print(stderr, "\r\033[K{}",
+                 live_line(i, cells.size(), static_cast<double>(now_ns() - t0) / 1e9, eta.remaining_s(i, since),
+                           cell.name, phase, columns));
+    };
     CellResult r;
     r.cell = &cell;
     RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
     req.memory_limit_bytes = opt.memory_limit;
     req.core_dir = opt.keep_core;
+    req.count_instructions = counting;
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
-    // The command line's counts, else the cell's preset group's, else the preset's.
-    const int cell_reps = opt.repetitions >= 0 ? reps : cell.repetitions >= 0 ? cell.repetitions : reps;
-    const int cell_warmup = opt.warmup >= 0 ? warmup : cell.warmup >= 0 ? cell.warmup : warmup;
-    for (int w = 0; w < cell_warmup && good && !g_interrupted; ++w) {
-      if (progress)
-        fmt::print(stderr, "\r\033[K[{}/{}] {} (warm-up)", i + 1, cells.size(), cell.name);
+    const int cell_reps = reps_of(cell);
+    // Calibrated once per cell, from its first warm-up (one pass); with
+    // --warmup 0 there is nothing to calibrate from, and every repetition
+    // runs one pass, as asked.
+    for (int w = 0; w < warmup_of(cell) && good && !g_interrupted; ++w) {
+      show("warm-up");
       r.warmups.push_back(run_repetition(req));
-      good = r.warmups.back().outcome == Outcome::ok;
+      const RepetitionResult& first = r.warmups.back();
+      good = first.outcome == Outcome::ok;
+      if (good && w == 0 && cell.entry->workload->passes_in_process)
+        req.passes = r.passes =
+            passes_for(min_time, first.metrics.value("wall_s", 0.0), first.elapsed_s, opt.timeout_s);
     }
     for (int k = 0; k < cell_reps && good && !g_interrupted; ++k) {
-      if (progress)
-        fmt::print(stderr, "\r\033[K[{}/{}] {} ({}/{})", i + 1, cells.size(), cell.name, k + 1, cell_reps);
+      show(fmt::format("{}/{}", k + 1, cell_reps));
       r.reps.push_back(run_repetition(req));
       good = r.reps.back().outcome == Outcome::ok;
     }
@@ -274,7 +383,9 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                              (!r.reps.empty() && r.reps.back().interrupted);
     if (interrupted || (good && static_cast<int>(r.reps.size()) < cell_reps)) break;
     finish_cell(r, build_type());
+    eta.finished(i, static_cast<double>(now_ns() - cell_t0) / 1e9, r.outcome == Outcome::ok);
     doc["cells"].push_back(to_json(r));
+    table_cells.push_back(doc["cells"].back());
     results.push_back(std::move(r));
     try {
       write_json_atomic(out, doc);
@@ -282,8 +393,12 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     } catch (const std::exception& e) {
       write_failure = e.what();
     }
+    if (log_lines) {
+      fmt::print("{}\n", finished_line(table_cells.back(), i, cells.size()));
+      std::fflush(stdout);
+    }
   }
-  if (progress) fmt::print(stderr, "\r\033[K");
+  if (live) fmt::print(stderr, "\r\033[K");
   const double wall = static_cast<double>(now_ns() - t0) / 1e9;
   // Complete when every cell was run; a signal that came after the last one
   // interrupted nothing.
@@ -302,17 +417,23 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     }
   }
 
-  print_table(stdout, results);
-  size_t ok = std::count_if(results.begin(), results.end(),
-                            [](const CellResult& r) { return r.outcome == Outcome::ok; });
+  if (!opt.quiet) print_table(stdout, table_cells);
+  // Every cell of the file counts, those kept from the run being resumed too.
+  std::map<Outcome, size_t> outcomes;
+  for (const auto& r : results) ++outcomes[r.outcome];
   size_t kept_ok = 0;
-  for (const auto& c : earlier.is_null() ? nlohmann::json::array() : earlier["cells"])
-    kept_ok += c.value("outcome", "") == "ok";
+  for (const auto& c : earlier.is_null() ? nlohmann::json::array() : earlier["cells"]) {
+    const auto o = outcome_from_string(c.value("outcome", "")).value_or(Outcome::failed);
+    ++outcomes[o];
+    kept_ok += o == Outcome::ok;
+  }
   if (!done.empty())
     fmt::print("\n{} cells kept from {} ({} ok); {} run now\n", done.size(), out, kept_ok, results.size());
-  ok += kept_ok;
-  fmt::print("\n{} of {} cells ok in {:.1f} s; results {} {}\n", ok, cells.size(), wall,
-             write_failure.empty() ? "written to" : "could not all be written to", out);
+  std::string others;
+  for (const auto& [o, n] : outcomes)
+    if (o != Outcome::ok) others += fmt::format(", {} {}", n, to_string(o));
+  fmt::print("\n{} of {} cells ok{} in {:.1f} s; results {} {}\n", outcomes[Outcome::ok], cells.size(), others,
+             wall, write_failure.empty() ? "written to" : "could not all be written to", out);
   std::fflush(stdout);
   if (!write_failure.empty()) {
     fmt::print(stderr,
@@ -325,7 +446,13 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     fmt::print(stderr, "cmbench run: interrupted; {} finished cells are in {}\n", results.size(), out);
     return 130;
   }
-  return ok == cells.size() ? 0 : 1;
+  size_t failing = 0;
+  for (const auto& [o, n] : outcomes) failing += outcome_passes(o, opt.strict) ? 0 : n;
+  if (failing > 0)
+    fmt::print(stderr, "cmbench run: exit status 1: {} of {} cells {}\n", failing, cells.size(),
+               opt.strict ? "were not ok (--strict: a limit fails too)"
+                          : "crashed, failed, timed out or did not verify");
+  return failing == 0 ? 0 : 1;
 }
 
 }  // namespace cmbench

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
-// Declarations of everything the manifest names.
+// Declarations of everything the manifest names. The manifest is generated
+// by the build from the one list, harness/registry/registry.txt (see
+// harness/registry/registry.cmake).
 #define CMBENCH_WORKLOAD(w) \
   namespace cmbench::w {    \
   const WorkloadSpec& spec(); \
@@ -11,9 +13,9 @@
   namespace cmbench::models::m { \
   const ModelInfo& info();      \
   }
-#define CMBENCH_ENTRY(w, m) \
-  namespace cmbench::impls { \
-  extern const Impl w##_##m; \
+#define CMBENCH_ENTRY(w, m, source) \
+  namespace cmbench::impls {         \
+  extern const Impl w##_##m;         \
   }
 #include "harness/registry/manifest.def"
 #undef CMBENCH_WORKLOAD
@@ -26,7 +28,7 @@ const std::vector<const WorkloadSpec*>& all_workloads() {
   static const std::vector<const WorkloadSpec*> all = {
 #define CMBENCH_WORKLOAD(w) &w::spec(),
 #define CMBENCH_MODEL(m)
-#define CMBENCH_ENTRY(w, m)
+#define CMBENCH_ENTRY(w, m, source)
 #include "harness/registry/manifest.def"
 #undef CMBENCH_WORKLOAD
 #undef CMBENCH_MODEL
@@ -39,7 +41,7 @@ const std::vector<const ModelInfo*>& all_models() {
   static const std::vector<const ModelInfo*> all = {
 #define CMBENCH_WORKLOAD(w)
 #define CMBENCH_MODEL(m) &models::m::info(),
-#define CMBENCH_ENTRY(w, m)
+#define CMBENCH_ENTRY(w, m, source)
 #include "harness/registry/manifest.def"
 #undef CMBENCH_WORKLOAD
 #undef CMBENCH_MODEL
@@ -52,7 +54,7 @@ const std::vector<Entry>& all_entries() {
   static const std::vector<Entry> all = {
 #define CMBENCH_WORKLOAD(w)
 #define CMBENCH_MODEL(m)
-#define CMBENCH_ENTRY(w, m) Entry{&w::spec(), &models::m::info(), &impls::w##_##m},
+#define CMBENCH_ENTRY(w, m, source) Entry{&w::spec(), &models::m::info(), &impls::w##_##m, source},
 #include "harness/registry/manifest.def"
 #undef CMBENCH_WORKLOAD
 #undef CMBENCH_MODEL

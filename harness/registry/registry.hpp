@@ -1,7 +1,10 @@
 #pragma once
 // The registry: every workload, every model and every implementation of a
-// workload in a model. One manifest (harness/registry/manifest.def) lists them; the
-// CLI, the cell runner, the tests and the report all read this registry.
+// workload in a model. One list (harness/registry/registry.txt) names the
+// models and workloads; the build derives the implementations from the files
+// it finds (workloads/<w>/<m>.cpp) and generates the manifest this registry
+// is made from. The CLI, the cell runner, the tests and the report all read
+// this registry.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,37 +17,143 @@
 
 namespace cmbench {
 
+struct ModelInfo;
+
+// Values per parameter; a grid is their cartesian product.
+using Grid = std::map<std::string, std::vector<std::string>>;
+
+// In a grid, the key that stands for each model's own workers parameter
+// (ModelInfo::workers_param: fiber's "threads", go's "gomaxprocs"), so that a
+// workload can say "on every core" ({kWorkersAxis, {"0"}}) without naming
+// the models that can.
+inline constexpr const char* kWorkersAxis = "@workers";
+
+// Which models a preset group runs, decided by their traits, never by their
+// names, so that a new model lands in the groups its traits call for.
+using ModelFilter = std::function<bool(const ModelInfo&)>;
+
+// One group of a preset for one workload: its grids, for the models the
+// filter accepts (no filter: every model).
+struct PresetGroup {
+  std::vector<Grid> grids{};
+  ModelFilter models = nullptr;
+  // The group runs after every workload's other groups of the preset: the
+  // all-core rows, which read best together at the end of a run.
+  bool last = false;
+  // Repetitions and warm-ups of this group's cells where they differ from
+  // the preset's (-1: the preset's); --repetitions and --warmup override
+  // both. For cells whose one repetition is long because its size is the
+  // point (idle at 50,000 connections).
+  int repetitions = -1;
+  int warmup = -1;
+};
+
 struct WorkloadSpec {
-  std::string name;
-  std::string summary;
-  std::vector<ParamDef> params;
+  std::string name{};
+  std::string summary{};
+  std::vector<ParamDef> params{};
   // What one operation is ("message", "increment"), for ops/s and ns/op.
-  std::string operation;
+  std::string operation{};
   // The number of operations one run performs with these parameters.
-  std::function<uint64_t(const Params&)> operations;
+  std::function<uint64_t(const Params&)> operations{};
   // Checks that span parameters; returns an error message or nothing.
-  std::function<std::optional<std::string>(const Params&)> validate;
+  std::function<std::optional<std::string>(const Params&)> validate{};
+  // The parameter that sets how many units run ("units", "producers"); for a
+  // kernel-scheduled model it is the worker axis of a scaling sweep. Empty:
+  // the number is fixed (pingpong's two).
+  std::string units_param{};
+  // The workload's groups in each preset (harness/driver/matrix.cpp names
+  // the presets: default, quick, full, ci). A preset that has none for it
+  // runs it only when --workloads names it, at its defaults.
+  std::map<std::string, std::vector<PresetGroup>> presets{};
+  // The smoke matrix's values (tests/smoke_cells.hpp): tiny, and covering
+  // every mode. They replace the default preset's values of these
+  // parameters, as --param does.
+  Grid smoke{};
+  // Every operation records one latency sample (the smoke test checks it).
+  bool latency_per_operation = false;
+  // The implementations read memory per unit with units_param units parked
+  // (Probe::memory_parked; the smoke test checks it).
+  bool memory_per_unit = false;
+  // Whether run --min-time may run the workload again in the same cell
+  // process (passes). Not for a workload whose figure is the cost of N fresh
+  // units (spawn, skynet, echo's connections): a second pass would measure
+  // recycled ones. Go keeps a dead goroutine and its stack for the next one,
+  // and spawn/go/units:1000 fell from 2.8 us to 0.36 us per goroutine in a
+  // second pass while spawn/fiber stayed at 4.9-5.3 us; such a cell runs one
+  // pass of N per repetition whatever --min-time asks.
+  bool passes_in_process = true;
 };
 
 // The notes' taxonomy of a model, kept as data so the report can print it.
 struct Taxonomy {
-  std::string unit;           // what one concurrent unit is
-  std::string scheduled_by;   // who decides what runs next, and how
-  std::string isolation;      // what a unit shares with the others
-  std::string stack;          // what a unit's stack costs
-  std::string communication;  // how units exchange data in this suite
-  std::string library;        // what implements it
+  std::string unit{};           // what one concurrent unit is
+  std::string scheduled_by{};   // who decides what runs next, and how
+  std::string isolation{};      // what a unit shares with the others
+  std::string stack{};          // what a unit's stack costs
+  std::string communication{};  // how units exchange data in this suite
+  std::string library{};        // what implements it
 };
 
 struct ModelInfo {
-  std::string name;
-  std::string summary;
-  Taxonomy taxonomy;
-  std::vector<ParamDef> params;  // parameters of the model itself (e.g. fiber stack size)
+  std::string name{};
+  std::string summary{};
+  Taxonomy taxonomy{};
+  std::vector<ParamDef> params{};  // parameters of the model itself (e.g. fiber stack size)
   // Units are separate processes: memory is read as PSS summed over the
   // process tree instead of the cell's own peak.
   bool process_tree = false;
+
+  // The traits by which presets and the report select models, never by name
+  // (written to the results file's "models"; results/README.md):
+  // The unit is a kernel task (a process or a thread) that the kernel
+  // schedules; otherwise the model schedules its units in user space.
+  bool kernel_scheduled = false;
+  // How many units the model is expected to hold at once: for a
+  // kernel-scheduled model the kernel's limit (pid_max, 32,768 by default),
+  // for the others a million.
+  int64_t unit_ceiling = 1'000'000;
+  // The most units one cell of the default matrix gives the model where the
+  // number of units is the point (spawn, skynet): a million, unless a cell
+  // that large takes the model too long for a matrix of ten minutes.
+  int64_t unit_budget = 1'000'000;
+  // The model's parameter that sets how many OS threads run its units
+  // ("threads", "gomaxprocs"); empty when it has none.
+  std::string workers_param{};
+  // Whether every workload's implementation takes workers_param above 1.
+  // coro and boost-fiber run several threads only where their units were
+  // written for it (the others refuse it in one line); the all-core rows
+  // of the default matrix are for the models that take it everywhere.
+  bool workers_in_every_workload = true;
 };
+
+// Filters for preset groups, by traits. Inline: the workloads' specs use
+// them, and the specs are built into cmbench_core, below the registry.
+namespace by_traits {
+// Processes and threads.
+inline bool kernel_scheduled(const ModelInfo& m) { return m.kernel_scheduled; }
+// Every model that schedules its units itself.
+inline bool user_space(const ModelInfo& m) { return !m.kernel_scheduled; }
+// Kernel-scheduled units that share one address space: threads.
+inline bool kernel_threads(const ModelInfo& m) { return m.kernel_scheduled && !m.process_tree; }
+// Units that are processes.
+inline bool processes(const ModelInfo& m) { return m.process_tree; }
+// Models with a workers parameter (the M:N runtimes).
+inline bool with_workers(const ModelInfo& m) { return !m.workers_param.empty(); }
+// Models with a workers parameter that every workload takes: the all-core
+// rows, which every such model runs in each workload that has them.
+inline bool with_workers_everywhere(const ModelInfo& m) {
+  return with_workers(m) && m.workers_in_every_workload;
+}
+// User-space models whose unit_budget reaches `units`, and those whose budget
+// falls short of it.
+inline ModelFilter user_space_within_budget(int64_t units) {
+  return [units](const ModelInfo& m) { return !m.kernel_scheduled && m.unit_budget >= units; };
+}
+inline ModelFilter user_space_over_budget(int64_t units) {
+  return [units](const ModelInfo& m) { return !m.kernel_scheduled && m.unit_budget < units; };
+}
+}  // namespace by_traits
 
 // One workload implemented in one model.
 struct Impl {
@@ -58,6 +167,9 @@ struct Entry {
   const WorkloadSpec* workload;
   const ModelInfo* model;
   const Impl* impl;
+  // The implementation's source file, relative to the source folder
+  // ("workloads/prodcons/fiber.cpp", "workloads/prodcons/go.go").
+  const char* source;
 };
 
 const std::vector<const WorkloadSpec*>& all_workloads();

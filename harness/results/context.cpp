@@ -53,6 +53,10 @@ nlohmann::json collect_context() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) == 0) c["cores_available"] = CPU_COUNT(&set);
+  // The cores the run's units could use at once: what a core sweep's
+  // "every core" (fiber threads=0, go gomaxprocs=0) stands for and what the
+  // report judges oversubscription against.
+  c["cores"] = c.contains("cores_available") ? c["cores_available"] : c["cores_online"];
   utsname u{};
   uname(&u);
   c["kernel"] = fmt::format("{} {} {}", u.sysname, u.release, u.machine);

@@ -183,6 +183,7 @@ nlohmann::json to_json(const CellResult& r) {
     for (const auto& rep : *set)
       if (!rep.crash.is_null() && !j.contains("crash")) j["crash"] = rep.crash;
   j["warnings"] = r.warnings;
+  j["passes"] = r.passes;
   // Notes are the implementation's own account of itself; they are the same
   // for every repetition, so the first one that has them speaks for all.
   // A cell that stopped in its warm-up (a `limit`, say) has notes only there.
@@ -215,7 +216,19 @@ nlohmann::json new_results_doc(nlohmann::json context, const std::vector<std::st
                               {"isolation", m->taxonomy.isolation},
                               {"stack", m->taxonomy.stack},
                               {"communication", m->taxonomy.communication},
-                              {"library", m->taxonomy.library}};
+                              {"library", m->taxonomy.library},
+                              // The traits by which presets and the report
+                              // select models (harness/registry/registry.hpp).
+                              {"kernel_scheduled", m->kernel_scheduled},
+                              {"process_tree", m->process_tree},
+                              {"unit_ceiling", m->unit_ceiling},
+                              {"unit_budget", m->unit_budget},
+                              {"workers_param", m->workers_param}};
+  doc["workloads"] = nlohmann::json::object();
+  for (const auto* w : all_workloads())
+    doc["workloads"][w->name] = {{"summary", w->summary},
+                                 {"operation", w->operation},
+                                 {"units_param", w->units_param}};
   doc["complete"] = false;
   doc["cells"] = nlohmann::json::array();
   return doc;

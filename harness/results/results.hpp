@@ -38,6 +38,8 @@ struct CellResult {
   std::vector<RepetitionResult> reps;  // measured repetitions, in run order
   std::vector<std::string> warnings;
   nlohmann::json aggregates;  // metric -> summary over the ok repetitions
+  // How many times each repetition ran the workload (run --min-time).
+  int passes = 1;
 };
 
 // Fills outcome (the first repetition not ok, if any), aggregates and warnings.

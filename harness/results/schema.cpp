@@ -121,7 +121,7 @@ class Checker {
     for (const char* key : {"date", "host", "cpu_model", "kernel", "compiler", "cxx_flags", "build_type",
                             "cmbench_version", "git_commit", "governor", "git_describe"})
       if (const json* v = maybe(c, key); v && !v->is_null()) string(*v, at + "." + key);
-    for (const char* key : {"cores_online", "cores_available"})
+    for (const char* key : {"cores_online", "cores_available", "cores"})
       if (const json* v = maybe(c, key); v && !v->is_null()) integer(*v, at + "." + key, 0, 1 << 20);
     for (const char* key : {"git_dirty", "mixed"})
       if (const json* v = maybe(c, key); v && !v->is_null()) boolean(*v, at + "." + key);
@@ -261,7 +261,25 @@ class Checker {
     if (const json* v = maybe(doc, "wall_s"); v && !v->is_null()) number(*v, "wall_s", Sign::non_negative);
     if (const json* v = maybe(doc, "models")) {
       object(*v, "models");
-      for (const auto& [name, m] : v->items()) object(m, "models." + name);
+      for (const auto& [name, m] : v->items()) {
+        const std::string where = "models." + name;
+        object(m, where);
+        // The traits the presets and the report select models by.
+        for (const char* key : {"kernel_scheduled", "process_tree"})
+          if (const json* t = maybe(m, key)) boolean(*t, where + "." + key);
+        for (const char* key : {"unit_ceiling", "unit_budget"})
+          if (const json* t = maybe(m, key)) integer(*t, where + "." + key, 0, std::numeric_limits<long long>::max());
+        if (const json* t = maybe(m, "workers_param")) string(*t, where + ".workers_param");
+      }
+    }
+    if (const json* v = maybe(doc, "workloads")) {
+      object(*v, "workloads");
+      for (const auto& [name, w] : v->items()) {
+        const std::string where = "workloads." + name;
+        object(w, where);
+        for (const char* key : {"summary", "operation", "units_param"})
+          if (const json* t = maybe(w, key)) string(*t, where + "." + key);
+      }
     }
     if (const json* v = maybe(doc, "options")) {
       object(*v, "options");

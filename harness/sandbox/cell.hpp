@@ -15,7 +15,9 @@ enum class Outcome;
 // `message` says why when not ok.
 Outcome classify(const Probe& probe, std::string& message);
 
+// `passes`: how many times the workload runs in this repetition (run
+// --min-time calibrates it; Probe::next_pass adds the passes up).
 int run_cell_child(const std::string& workload, const std::string& model,
-                   const std::map<std::string, std::string>& params, int result_fd);
+                   const std::map<std::string, std::string>& params, int result_fd, int passes = 1);
 
 }  // namespace cmbench

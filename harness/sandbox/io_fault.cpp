@@ -56,6 +56,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -272,22 +273,40 @@ void log_once(int slot, const char* what) {
   ::close(fd);
 }
 
-// An injected EMFILE is made true: the soft RLIMIT_NOFILE comes down to
-// the highest descriptor open now, plus one, so the process really is at
-// its limit. Programs react to the state and not only to the errno (libuv
-// sheds the connections it cannot accept, and only then).
+// An injected EMFILE is made true: every free slot below the highest
+// descriptor open now is filled (with /dev/null, close-on-exec) and the soft
+// RLIMIT_NOFILE comes down to that descriptor plus one, so the table really
+// is full. Programs react to the state and not only to the errno (libuv
+// sheds the connections it cannot accept, and only then, and its server
+// tells it from the descriptors in use); a hole left below the limit would
+// be a slot the next accept() takes.
 void exhaust_descriptors() {
-  int highest = -1;
+  std::vector<bool> open;
   if (DIR* d = opendir("/proc/self/fd")) {
     const int own = dirfd(d);
     while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
       const int fd = std::atoi(e->d_name);
-      if (fd != own && fd > highest) highest = fd;
+      if (fd == own) continue;
+      if (static_cast<size_t>(fd) >= open.size()) open.resize(static_cast<size_t>(fd) + 1);
+      open[static_cast<size_t>(fd)] = true;
     }
     closedir(d);
   }
+  if (open.empty()) return;
+  const int highest = static_cast<int>(open.size()) - 1;
+  for (int fd = 0; fd < highest; ++fd)
+    if (!open[static_cast<size_t>(fd)]) {
+      // The lowest free slot is the one open() takes, in order.
+      const int filler = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (filler < 0 || filler >= highest) {
+        if (filler >= 0) ::close(filler);
+        break;
+      }
+      open[static_cast<size_t>(filler)] = true;
+    }
   rlimit lim{};
-  if (highest >= 0 && getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
     lim.rlim_cur = static_cast<rlim_t>(highest + 1);
     setrlimit(RLIMIT_NOFILE, &lim);
   }

@@ -25,9 +25,11 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,7 @@
 #include "harness/cell/memory.hpp"
 #include "harness/cell/probe.hpp"
 #include "harness/sandbox/crash.hpp"
+#include "harness/sandbox/instructions.hpp"
 
 extern char** environ;
 
@@ -567,6 +570,35 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     args.push_back("--param");
     args.push_back(k + "=" + v);
   }
+  if (req.passes > 1) {
+    args.push_back("--passes");
+    args.push_back(std::to_string(req.passes));
+  }
+  // --count instructions: the same command under valgrind, which needs the
+  // binary's path (through /proc/self/exe it would find valgrind itself).
+  std::optional<CountOutput> count_output;
+  if (req.count_instructions) {
+    if (auto why = count_unavailable()) {
+      close(fds[0]);
+      close(fds[1]);
+      close(errfds[0]);
+      close(errfds[1]);
+      res.outcome = Outcome::failed;
+      res.message = "--count instructions: " + *why;
+      return res;
+    }
+    try {
+      count_output.emplace();
+    } catch (const std::system_error& e) {
+      close(fds[0]);
+      close(fds[1]);
+      close(errfds[0]);
+      close(errfds[1]);
+      return spawn_failure("mkdtemp (callgrind's output folder)", e.code().value());
+    }
+    std::vector<std::string> command = valgrind_command(count_output->pattern());
+    args.insert(args.begin(), command.begin(), command.end());
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -586,6 +618,14 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 3);
   posix_spawn_file_actions_adddup2(&fa, errfds[1], 2);
+  // And no other descriptor of ours: one the runner inherited without
+  // O_CLOEXEC (a shell's, a CI runner's) would otherwise sit in every cell's
+  // table, count against its RLIMIT_NOFILE and move the numbers its
+  // descriptors get, so that a cell at its descriptor limit ended one way
+  // under one parent and another way under the next (libuv's EMFILE
+  // shedding, Io/EchoFaults.*AcceptEmfile, told apart by the highest
+  // descriptor in use, failed in CI and passed under a shell holding fd 251).
+  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
   if (!core_cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, core_cwd.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -609,7 +649,8 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   const ShmSnapshot shm_before = snapshot_shm();
   pid_t pid = -1;
   const int64_t t0 = now_ns();
-  int rc = posix_spawn(&pid, own ? "/proc/self/exe" : exe.c_str(), &fa, &attr, argv.data(), envp.data());
+  const char* program = count_output ? argv[0] : own ? "/proc/self/exe" : exe.c_str();
+  int rc = posix_spawn(&pid, program, &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(fds[1]);
@@ -819,6 +860,15 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     } else {
       res.metrics["memory_peak_bytes"] = hwm;
       res.metrics["memory_method"] = "VmHWM of the cell process";
+    }
+  }
+  // The counts of an ok repetition's timed region; without them it is no result.
+  if (count_output && res.outcome == Outcome::ok && res.metrics.is_object()) {
+    try {
+      add_count_metrics(res.metrics, parse_callgrind(count_output->read(pid)));
+    } catch (const std::runtime_error& e) {
+      res.outcome = Outcome::failed;
+      res.message = fmt::format("--count instructions: {}", e.what());
     }
   }
   // Memory the limit refused: say which limit, so the outcome reads as the

@@ -38,6 +38,14 @@ struct RepetitionRequest {
   // kept (the cell raises RLIMIT_CORE and runs in a fresh folder under it);
   // empty: cores are left to the system's settings.
   std::string core_dir = {};
+  // How many times the cell runs its workload in this repetition (the
+  // `cmbench cell --passes` argument; run --min-time chooses it).
+  int passes = 1;
+  // --count instructions: the cell runs under Valgrind's callgrind and its
+  // timed region's instructions and simulated cache misses are added to its
+  // metrics (harness/sandbox/instructions.hpp). The caller has checked that
+  // the cell may be counted (count_refusal).
+  bool count_instructions = false;
 };
 
 struct RepetitionResult {

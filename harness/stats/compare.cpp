@@ -24,6 +24,10 @@ const std::vector<ComparedMetric>& compared_metrics() {
       {"latency_p99_ns", "lat p99", true, false},
       {"memory_peak_bytes", "memory", true, true},
       {"memory_per_unit_bytes", "mem/unit", true, true},
+      // Exact counts of `run --count instructions`; absent from timed runs.
+      {"instructions_per_op", "instr/op", true, false, true},
+      {"d1_misses_per_op", "D1 miss/op", true, false, true},
+      {"ll_misses_per_op", "LL miss/op", true, false, true},
   };
   return all;
 }
@@ -74,6 +78,7 @@ double worse_factor(const MetricResult& m) {
 }
 
 std::string human_value(const ComparedMetric& m, double v) {
+  if (m.exact) return fmt::format("{:.4g}", v);
   return m.is_bytes ? human_bytes(v) : human_ns(v);
 }
 
@@ -84,6 +89,13 @@ std::string percent_change(double ratio) {
 std::string interval_text(const MetricResult& m) {
   if (!m.ci.valid) return "-";
   return fmt::format("[{:+.1f}%, {:+.1f}%]", (m.ci.lo - 1) * 100, (m.ci.hi - 1) * 100);
+}
+
+// Whether a results file was counted (`run --count instructions`), where
+// times are Valgrind's, not the program's.
+bool counted(const nlohmann::json& doc) {
+  const auto& o = doc.value("options", nlohmann::json::object());
+  return o.is_object() && o.value("count", nlohmann::json()).is_string();
 }
 
 std::string p_text(double p) { return p < 0.001 ? fmt::format("{:.1e}", p) : fmt::format("{:.3f}", p); }
@@ -98,6 +110,15 @@ const char* correction_name(Correction c) {
 }
 
 }  // namespace
+
+void parse_exact_threshold(const std::string& text, CompareOptions& opt) {
+  try {
+    opt.exact_threshold = parse_percent(text, text);
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(
+        fmt::format("--exact-threshold: '{}' is not a percentage; accepted: 1 or 1% (0 to 1000)", text));
+  }
+}
 
 void parse_threshold(const std::string& text, CompareOptions& opt) {
   auto eq = text.find('=');
@@ -133,6 +154,7 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
   c.head_path = head_path;
   c.options = opt;
 
+  const bool counting = counted(base) || counted(head);
   std::map<std::string, const nlohmann::json*> head_cells;
   for (const auto& cell : head["cells"]) head_cells[cell.value("name", "")] = &cell;
   std::set<std::string> in_base;
@@ -151,11 +173,14 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
     cc.head_outcome = h.value("outcome", "failed");
     if (cc.base_outcome != "ok" || cc.head_outcome != "ok") {
       // A cell that worked and no longer does is the worst regression; the
-      // reverse is news, and two failures leave nothing to compare.
-      if (cc.base_outcome == "ok") {
+      // reverse is news, and two failures leave nothing to compare. A limit
+      // is a result, as for `run`'s exit status: one that became a crash, a
+      // wrong count, a hang or an error broke too.
+      const bool head_broken = cc.head_outcome != "ok" && cc.head_outcome != "limit";
+      if (cc.base_outcome == "ok" || (cc.base_outcome == "limit" && head_broken)) {
         cc.broken = true;
         cc.change = Change::regressed;
-        cc.note = fmt::format("ok in BASE, {} in HEAD: {}", cc.head_outcome, h.value("message", ""));
+        cc.note = fmt::format("{} in BASE, {} in HEAD: {}", cc.base_outcome, cc.head_outcome, h.value("message", ""));
       } else if (cc.head_outcome == "ok") {
         cc.note = fmt::format("{} in BASE, ok in HEAD", cc.base_outcome);
       } else {
@@ -169,6 +194,9 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
       if (!opt.metrics.empty() &&
           std::find(opt.metrics.begin(), opt.metrics.end(), metric.name) == opt.metrics.end())
         continue;
+      // Counted runs are judged by their counts only: their times are
+      // Valgrind's (tens of times slower), not the program's.
+      if (opt.metrics.empty() && counting && !metric.exact) continue;
       MetricResult m;
       m.metric = &metric;
       m.base = values_of(b, metric.name);
@@ -179,6 +207,12 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
       // A median of zero (no context switches, no latency) has no ratio.
       if (!(m.base_median > 0) || !(m.head_median > 0)) continue;
       m.ratio = m.head_median / m.base_median;
+      if (metric.exact) {
+        auto t = opt.per_metric.find(metric.name);
+        m.threshold = t != opt.per_metric.end() ? t->second : opt.exact_threshold;
+        cc.metrics.push_back(std::move(m));
+        continue;
+      }
       m.ci = bootstrap_median_ratio(m.base, m.head, opt.level);
       m.hl = hodges_lehmann(m.base, m.head, opt.level, true);
       m.test = mann_whitney(m.base, m.head);
@@ -196,7 +230,8 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
   // One family: every metric of every cell compared, corrected together.
   std::vector<double> p;
   for (const auto& cc : c.cells)
-    for (const auto& m : cc.metrics) p.push_back(m.test.p);
+    for (const auto& m : cc.metrics)
+      if (!m.metric->exact) p.push_back(m.test.p);
   const auto adjusted = adjust_p_values(p, opt.correction);
   c.tests = p.size();
   // The level the smallest p-value must reach after the correction: alpha
@@ -208,6 +243,17 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
   size_t untestable = 0;
   for (auto& cc : c.cells) {
     for (auto& m : cc.metrics) {
+      if (m.metric->exact) {
+        // The same binary counts the same: any change beyond the threshold
+        // is the code's, so no test stands between it and the verdict.
+        const double worse = worse_factor(m);
+        m.p_adjusted = 0;
+        if (worse > 1 + m.threshold) m.change = Change::regressed;
+        else if (worse < 1 / (1 + m.threshold)) m.change = Change::improved;
+        if (m.change == Change::regressed) cc.change = Change::regressed;
+        else if (m.change == Change::improved && cc.change == Change::unchanged) cc.change = Change::improved;
+        continue;
+      }
       m.p_adjusted = adjusted[k++];
       const double worse = worse_factor(m);
       const bool significant = m.p_adjusted < opt.alpha;
@@ -256,10 +302,30 @@ namespace {
 
 std::string verdict_line(const Comparison& c) {
   const auto& o = c.options;
+  size_t exact = 0;
+  for (const auto& cc : c.cells)
+    for (const auto& m : cc.metrics) exact += m.metric->exact;
+  const std::string exact_text =
+      exact == 0 ? ""
+                 : fmt::format("; {} exact counts, where a change counts when it is larger than {:g}%", exact,
+                               o.exact_threshold * 100);
+  auto exact_of = [&](const char* metric) {
+    auto t = o.per_metric.find(metric);
+    return (t != o.per_metric.end() ? t->second : o.exact_threshold) * 100;
+  };
+  if (c.tests == 0 && exact > 0)
+    return fmt::format(
+        "{} cells compared by {} exact counts, no test needed (a change counts when it is larger than "
+        "{:g}% in instructions, {:g}% in D1 and {:g}% in LL misses per operation): {} regressed{}, {} "
+        "improved, {} unchanged",
+        c.cells.size(), exact, exact_of("instructions_per_op"), exact_of("d1_misses_per_op"),
+        exact_of("ll_misses_per_op"), c.regressed,
+        c.broken ? fmt::format(" ({} of them broken)", c.broken) : "", c.improved,
+        c.cells.size() - c.regressed - c.improved);
   return fmt::format(
       "{} cells compared ({} tests, Mann-Whitney U, {} correction at alpha {}; a change counts when "
-      "it is significant and larger than {:.0f}%): {} regressed{}, {} improved, {} unchanged",
-      c.cells.size(), c.tests, correction_name(o.correction), o.alpha, o.threshold * 100,
+      "it is significant and larger than {:.0f}%{}): {} regressed{}, {} improved, {} unchanged",
+      c.cells.size(), c.tests, correction_name(o.correction), o.alpha, o.threshold * 100, exact_text,
       c.regressed, c.broken ? fmt::format(" ({} of them broken)", c.broken) : "", c.improved,
       c.cells.size() - c.regressed - c.improved);
 }
@@ -279,11 +345,13 @@ void print_comparison(std::FILE* out, const Comparison& c) {
     }
     // The time per operation always; other metrics when they changed.
     for (const auto& m : cc.metrics) {
-      if (m.metric->name != "ns_per_op" && m.change == Change::unchanged) continue;
+      if (m.metric->name != "ns_per_op" && m.metric->name != "instructions_per_op" &&
+          m.change == Change::unchanged)
+        continue;
       fmt::print(out, "{:<{}}  {:<8}  {:>10}  {:>10}  {:>8}  {:>20}  {:>8}  {}{}\n", cc.name, width,
                  m.metric->label, human_value(*m.metric, m.base_median),
                  human_value(*m.metric, m.head_median), percent_change(m.ratio), interval_text(m),
-                 p_text(m.p_adjusted), m.change == Change::unchanged ? "" : to_string(m.change),
+                 m.metric->exact ? "exact" : p_text(m.p_adjusted), m.change == Change::unchanged ? "" : to_string(m.change),
                  m.warning.empty() ? "" : " (too few repetitions)");
     }
   }
@@ -297,7 +365,8 @@ std::string comparison_markdown(const Comparison& c) {
   auto row = [&](const CellComparison& cc, const MetricResult& m) {
     md += fmt::format("| `{}` | {} | {} | {} | {} | {} | {} | {} |\n", cc.name, m.metric->label,
                       human_value(*m.metric, m.base_median), human_value(*m.metric, m.head_median),
-                      percent_change(m.ratio), interval_text(m), p_text(m.p_adjusted),
+                      percent_change(m.ratio), interval_text(m),
+                      m.metric->exact ? std::string("exact") : p_text(m.p_adjusted),
                       m.change == Change::regressed  ? "**regressed**"
                       : m.change == Change::improved ? "improved"
                                                      : "");
@@ -327,7 +396,7 @@ std::string comparison_markdown(const Comparison& c) {
   for (const auto& cc : c.cells) {
     bool printed = false;
     for (const auto& m : cc.metrics)
-      if (m.metric->name == "ns_per_op") {
+      if (m.metric->name == "ns_per_op" || m.metric->name == "instructions_per_op") {
         row(cc, m);
         printed = true;
       }
@@ -346,6 +415,7 @@ nlohmann::json comparison_json(const Comparison& c) {
   j["head"] = c.head_path;
   j["options"] = {{"threshold", c.options.threshold},
                   {"per_metric_threshold", c.options.per_metric},
+                  {"exact_threshold", c.options.exact_threshold},
                   {"alpha", c.options.alpha},
                   {"correction", correction_name(c.options.correction)},
                   {"confidence_level", c.options.level},
@@ -373,6 +443,7 @@ nlohmann::json comparison_json(const Comparison& c) {
                            {"head_median", m.head_median},
                            {"ratio", m.ratio},
                            {"lower_is_better", m.metric->lower_is_better},
+                           {"exact", m.metric->exact},
                            {"u", m.test.u},
                            {"p", m.test.p},
                            {"p_exact", m.test.exact},

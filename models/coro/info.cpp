@@ -1,14 +1,15 @@
 #include "harness/registry/registry.hpp"
 
-// The model's name is "coro" both for users and in the manifest.
+// The model's name is "coro" both for users and in harness/registry/registry.txt.
 namespace cmbench::models::coro {
 
 const ModelInfo& info() {
   static const ModelInfo m{
-      "coro",
-      "stackless C++20 coroutines (boost::asio::awaitable, co_spawn) on one Boost.Asio "
-      "io_context; Asio's experimental channels, steady_timer and TCP sockets",
-      {
+      .name = "coro",
+      .summary =
+          "stackless C++20 coroutines (boost::asio::awaitable, co_spawn) on one Boost.Asio "
+          "io_context; Asio's experimental channels, steady_timer and TCP sockets",
+      .taxonomy = {
           "a stackless C++20 coroutine (boost::asio::awaitable started with co_spawn)",
           "the io_context's run loop on one thread, cooperatively: a coroutine runs until it "
           "co_awaits an operation that is not complete; its completion handler resumes it; with "
@@ -23,7 +24,7 @@ const ModelInfo& info() {
           "Boost.Asio 1.81 (header-only: io_context, awaitable, experimental::channel, "
           "steady_timer, ip::tcp)",
       },
-      {
+      .params = {
           ParamDef::integer("threads",
                             "threads running the io_context: 1 runs every coroutine on one thread "
                             "with experimental::channel (no lock); N > 1 calls io_context::run() "
@@ -31,7 +32,10 @@ const ModelInfo& info() {
                             "skynet; the other workloads refuse it); 0 = one per core",
                             1, 0, 256),
       },
-      false,
+      // Traits (harness/registry/registry.hpp): its threads parameter sets
+      // the OS threads, but only prodcons and skynet take more than one.
+      .workers_param = "threads",
+      .workers_in_every_workload = false,
   };
   return m;
 }

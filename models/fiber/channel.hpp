@@ -170,6 +170,14 @@ class Channel {
 
   template <bool kShared, typename U>
   void send_impl(U&& value) {
+#if CMBENCH_TEST_FIBER_CHANNEL_WORK > 0
+    // A test instrument, off by default (CMake option of the same name): a
+    // fixed number of nop instructions per send (an empty asm would compile
+    // to nothing), so that a build with it shows a known small slowdown of
+    // the fiber channel's code path (e.g. to check that `ab --count
+    // instructions` flags a 1% change).
+    for (int i = 0; i < CMBENCH_TEST_FIBER_CHANNEL_WORK; ++i) asm volatile("nop");
+#endif
     QueueLock<kShared> guard(lock_);
     if (closed_) throw ChannelClosed("send on closed channel");
     if (RecvWaiter* r = recvq_.pop()) {

@@ -4,10 +4,11 @@ namespace cmbench::models::fiber {
 
 const ModelInfo& info() {
   static const ModelInfo m{
-      "fiber",
-      "the project's own goroutine-style runtime: stackful fibers on Boost.Context, Go-style "
-      "channels",
-      {
+      .name = "fiber",
+      .summary =
+          "the project's own goroutine-style runtime: stackful fibers on Boost.Context, Go-style "
+          "channels",
+      .taxonomy = {
           "a fiber (stackful coroutine, boost::context::fiber)",
           "the runtime in user space, cooperatively: a fiber runs until it blocks or yields",
           "none: one address space; with threads=1 fibers never run at the same time, with "
@@ -17,14 +18,15 @@ const ModelInfo& info() {
           "Go-style channels (buffered with exact capacity, or rendezvous) and a fiber mutex",
           "Boost.Context (context switching); scheduler and channels are cmbench's own",
       },
-      {
+      .params = {
           ParamDef::integer("stack_size", "bytes of stack per fiber", 16384, 4096, 8 << 20),
           ParamDef::integer("threads",
                             "kernel threads running the fibers (M:N, one shared run queue); "
                             "0 = one per core",
                             1, 0, 256),
       },
-      false,
+      // Traits (harness/registry/registry.hpp): M:N on `threads` threads.
+      .workers_param = "threads",
   };
   return m;
 }

@@ -39,16 +39,15 @@ std::vector<std::string> own_arguments() {
   return args;
 }
 
-// The value of the cell's --result-fd (CLI11 accepts "--result-fd N" and
-// "--result-fd=N"); 1, the cell's default, when absent.
-std::string result_fd() {
+// The value of one of the cell's own flags (CLI11 accepts "--flag N" and
+// "--flag=N"); `absent` when it was not given.
+std::string own_flag(const std::string& flag, const std::string& absent) {
   const std::vector<std::string> args = own_arguments();
-  const std::string flag = "--result-fd";
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == flag && i + 1 < args.size()) return args[i + 1];
     if (args[i].rfind(flag + "=", 0) == 0) return args[i].substr(flag.size() + 1);
   }
-  return "1";
+  return absent;
 }
 
 // The Go runtime reserves about 680 MiB of address space when it starts (the
@@ -84,7 +83,9 @@ void exec_cell(const std::string& workload, const Params& params) {
     args.push_back(key + "=" + value);
   }
   args.push_back("--result-fd");
-  args.push_back(result_fd());
+  args.push_back(own_flag("--result-fd", "1"));
+  args.push_back("--passes");
+  args.push_back(own_flag("--passes", "1"));
   // echo's load generator is cmbench's own (`cmbench loadgen`), so every
   // model is measured by the same client.
   args.push_back("--cmbench");

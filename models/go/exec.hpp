@@ -1,9 +1,10 @@
 #pragma once
-// The go model's implementations are one Go program, cmbench-go (models/go/src).
-// Each workloads/<w>/go.cpp is registered like any implementation, and its
-// run() replaces the cell process with cmbench-go through execv(): the same
-// pid and process group, the result descriptor inherited, the memory limit
-// (RLIMIT_AS) kept. So the harness's runner, watchdog, rusage and leak checks
+// The go model's implementations are one Go program, cmbench-go (models/go/src
+// and every workloads/<w>/go.go). Each is registered like any implementation
+// (by a C++ file generated from models/go/impl.cpp.in), and its run()
+// replaces the cell process with cmbench-go through execv(): the same pid and
+// process group, the result descriptor inherited, the memory limit (RLIMIT_AS)
+// kept. So the harness's runner, watchdog, rusage and leak checks
 // treat a Go cell exactly like a C++ one, and the Go program writes the cell
 // protocol's JSON itself.
 #include <string>

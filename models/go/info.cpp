@@ -9,10 +9,11 @@ namespace cmbench::models::go {
 // netpoll_epoll.go waits in epoll with a millisecond timeout.
 const ModelInfo& info() {
   static const ModelInfo m{
-      "go",
-      "Go's goroutines and channels (Go 1.19): the runtime the notes describe, as the yardstick "
-      "for the fiber rows; a separate Go program (cmbench-go) that the cell execs",
-      {
+      .name = "go",
+      .summary =
+          "Go's goroutines and channels (Go 1.19): the runtime the notes describe, as the "
+          "yardstick for the fiber rows; a separate Go program (cmbench-go) that the cell execs",
+      .taxonomy = {
           "a goroutine",
           "the Go runtime, M:N: GOMAXPROCS Ps run goroutines on OS threads, with per-P run queues "
           "and work stealing; cooperative at function calls and channel operations, and "
@@ -25,12 +26,13 @@ const ModelInfo& info() {
           "sync/atomic, sync.WaitGroup; the net package (netpoller on epoll) for sockets",
           "the Go 1.19 runtime and standard library (Debian golang-go), no third-party package",
       },
-      {
+      .params = {
           ParamDef::integer("gomaxprocs",
                             "GOMAXPROCS: Ps running goroutines at once (0 = every core)", 1, 0,
                             1024),
       },
-      false,
+      // Traits (harness/registry/registry.hpp): M:N on GOMAXPROCS threads.
+      .workers_param = "gomaxprocs",
   };
   return m;
 }

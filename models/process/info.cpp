@@ -4,9 +4,10 @@ namespace cmbench::models::process {
 
 const ModelInfo& info() {
   static const ModelInfo m{
-      "process",
-      "forked processes talking over pipes, or over shared memory with a process-shared mutex",
-      {
+      .name = "process",
+      .summary =
+          "forked processes talking over pipes, or over shared memory with a process-shared mutex",
+      .taxonomy = {
           "a forked process",
           "the kernel, preemptively",
           "full: own address space; memory is shared only through explicit mappings",
@@ -14,8 +15,11 @@ const ModelInfo& info() {
           "pipes; an anonymous MAP_SHARED mapping with a PTHREAD_PROCESS_SHARED mutex or atomics",
           "POSIX (fork, pipe, mmap, pthread)",
       },
-      {},
-      true,
+      .process_tree = true,
+      // Traits (harness/registry/registry.hpp): forked processes stop at the
+      // kernel's pid_max, 32,768 by default.
+      .kernel_scheduled = true,
+      .unit_ceiling = 32'768,
   };
   return m;
 }

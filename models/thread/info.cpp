@@ -4,9 +4,9 @@ namespace cmbench::models::thread {
 
 const ModelInfo& info() {
   static const ModelInfo m{
-      "thread",
-      "kernel threads (std::thread) with mutex + condition-variable queues and atomics",
-      {
+      .name = "thread",
+      .summary = "kernel threads (std::thread) with mutex + condition-variable queues and atomics",
+      .taxonomy = {
           "a kernel thread (std::thread)",
           "the kernel, preemptively",
           "none: one address space, shared heap",
@@ -14,8 +14,10 @@ const ModelInfo& info() {
           "bounded queues on std::mutex + condition variables (a futex word each: glibc's std::condition_variable loses wake-ups, glibc bug 25847); std::atomic",
           "C++ standard library (pthreads)",
       },
-      {},
-      false,
+      // Traits (harness/registry/registry.hpp): threads take pids too, and
+      // stop at the kernel's pid_max, 32,768 by default.
+      .kernel_scheduled = true,
+      .unit_ceiling = 32'768,
   };
   return m;
 }

@@ -4,9 +4,10 @@ namespace cmbench::models::uv {
 
 const ModelInfo& info() {
   static const ModelInfo m{
-      "uv",
-      "callbacks on one libuv event loop: nothing blocks, every wait is a registered callback",
-      {
+      .name = "uv",
+      .summary =
+          "callbacks on one libuv event loop: nothing blocks, every wait is a registered callback",
+      .taxonomy = {
           "a callback (and the state it closes over) registered on the loop",
           "the event loop, run to completion: a callback runs until it returns",
           "none: one thread, so callbacks never run at the same time",
@@ -15,14 +16,13 @@ const ModelInfo& info() {
           "would carry wake-ups between loops; no workload uses a second loop)",
           "libuv",
       },
-      {
+      .params = {
           ParamDef::choice("continuation",
                            "how the callback of a woken waiter is scheduled: inline (called from "
                            "the send/recv that woke it, through a trampoline) or deferred (run "
                            "by the loop on its next iteration, from a uv_idle_t)",
                            "inline", {"inline", "deferred"}),
       },
-      false,
   };
   return m;
 }

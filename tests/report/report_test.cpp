@@ -207,7 +207,10 @@ TEST(HostileFixture, EveryTextFieldCarriesAPayload) {
       }
     } else if (j.is_string()) {
       const auto& s = j.get_ref<const std::string&>();
-      const bool kept = where == "/schema" || s == "ok" || std::regex_match(s, std::regex("[0-9.]+")) ||
+      // An outcome is one of six words, which the results file's validator
+      // holds it to.
+      const bool outcome = where.ends_with("/outcome");
+      const bool kept = where == "/schema" || outcome || std::regex_match(s, std::regex("[0-9.]+")) ||
                         ((where.starts_with("/cells/pingpong") || where.starts_with("/cells/spawn")) &&
                          where.ends_with("/workload"));
       if (!kept && !hostile(s)) bare.push_back(where + " = " + s);

@@ -17,15 +17,6 @@
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench {
-namespace models::boost_fiber {
-const ModelInfo& info();
-}
-namespace impls {
-extern const Impl prodcons_boost_fiber, counter_boost_fiber, pingpong_boost_fiber,
-    spawn_boost_fiber, skynet_boost_fiber, ring_boost_fiber, echo_boost_fiber,
-    sleepers_boost_fiber, blocking_boost_fiber, fairness_boost_fiber, idle_boost_fiber;
-}
-
 namespace {
 
 namespace bf = cmbench::boost_fiber;
@@ -136,23 +127,14 @@ TEST(BoostFiberCapacity, UnbufferedIsARendezvous) {
   EXPECT_TRUE(pushed);
 }
 
-const catalog_cells::CatalogImpls kImpls{
-    models::boost_fiber::info(), impls::prodcons_boost_fiber, impls::counter_boost_fiber,
-    impls::pingpong_boost_fiber,  impls::spawn_boost_fiber,    impls::skynet_boost_fiber,
-    impls::ring_boost_fiber,      impls::echo_boost_fiber,     impls::sleepers_boost_fiber,
-    impls::blocking_boost_fiber,  impls::fairness_boost_fiber, impls::idle_boost_fiber};
+INSTANTIATE_TEST_SUITE_P(BoostFiberWorkloads, CatalogCells,
+                         ::testing::ValuesIn(catalog_cells::entries_of("boost-fiber")),
+                         catalog_cells::test_name);
 
-TEST(BoostFiberWorkloads, Prodcons) { catalog_cells::prodcons(kImpls); }
-TEST(BoostFiberWorkloads, Counter) { catalog_cells::counter(kImpls); }
-TEST(BoostFiberWorkloads, PingpongRingSkynet) { catalog_cells::pingpong_ring_skynet(kImpls); }
-TEST(BoostFiberWorkloads, SpawnAndSleepers) { catalog_cells::spawn_and_sleepers(kImpls); }
-TEST(BoostFiberWorkloads, Blocking) { catalog_cells::blocking(kImpls); }
-TEST(BoostFiberWorkloads, Fairness) { catalog_cells::fairness(kImpls); }
-TEST(BoostFiberWorkloads, Idle) { catalog_cells::idle(kImpls); }
-
-TEST(BoostFiberWorkloads, Echo) {
-  catalog_cells::echo(kImpls);
-  // The fibers of this thread still run on Boost.Fiber's default afterwards.
+// echo's cells install their own Boost.Fiber algorithm (the Asio bridge);
+// the fibers of this thread still run on Boost.Fiber's default afterwards.
+TEST(BoostFiberWorkloads, EchoLeavesTheDefaultScheduler) {
+  catalog_cells::run_workload("boost-fiber", "echo");
   fibers::unbuffered_channel<int> ch;
   fibers::fiber f([&] { ch.push(1); });
   int v = 0;

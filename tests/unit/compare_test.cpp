@@ -103,6 +103,24 @@ TEST(Compare, ACellThatBrokeIsARegression) {
   EXPECT_EQ(comparison_status(compare_results(head, base, CompareOptions{})), 0);
 }
 
+TEST(Compare, ALimitIsAResultButALimitThatCrashesBroke) {
+  auto ok = doc({{"a", around(100, 10)}, {"b", around(100, 10)}});
+  auto limit = doc({{"a", around(100, 10)}, {"b", {}}}, "limit");
+  auto crashed = doc({{"a", around(100, 10)}, {"b", {}}}, "crashed");
+  // Where a model stops is a result: the same limit twice compares nothing.
+  Comparison same = compare_results(limit, limit, CompareOptions{});
+  EXPECT_FALSE(cell(same, "b").broken);
+  EXPECT_EQ(comparison_status(same), 0);
+  // A limit that became a crash broke; one that became ok is news.
+  Comparison worse = compare_results(limit, crashed, CompareOptions{});
+  EXPECT_TRUE(cell(worse, "b").broken);
+  EXPECT_NE(cell(worse, "b").note.find("limit in BASE, crashed in HEAD"), std::string::npos) << cell(worse, "b").note;
+  EXPECT_EQ(comparison_status(worse), 1);
+  EXPECT_EQ(comparison_status(compare_results(limit, ok, CompareOptions{})), 0);
+  // A model that held the size and now stops short of it holds less: broken.
+  EXPECT_EQ(comparison_status(compare_results(ok, limit, CompareOptions{})), 1);
+}
+
 TEST(Compare, CellsOnOneSideOnlyAreListedAndNoCommonCellIsAnError) {
   auto base = doc({{"a", around(100, 10)}, {"old", around(1, 10)}});
   auto head = doc({{"a", around(100, 10)}, {"new", around(1, 10)}});

@@ -21,14 +21,6 @@
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench {
-namespace models::coro {
-const ModelInfo& info();
-}
-namespace impls {
-extern const Impl prodcons_coro, counter_coro, pingpong_coro, spawn_coro, skynet_coro, ring_coro,
-    echo_coro, sleepers_coro, blocking_coro, fairness_coro, idle_coro;
-}
-
 namespace {
 
 namespace rt = cmbench::coro;
@@ -189,23 +181,9 @@ TEST(CoroMutex, ExcludesAcrossSuspensionInFifoOrder) {
   EXPECT_TRUE(mutex.try_lock());
 }
 
-const catalog_cells::CatalogImpls kImpls{
-    models::coro::info(), impls::prodcons_coro, impls::counter_coro,
-    impls::pingpong_coro,  impls::spawn_coro,    impls::skynet_coro,
-    impls::ring_coro,      impls::echo_coro,     impls::sleepers_coro,
-    impls::blocking_coro,  impls::fairness_coro, impls::idle_coro};
-
-TEST(CoroWorkloads, Prodcons) { catalog_cells::prodcons(kImpls); }
-TEST(CoroWorkloads, Counter) { catalog_cells::counter(kImpls); }
-TEST(CoroWorkloads, PingpongRingSkynet) { catalog_cells::pingpong_ring_skynet(kImpls); }
-TEST(CoroWorkloads, SpawnAndSleepers) { catalog_cells::spawn_and_sleepers(kImpls); }
-TEST(CoroWorkloads, Blocking) { catalog_cells::blocking(kImpls); }
-TEST(CoroWorkloads, Fairness) { catalog_cells::fairness(kImpls); }
-TEST(CoroWorkloads, Idle) { catalog_cells::idle(kImpls); }
-
-TEST(CoroWorkloads, Echo) {
-  catalog_cells::echo(kImpls);
-}
+INSTANTIATE_TEST_SUITE_P(CoroWorkloads, CatalogCells,
+                         ::testing::ValuesIn(catalog_cells::entries_of("coro")),
+                         catalog_cells::test_name);
 
 }  // namespace
 }  // namespace cmbench

@@ -111,6 +111,107 @@ TEST(Expand, EveryWorkloadAndModelIsInTheDefaultMatrix) {
   for (const auto& e : all_entries()) EXPECT_TRUE(seen.count({e.workload->name, e.model->name}));
 }
 
+// A comparison preset (Preset::every_cell) runs every implementation; a
+// preset that selects on purpose (scaling) runs, of each workload it sizes,
+// every model that one of the workload's groups accepts by its traits.
+TEST(Expand, EveryWorkloadAndModelIsInEveryPreset) {
+  for (const auto& preset : presets()) {
+    Selection sel;
+    sel.preset = preset.name;
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& c : expand(sel)) seen.insert({c.entry->workload->name, c.entry->model->name});
+    for (const auto& e : all_entries()) {
+      bool wanted = preset.every_cell;
+      for (const auto& g : preset.groups)
+        wanted = wanted || (g.workload == e.workload && (!g.group->models || g.group->models(*e.model)));
+      if (wanted) {
+        EXPECT_TRUE(seen.count({e.workload->name, e.model->name}))
+            << preset.name << ": " << e.workload->name << "/" << e.model->name;
+      }
+    }
+    EXPECT_FALSE(seen.empty()) << preset.name;
+  }
+}
+
+// The scaling preset sweeps each model's workers (a kernel-scheduled
+// model's units) over 1, 2, 4 and 8 on the workloads it sizes, and every
+// model with workers takes them there (none refuses a row).
+TEST(Expand, TheScalingPresetSweepsEveryModelsWorkers) {
+  Selection sel;
+  sel.preset = "scaling";
+  std::map<std::string, std::set<std::string>> workers;  // "workload/model" -> values
+  for (const auto& c : expand(sel)) {
+    const ModelInfo& m = *c.entry->model;
+    const std::string axis = m.kernel_scheduled ? c.entry->workload->units_param : m.workers_param;
+    ASSERT_FALSE(axis.empty()) << c.name;
+    workers[c.entry->workload->name + "/" + m.name].insert(c.params.s(axis));
+  }
+  EXPECT_FALSE(workers.empty());
+  for (const auto& [cell, values] : workers)
+    EXPECT_EQ(values, (std::set<std::string>{"1", "2", "4", "8"})) << cell;
+}
+
+TEST(Registry, SpecsSizeOnlyPresetsThatExist) {
+  for (const auto* w : all_workloads())
+    for (const auto& [name, groups] : w->presets) {
+      EXPECT_NE(find_preset(name), nullptr) << w->name << " sizes an unknown preset '" << name << "'";
+      EXPECT_FALSE(groups.empty()) << w->name << ": " << name;
+    }
+}
+
+TEST(Registry, TraitsNameParametersThatExist) {
+  for (const auto* m : all_models()) {
+    if (m->workers_param.empty()) continue;
+    bool found = false;
+    for (const auto& d : m->params) found = found || d.name == m->workers_param;
+    EXPECT_TRUE(found) << m->name << "'s workers_param '" << m->workers_param << "' is not one of its parameters";
+  }
+  for (const auto* w : all_workloads()) {
+    bool found = w->units_param.empty();
+    for (const auto& d : w->params) found = found || d.name == w->units_param;
+    EXPECT_TRUE(found) << w->name << "'s units_param '" << w->units_param << "' is not one of its parameters";
+    EXPECT_TRUE(!w->memory_per_unit || !w->units_param.empty()) << w->name;
+    EXPECT_FALSE(w->smoke.empty()) << w->name << " has no smoke values";
+  }
+}
+
+TEST(Registry, EveryEntryNamesItsSourceFile) {
+  for (const auto& e : all_entries()) {
+    const std::string source = e.source;
+    EXPECT_EQ(source.rfind("workloads/" + e.workload->name + "/", 0), 0u) << source;
+  }
+}
+
+TEST(Expand, TheAllCoreRowsGiveEachWorkersParameterItsCoreCount) {
+  // kWorkersAxis stands for each model's own workers parameter, and only
+  // models that have one, and take it in every workload, get those rows.
+  Selection sel;
+  sel.workloads = {"pingpong"};
+  std::set<std::string> names;
+  for (const auto& c : expand(sel)) names.insert(c.name);
+  EXPECT_TRUE(names.count("pingpong/fiber/rounds:50000/stack_size:16384/threads:0"));
+  EXPECT_TRUE(names.count("pingpong/go/rounds:50000/gomaxprocs:0"));
+  for (const auto& n : names) EXPECT_EQ(n.find("@"), std::string::npos) << n;
+  size_t all_core = 0;
+  for (const auto& c : expand(sel))
+    for (const auto* m : all_models())
+      if (!m->workers_param.empty() && c.entry->model == m && c.params.u(m->workers_param) == 0) ++all_core;
+  size_t with_workers = 0;
+  for (const auto* m : all_models()) with_workers += by_traits::with_workers_everywhere(*m);
+  EXPECT_EQ(all_core, with_workers);
+}
+
+// A model that says it takes its workers parameter in every workload
+// (ModelInfo::workers_in_every_workload) is refused by none, so the all-core
+// rows, which select by that trait, never meet a refusal.
+TEST(Registry, AModelWithWorkersEverywhereIsRefusedByNoWorkload) {
+  for (const auto& e : all_entries()) {
+    if (!by_traits::with_workers_everywhere(*e.model) || !e.impl->unsupported) continue;
+    const Params two = make_params(cell_param_defs(e), {{e.model->workers_param, "2"}});
+    EXPECT_FALSE(e.impl->unsupported(two)) << e.workload->name << "/" << e.model->name;
+  }
+}
+
 TEST(Expand, SkynetGivesEachModelTheSameShapeAtASizeItCanHold) {
   Selection sel;
   sel.workloads = {"skynet"};

@@ -6,6 +6,9 @@
 #include <fstream>
 
 #include "harness/driver/matrix.hpp"
+#include "harness/registry/registry.hpp"
+#include "harness/results/context.hpp"
+#include "harness/results/schema.hpp"
 #include "harness/results/results.hpp"
 
 namespace cmbench {
@@ -144,6 +147,47 @@ std::string load_error(const std::string& path) {
   }
   ADD_FAILURE() << "expected an error";
   return {};
+}
+
+TEST(Results, CarryEveryModelsTraitsAndEveryWorkloadsUnitsParameter) {
+  // The report selects models by these (report/analysis.cpp), never by name.
+  auto doc = new_results_doc(collect_context(), {"cmbench", "run"}, nlohmann::json::object());
+  for (const auto* m : all_models()) {
+    SCOPED_TRACE(m->name);
+    const auto& j = doc["models"][m->name];
+    EXPECT_EQ(j["kernel_scheduled"], m->kernel_scheduled);
+    EXPECT_EQ(j["process_tree"], m->process_tree);
+    EXPECT_EQ(j["unit_ceiling"], m->unit_ceiling);
+    EXPECT_EQ(j["unit_budget"], m->unit_budget);
+    EXPECT_EQ(j["workers_param"], m->workers_param);
+  }
+  for (const auto* w : all_workloads()) EXPECT_EQ(doc["workloads"][w->name]["units_param"], w->units_param);
+  ASSERT_TRUE(doc["context"]["cores"].is_number_integer());
+  EXPECT_GT(doc["context"]["cores"].get<int>(), 0);
+  // A kernel-scheduled model holds fewer units than the others (the kernel's
+  // limits), and only the M:N runtimes have a workers parameter.
+  EXPECT_TRUE(doc["models"]["thread"]["kernel_scheduled"].get<bool>());
+  EXPECT_FALSE(doc["models"]["thread"]["process_tree"].get<bool>());
+  EXPECT_TRUE(doc["models"]["process"]["process_tree"].get<bool>());
+  EXPECT_LT(doc["models"]["process"]["unit_ceiling"].get<int64_t>(),
+            doc["models"]["fiber"]["unit_ceiling"].get<int64_t>());
+  EXPECT_EQ(doc["models"]["fiber"]["workers_param"], "threads");
+  EXPECT_EQ(doc["models"]["go"]["workers_param"], "gomaxprocs");
+  EXPECT_EQ(doc["models"]["uv"]["workers_param"], "");
+  EXPECT_EQ(doc["workloads"]["prodcons"]["units_param"], "producers");
+  // The schema accepts them as written, and names a trait of the wrong type.
+  EXPECT_NO_THROW(validate_results(doc, "new.json"));
+  auto bad = doc;
+  bad["models"]["thread"]["kernel_scheduled"] = "yes";
+  try {
+    validate_results(bad, "bad.json");
+    ADD_FAILURE() << "a kernel_scheduled that is not a boolean was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("models.thread.kernel_scheduled"), std::string::npos) << e.what();
+  }
+  bad = doc;
+  bad["workloads"]["prodcons"]["units_param"] = 3;
+  EXPECT_THROW(validate_results(bad, "bad.json"), std::invalid_argument);
 }
 
 TEST(Results, BadFilesAreRefused) {

@@ -16,12 +16,24 @@
 
 namespace cmbench::blocking {
 
+namespace {
+
+// B blockers of K one-millisecond calls beside two bystander pairs, inline
+// and with the model's pool, in every model.
+std::vector<PresetGroup> sizes(const std::string& calls) {
+  return {{.grids = {{{"blockers", {"4"}}, {"calls", {calls}}, {"delay_us", {"1000"}},
+                      {"pairs", {"2"}}, {"offload", {"inline", "pool"}}}}}};
+}
+
+}  // namespace
+
 const WorkloadSpec& spec() {
   static const WorkloadSpec s{
-      "blocking",
+      .name = "blocking",
+      .summary =
       "B units make calls that block their OS thread (nanosleep) while bystander pairs ping-pong: "
       "inline vs offloaded to the model's pool; bystander latency, blocking throughput, OS threads",
-      {
+      .params = {
           ParamDef::integer("blockers", "units making blocking calls (B)", 4, 1, 1000),
           ParamDef::integer("calls", "blocking calls per blocker (K)", 50, 1, 1'000'000),
           ParamDef::integer("delay_us", "microseconds each call blocks", 1000, 1, 1'000'000),
@@ -33,9 +45,32 @@ const WorkloadSpec& spec() {
                            "as inline)",
                            "inline", {"inline", "pool"}),
       },
-      "blocking call",
-      [](const Params& p) { return p.u("blockers") * p.u("calls"); },
-      nullptr,
+      .operation = "blocking call",
+      .operations = [](const Params& p) { return p.u("blockers") * p.u("calls"); },
+      .validate = nullptr,
+      .units_param = "blockers",
+      .presets =
+          {
+              {"default", sizes("50")},
+              {"quick", sizes("10")},
+              {"full", sizes("200")},
+              // The least that runs each code path: every repetition costs a
+              // cell process on each side of the A/B.
+              {"ci", {{.grids = {{{"blockers", {"1"}}, {"calls", {"3"}}, {"delay_us", {"100"}},
+                                  {"pairs", {"1"}}, {"offload", {"inline", "pool"}}}}}}},
+          },
+      .smoke = {{"blockers", {"1", "3"}},
+                {"calls", {"3"}},
+                {"delay_us", {"300"}},
+                {"pairs", {"0", "2"}},
+                {"offload", {"inline", "pool"}}},
+      // One pass per repetition: os_threads_peak counts the threads of the
+      // cell process, and threads an earlier pass started would count again
+      // in the next (Go never gives back an M it started for a blocked
+      // system call; a pool keeps its threads). A pass is at least
+      // calls x delay_us long anyway, so one run is a timed region long
+      // enough to measure.
+      .passes_in_process = false,
   };
   return s;
 }

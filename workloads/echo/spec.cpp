@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -13,32 +14,77 @@
 
 namespace cmbench::echo {
 
+namespace {
+
+// The closed loop at each number of connections, and the open loop at 100
+// connections and 20,000 requests a second.
+std::vector<PresetGroup> sizes(std::vector<std::string> connections, std::string requests,
+                               std::string open_requests) {
+  return {{.grids = {{{"connections", std::move(connections)},
+                      {"requests", {std::move(requests)}},
+                      {"loop", {"closed"}}},
+                     {{"connections", {"100"}},
+                      {"requests", {std::move(open_requests)}},
+                      {"loop", {"open"}},
+                      {"rate", {"20000"}}}}}};
+}
+
+}  // namespace
+
 const WorkloadSpec& spec() {
   static const WorkloadSpec s{
-      "echo",
-      "a TCP echo server on 127.0.0.1 in each model under one load generator: requests/s, "
-      "latency, server CPU and memory",
-      {
-          ParamDef::integer("connections", "concurrent connections (C)", 100, 1, 100'000),
-          ParamDef::integer("requests", "requests in total, split over the connections", 100'000,
-                            1, 1'000'000'000),
-          ParamDef::integer("size", "bytes per request and per response (S)", 64, 1, 65'536),
-          ParamDef::choice("loop", "closed: send on response; open: send at a fixed rate", "closed",
-                           {"closed", "open"}),
-          ParamDef::integer("rate", "open loop: requests per second in total", 20'000, 1,
-                            10'000'000),
-      },
-      "request",
-      [](const Params& p) { return p.u("requests"); },
-      [](const Params& p) -> std::optional<std::string> {
+      .name = "echo",
+      .summary = "a TCP echo server on 127.0.0.1 in each model under one load generator: "
+                 "requests/s, latency, server CPU and memory",
+      .params =
+          {
+              ParamDef::integer("connections", "concurrent connections (C)", 100, 1, 100'000),
+              ParamDef::integer("requests", "requests in total, split over the connections",
+                                100'000, 1, 1'000'000'000),
+              ParamDef::integer("size", "bytes per request and per response (S)", 64, 1, 65'536),
+              ParamDef::choice("loop", "closed: send on response; open: send at a fixed rate",
+                               "closed", {"closed", "open"}),
+              ParamDef::integer("rate", "open loop: requests per second in total", 20'000, 1,
+                                10'000'000),
+          },
+      .operation = "request",
+      .operations = [](const Params& p) { return p.u("requests"); },
+      .validate = [](const Params& p) -> std::optional<std::string> {
         if (p.u("requests") < p.u("connections"))
           return fmt::format("parameter 'requests': {} is fewer than connections ({}); accepted: "
                              "requests >= connections",
                              p.u("requests"), p.u("connections"));
         return std::nullopt;
       },
+      .units_param = "connections",
+      .presets =
+          {
+              {"default", sizes({"10", "100", "1000"}, "100000", "20000")},
+              {"quick", sizes({"100"}, "20000", "5000")},
+              {"full", sizes({"10", "100", "1000", "10000"}, "200000", "20000")},
+              {"ci",
+               {{.grids = {{{"connections", {"10"}},
+                            {"requests", {"5000"}},
+                            {"loop", {"closed"}}}}}}},
+          },
+      .smoke = {{"connections", {"1", "8"}},
+                {"requests", {"200"}},
+                {"loop", {"closed", "open"}},
+                {"rate", {"2000"}}},
+      .latency_per_operation = true,
+      .passes_in_process = false,  // N fresh units is the figure (registry.hpp)
   };
   return s;
+}
+
+int64_t open_descriptors() {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  int64_t n = 0;
+  while (const dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n - 1;  // the directory's own descriptor
 }
 
 uint64_t raise_fd_limit() {

@@ -162,6 +162,9 @@ struct LoadSpec {
   uint64_t rate = 1;
   uint64_t trickle = 0;
 };
+// How many descriptors the process has open (read from /proc/self/fd), or
+// -1 if that cannot be read.
+int64_t open_descriptors();
 
 class LoadGen {
  public:

@@ -31,9 +31,9 @@
 // once ("shedding load", as Node.js servers do), and calls the callback only
 // if that trick fails. The generator then sees connections closed before
 // their first response and stops. So after a failed run the server checks
-// whether its descriptor table was full: descriptors are allocated lowest
-// first, so a connection accepted as descriptor RLIMIT_NOFILE - 1 means every
-// slot was taken; with fewer than C connections accepted, accept() hit
+// whether its descriptor table was full: the descriptors open once the loop
+// has returned, plus the listener and the most connections it held at once,
+// reach RLIMIT_NOFILE; with fewer than C connections accepted, accept() hit
 // EMFILE, and the run is a `limit` with that errno, as in the other models.
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -78,8 +79,9 @@ struct Server {
   bool listener_open = false;
   bool done_open = false;
   Conn* conns = nullptr;  // open connections (not yet closing)
+  uint64_t open_count = 0; // how many: the length of `conns`
+  uint64_t peak_open = 0;  // the most at once
   uint64_t accepted = 0;
-  int max_fd = -1;  // the highest descriptor a connection was accepted as
   uint64_t queued_writes = 0;  // reads whose echo had to wait for uv_write
   // The first error: libuv's code and the call that returned it.
   int error = 0;
@@ -89,12 +91,14 @@ struct Server {
     c->next = conns;
     if (conns) conns->prev = c;
     conns = c;
+    peak_open = std::max(peak_open, ++open_count);
   }
   void unlink(Conn* c) noexcept {
     if (c->prev) c->prev->next = c->next;
     else conns = c->next;
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = nullptr;
+    --open_count;
   }
 };
 
@@ -214,8 +218,6 @@ void on_connection_cb(uv_stream_t* listener, int status) {
     return;
   }
   ++s->accepted;
-  if (uv_os_fd_t fd; uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0 && fd > s->max_fd)
-    s->max_fd = fd;
   if (int rc = uv_tcp_nodelay(&c->tcp, 1); rc < 0) {
     fail(s, "uv_tcp_nodelay", rc);
     return;
@@ -269,6 +271,10 @@ void run(const Params& p, Probe& probe) {
   loop.run();
   // uv_run returned: no handle is open any more, every connection is closed.
   if (server.error != 0) throw_uv(server.error_call, server.error);
+  // Fewer connections accepted than the generator opened: count the
+  // descriptors in use now, while the generator's are still open (finish()
+  // closes them), to tell below whether the table was full.
+  const int64_t open_now = server.accepted < connections ? open_descriptors() : -1;
   // A generator error with an errno is thrown by finish(); here it is held
   // until the check below, since libuv's shedding of connections it cannot
   // hold shows to the generator as resets.
@@ -282,22 +288,25 @@ void run(const Params& p, Probe& probe) {
   }
   // Shed connections: fewer accepted here than the generator opened, the
   // generator lost one (closed or reset by the server, which closes no
-  // connection it has not accepted), and the descriptors had run out: the
-  // highest one accepted was the last the limit allows (the limit read now:
-  // it may have been lowered since the start). Only accept() failing with
-  // EMFILE or ENFILE makes libuv shed, and it does not say which.
+  // connection it has not accepted), and the descriptors had run out: what
+  // is open now, plus the listener and the most connections open at once,
+  // reaches the limit (read now: it may have been lowered since the start).
+  // Only accept() failing with EMFILE or ENFILE makes libuv shed, and it
+  // does not say which. (Not the highest descriptor a connection got: the
+  // generator's descriptors, opened after the listener, may sit above the
+  // connections, with the limit right above them.)
   rlimit nofile{};
   const uint64_t limit_now = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : fd_limit;
-  const bool shed = !verdict.ok && server.accepted < connections &&
-                    (!generator_error || generator_error->err() == ECONNRESET) && server.max_fd >= 0 &&
-                    static_cast<uint64_t>(server.max_fd) + 2 >= limit_now;
+  const uint64_t in_use_at_peak = open_now < 0 ? 0 : static_cast<uint64_t>(open_now) + 1 + server.peak_open;
+  const bool shed = !verdict.ok && open_now >= 0 &&
+                    (!generator_error || generator_error->err() == ECONNRESET) && in_use_at_peak >= limit_now;
   if (shed)
     throw LimitError(fmt::format("accept: {} (libuv shed the connections it could not hold: its "
                                  "EMFILE trick closes them without calling the connection "
-                                 "callback; {} of {} accepted, descriptor {} of RLIMIT_NOFILE {} "
-                                 "in use); {}",
+                                 "callback; {} of {} accepted, {} descriptors in use at the most "
+                                 "of RLIMIT_NOFILE {}); {}",
                                  std::strerror(EMFILE), server.accepted, connections,
-                                 server.max_fd, limit_now, verdict.message),
+                                 in_use_at_peak, limit_now, verdict.message),
                      EMFILE);
   if (generator_error) throw *generator_error;
   probe.stop();

@@ -9,12 +9,36 @@
 
 namespace cmbench::fairness {
 
+namespace {
+
+// Hogs that yield every 2 ms over `slice_budget`, and hogs that never yield
+// over `never_budget`. A never-yielding hog computes its whole budget in one
+// stretch, so its work_ms is set to the budget: work_ms is then, in both
+// rows, how long a hog computes without yielding, which the report's
+// starvation rule compares the bystanders' worst wait with. The never budget
+// is long against a kernel time slice (a few ms) and Go's 10 ms preemption,
+// so that a preempted hog's bystanders are told apart from starved ones.
+// `never_hogs` of them: a bystander behind H preempted hogs waits up to
+// H x 10 ms in Go at gomaxprocs 1, which must stay well under half the
+// never budget (the starvation rule's threshold).
+std::vector<PresetGroup> sizes(const std::string& slice_budget, const std::string& never_budget,
+                               const std::string& hogs = "4", const std::string& never_hogs = "4",
+                               const std::string& work_ms = "2", const std::string& pairs = "2") {
+  return {{.grids = {{{"hogs", {hogs}}, {"work_ms", {work_ms}}, {"budget_ms", {slice_budget}},
+                      {"yield", {"slice"}}, {"pairs", {pairs}}},
+                     {{"hogs", {never_hogs}}, {"work_ms", {never_budget}}, {"budget_ms", {never_budget}},
+                      {"yield", {"never"}}, {"pairs", {pairs}}}}}};
+}
+
+}  // namespace
+
 const WorkloadSpec& spec() {
   static const WorkloadSpec s{
-      "fairness",
+      .name = "fairness",
+      .summary =
       "H hogs compute (yielding every work_ms, or never) while bystander pairs ping-pong: Jain's "
       "index over the hogs' progress, the bystanders' worst latency",
-      {
+      .params = {
           ParamDef::integer("hogs", "computing units (H)", 4, 1, 1000),
           ParamDef::integer("work_ms", "milliseconds of computation between two yields (nominal: "
                                        "work units at the spec's fixed rate)",
@@ -27,15 +51,33 @@ const WorkloadSpec& spec() {
                            "slice", {"slice", "never"}),
           ParamDef::integer("pairs", "bystander ping-pong pairs (P)", 2, 0, 64),
       },
-      "work unit",
-      [](const Params& p) { return p.u("hogs") * budget_units(p); },
-      [](const Params& p) -> std::optional<std::string> {
+      .operation = "work unit",
+      .operations = [](const Params& p) { return p.u("hogs") * budget_units(p); },
+      .validate = [](const Params& p) -> std::optional<std::string> {
         if (p.u("work_ms") > p.u("budget_ms"))
           return fmt::format("parameter 'work_ms': {} is more than budget_ms ({}); accepted: "
                              "work_ms <= budget_ms",
                              p.u("work_ms"), p.u("budget_ms"));
         return std::nullopt;
       },
+      .units_param = "hogs",
+      .presets =
+          {
+              {"default", sizes("50", "100")},
+              {"quick", sizes("10", "20")},
+              {"full", sizes("200", "200")},
+              // The least that runs each code path (hogs that yield and
+              // hogs that do not): every repetition costs a cell process on
+              // each side of the A/B.
+              {"ci", sizes("2", "2", "2", "2", "1", "1")},
+          },
+      .smoke = {{"hogs", {"1", "3"}}, {"work_ms", {"1"}}, {"budget_ms", {"3"}}, {"yield", {"slice", "never"}},
+                {"pairs", {"1"}}},
+      // One pass per repetition: Jain's index and the bystanders' worst
+      // wait are figures of one run (the hogs' progress when the first hog
+      // ends its budget), which a second pass would replace, not add to;
+      // and a run lasts at least hogs x budget_ms / cores, long enough.
+      .passes_in_process = false,
   };
   return s;
 }

@@ -28,23 +28,59 @@ uint64_t nr_open() {
   return n;
 }
 
+// C idle connections with one trickle request each after the first. The
+// larger sizes open and close them all in every repetition (seconds of the
+// kernel's time for the forking and threaded servers): 3 repetitions and no
+// warm-up there; memory per connection, what they measure, varies little.
+std::vector<PresetGroup> sizes(std::vector<std::string> conns, std::vector<std::string> large = {}) {
+  auto grid = [](std::vector<std::string> c) {
+    return Grid{{"connections", std::move(c)}, {"requests", {"1"}}, {"rate", {"20000"}}};
+  };
+  std::vector<PresetGroup> g{{.grids = {grid(std::move(conns))}}};
+  if (!large.empty()) g.push_back({.grids = {grid(std::move(large))}, .repetitions = 3, .warmup = 0});
+  return g;
+}
+
 }  // namespace
 
 const WorkloadSpec& spec() {
   static const WorkloadSpec s{
-      "idle",
+      .name = "idle",
+      .summary =
       "C TCP connections held open, each served by the model's unit and seeing a trickle of "
       "requests: memory per idle connection, trickle latency, where each model stops",
-      {
+      .params = {
           ParamDef::integer("connections", "connections held open (C)", 1000, 1, 200'000),
           ParamDef::integer("requests", "trickle requests per connection, after its first", 1, 1, 1000),
           ParamDef::integer("rate", "trickle requests per second, in all (each connection sends "
                                     "one every connections / rate seconds)",
                             20'000, 1, 10'000'000),
       },
-      "trickle request",
-      [](const Params& p) { return p.u("connections") * p.u("requests"); },
-      nullptr,
+      .operation = "trickle request",
+      .operations = [](const Params& p) { return p.u("connections") * p.u("requests"); },
+      .validate = nullptr,
+      .units_param = "connections",
+      .presets =
+          {
+              // 5,000 too, so that the memory fit has three points where the
+              // hard RLIMIT_NOFILE (20,000 on the development VM) makes every
+              // 50,000 cell a limit.
+              {"default", sizes({"1000"}, {"5000", "10000", "50000"})},
+              {"quick", sizes({"1000"})},
+              {"full", sizes({"1000", "10000"}, {"50000", "100000"})},
+              // The least that runs each code path (connections served and
+              // trickled): every repetition costs a cell process and a load
+              // generator on each side of the A/B.
+              {"ci", {{.grids = {{{"connections", {"20"}}, {"requests", {"1"}}, {"rate", {"20000"}}}}}}},
+          },
+      .smoke = {{"connections", {"1", "20"}}, {"requests", {"2"}}, {"rate", {"2000"}}},
+      .latency_per_operation = true,
+      .memory_per_unit = true,
+      // One pass per repetition: the figure is memory per live connection
+      // (memory_parked with C connections open), read in the first pass
+      // only, and every pass would open and close C connections again, the
+      // kernel's work the timed region is not about.
+      .passes_in_process = false,
   };
   return s;
 }

@@ -4,15 +4,38 @@
 
 namespace cmbench::ring {
 
+namespace {
+
+std::vector<PresetGroup> sizes(const std::string& hops) {
+  return {{.grids = {{{"units", {"503"}}, {"hops", {hops}}}}}};
+}
+
+}  // namespace
+
 const WorkloadSpec& spec() {
   static const WorkloadSpec s{
-      "ring",
-      "N units in a ring pass one token T hops",
-      {ParamDef::integer("units", "units in the ring (N)", 503, 2, 1'000'000),
-       ParamDef::integer("hops", "hops the token makes (T)", 100'000, 1, 1'000'000'000)},
-      "hop",
-      [](const Params& p) { return p.u("hops"); },
-      nullptr,
+      .name = "ring",
+      .summary = "N units in a ring pass one token T hops",
+      .params = {ParamDef::integer("units", "units in the ring (N)", 503, 2, 1'000'000),
+                 ParamDef::integer("hops", "hops the token makes (T)", 100'000, 1,
+                                   1'000'000'000)},
+      .operation = "hop",
+      .operations = [](const Params& p) { return p.u("hops"); },
+      .validate = nullptr,
+      .units_param = "units",
+      // ci gives the kernel-scheduled models fewer hops.
+      .presets =
+          {
+              {"default", sizes("100000")},
+              {"quick", sizes("20000")},
+              {"full", sizes("100000")},
+              {"ci",
+               {{.grids = {{{"units", {"503"}}, {"hops", {"2000"}}}},
+                 .models = by_traits::kernel_scheduled},
+                {.grids = {{{"units", {"503"}}, {"hops", {"100000"}}}},
+                 .models = by_traits::user_space}}},
+          },
+      .smoke = {{"units", {"5", "503"}}, {"hops", {"2000"}}},
   };
   return s;
 }

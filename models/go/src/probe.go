@@ -114,7 +114,69 @@ type Probe struct {
 	memParked       memoryReading
 	memUnits        uint64
 	memBaseRead     bool
-	extra           map[string]float64
+	extra           map[string]float64 // the workload's own metrics (Metric)
+	earlier         totals // the passes before this one (--passes)
+	passesDone      int
+}
+
+// totals are the figures a pass adds to its repetition's, as
+// Probe::Totals in harness/cell/probe.hpp.
+type totals struct {
+	wallNs        int64
+	user, sys     float64
+	nvcsw, nivcsw int64
+	operations    uint64
+	latency       *Histogram
+}
+
+func (t *totals) add(o totals) {
+	t.wallNs += o.wallNs
+	t.user += o.user
+	t.sys += o.sys
+	t.nvcsw += o.nvcsw
+	t.nivcsw += o.nivcsw
+	t.operations += o.operations
+	if t.latency == nil {
+		t.latency = newHistogram()
+	}
+	if o.latency != nil {
+		t.latency.Merge(o.latency)
+	}
+}
+
+// thisPass is the current pass's figures.
+func (p *Probe) thisPass() totals {
+	cpu := func(f func(*syscall.Rusage) syscall.Timeval) float64 {
+		return seconds(f(&p.stopUsage.self)) - seconds(f(&p.startUsage.self)) +
+			seconds(f(&p.stopUsage.children)) - seconds(f(&p.startUsage.children))
+	}
+	delta := func(f func(*syscall.Rusage) int64) int64 {
+		return f(&p.stopUsage.self) - f(&p.startUsage.self) +
+			f(&p.stopUsage.children) - f(&p.startUsage.children)
+	}
+	return totals{
+		wallNs:     p.stopNs - p.startNs - p.excludedNs,
+		user:       cpu(func(r *syscall.Rusage) syscall.Timeval { return r.Utime }) - p.excludedUser,
+		sys:        cpu(func(r *syscall.Rusage) syscall.Timeval { return r.Stime }) - p.excludedSys,
+		nvcsw:      delta(func(r *syscall.Rusage) int64 { return r.Nvcsw }) - p.excludedNvcsw,
+		nivcsw:     delta(func(r *syscall.Rusage) int64 { return r.Nivcsw }) - p.excludedNivcsw,
+		operations: p.operations,
+		latency:    p.Merged(),
+	}
+}
+
+// NextPass adds this pass to the repetition and readies the probe for the
+// next run of the workload; memory is read in the first pass only
+// (Probe::next_pass says why).
+func (p *Probe) NextPass() {
+	p.earlier.add(p.thisPass())
+	p.passesDone++
+	p.startNs, p.stopNs = 0, 0
+	p.startUsage, p.stopUsage = usage{}, usage{}
+	p.excludedNs, p.excludedUser, p.excludedSys, p.excludedNvcsw, p.excludedNivcsw = 0, 0, 0, 0, 0
+	p.verified, p.verdict = false, Verdict{}
+	p.operations = 0
+	p.hists = nil
 }
 
 func newProbe() *Probe { return &Probe{notes: map[string]any{}, extra: map[string]float64{}} }
@@ -196,11 +258,17 @@ func (p *Probe) untimed(read func()) {
 // MemoryBaseline before any unit exists; MemoryParked(n) while all n are
 // alive and parked. Both read VmRSS and the machine's kernel memory.
 func (p *Probe) MemoryBaseline() {
+	if p.passesDone > 0 {
+		return
+	}
 	p.untimed(func() { p.memBase = readMemory() })
 	p.memBaseRead = true
 }
 
 func (p *Probe) MemoryParked(units uint64) {
+	if p.passesDone > 0 {
+		return
+	}
 	p.untimed(func() { p.memParked = readMemory() })
 	p.memUnits = units
 }
@@ -223,39 +291,31 @@ func (p *Probe) Merged() *Histogram {
 }
 
 func (p *Probe) Metrics() map[string]any {
-	cpu := func(f func(*syscall.Rusage) syscall.Timeval) float64 {
-		return seconds(f(&p.stopUsage.self)) - seconds(f(&p.startUsage.self)) +
-			seconds(f(&p.stopUsage.children)) - seconds(f(&p.startUsage.children))
-	}
-	delta := func(f func(*syscall.Rusage) int64) int64 {
-		return f(&p.stopUsage.self) - f(&p.startUsage.self) +
-			f(&p.stopUsage.children) - f(&p.startUsage.children)
-	}
+	t := totals{}
+	t.add(p.earlier)
+	t.add(p.thisPass())
 	m := map[string]any{}
-	wallNs := p.stopNs - p.startNs - p.excludedNs
-	wall := float64(wallNs) / 1e9
+	wall := float64(t.wallNs) / 1e9
 	m["wall_s"] = wall
-	m["operations"] = p.operations
+	m["operations"] = t.operations
+	m["passes"] = p.passesDone + 1
 	opsPerS, nsPerOp := 0.0, 0.0
 	if wall > 0 {
-		opsPerS = float64(p.operations) / wall
+		opsPerS = float64(t.operations) / wall
 	}
-	if p.operations > 0 {
-		nsPerOp = float64(wallNs) / float64(p.operations)
+	if t.operations > 0 {
+		nsPerOp = float64(t.wallNs) / float64(t.operations)
 	}
 	m["ops_per_s"] = opsPerS
 	m["ns_per_op"] = nsPerOp
-	user := cpu(func(r *syscall.Rusage) syscall.Timeval { return r.Utime }) - p.excludedUser
-	sys := cpu(func(r *syscall.Rusage) syscall.Timeval { return r.Stime }) - p.excludedSys
+	user, sys, nvcsw, nivcsw := t.user, t.sys, t.nvcsw, t.nivcsw
 	m["cpu_user_s"] = user
 	m["cpu_sys_s"] = sys
-	nvcsw := delta(func(r *syscall.Rusage) int64 { return r.Nvcsw }) - p.excludedNvcsw
-	nivcsw := delta(func(r *syscall.Rusage) int64 { return r.Nivcsw }) - p.excludedNivcsw
 	m["ctx_voluntary"] = nvcsw
 	m["ctx_involuntary"] = nivcsw
 	ops := 1.0
-	if p.operations > 0 {
-		ops = float64(p.operations)
+	if t.operations > 0 {
+		ops = float64(t.operations)
 	}
 	m["cpu_ns_per_op"] = (user + sys) * 1e9 / ops
 	m["ctx_per_op"] = float64(nvcsw+nivcsw) / ops
@@ -275,7 +335,7 @@ func (p *Probe) Metrics() map[string]any {
 	for name, v := range p.extra {
 		m[name] = v
 	}
-	if lat := p.Merged(); lat.Count() > 0 {
+	if lat := t.latency; lat.Count() > 0 {
 		m["latency_ns"] = lat.Summary()
 	}
 	return m

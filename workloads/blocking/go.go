@@ -30,6 +30,12 @@ import (
 	"syscall"
 )
 
+// blocking in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/blocking/spec.cpp's operations().
+func init() {
+	register("blocking", workload{run: runBlocking, operations: func(p Params) uint64 { return p.U("blockers") * p.U("calls") }})
+}
+
 // blockingCall is workloads/blocking/spec.cpp's blocking_call: nanosleep(2)
 // for delayNs, restarted for the remaining time after a signal; returns the
 // nanoseconds it took.

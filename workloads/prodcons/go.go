@@ -136,6 +136,12 @@ func verifyProdcons(m uint64, tallies []tally) Verdict {
 	return pass()
 }
 
+// prodcons in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/prodcons/spec.cpp's operations().
+func init() {
+	register("prodcons", workload{run: runProdcons, operations: func(p Params) uint64 { return p.U("messages") }})
+}
+
 func runProdcons(p Params, probe *Probe) error {
 	switch p.U("payload") {
 	case 0:

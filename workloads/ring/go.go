@@ -17,6 +17,12 @@ import (
 	"sync"
 )
 
+// ring in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/ring/spec.cpp's operations().
+func init() {
+	register("ring", workload{run: runRing, operations: func(p Params) uint64 { return p.U("hops") }})
+}
+
 func runRing(p Params, probe *Probe) error {
 	n := p.U("units")
 	hops := p.U("hops")

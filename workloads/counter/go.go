@@ -23,6 +23,12 @@ import (
 
 const counterMessageCapacity = 1024 // counter::kMessageCapacity
 
+// counter in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/counter/spec.cpp's operations().
+func init() {
+	register("counter", workload{run: runCounter, operations: func(p Params) uint64 { return p.U("units") * p.U("increments") }})
+}
+
 func runCounter(p Params, probe *Probe) error {
 	units := p.U("units")
 	increments := p.U("increments")

@@ -24,6 +24,12 @@ func skynet(c chan<- uint64, num, size uint64) {
 	c <- sum
 }
 
+// skynet in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/skynet/spec.cpp's operations().
+func init() {
+	register("skynet", workload{run: runSkynet, operations: func(p Params) uint64 { return (10*p.U("leaves") - 1) / 9 }})
+}
+
 func runSkynet(p Params, probe *Probe) error {
 	leaves := p.U("leaves")
 	probe.Note("channel", "an unbuffered chan uint64 per inner unit, made by that unit")

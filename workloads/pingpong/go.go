@@ -12,6 +12,12 @@ package main
 
 import "fmt"
 
+// pingpong in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/pingpong/spec.cpp's operations().
+func init() {
+	register("pingpong", workload{run: runPingpong, operations: func(p Params) uint64 { return p.U("rounds") }})
+}
+
 func runPingpong(p Params, probe *Probe) error {
 	rounds := p.U("rounds")
 	hist := probe.LatencyHistograms(1)[0]

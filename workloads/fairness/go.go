@@ -21,6 +21,12 @@ import (
 	"sync/atomic"
 )
 
+// fairness in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/fairness/spec.cpp's operations().
+func init() {
+	register("fairness", workload{run: runFairness, operations: func(p Params) uint64 { return p.U("hogs") * p.U("budget_ms") * hogUnitsPerMs }})
+}
+
 const (
 	lcgMul         = 6364136223846793005 // fairness::kLcgMul
 	lcgInc         = 1442695040888963407 // fairness::kLcgInc

@@ -321,6 +321,12 @@ func serveEcho(conn net.Conn, failed chan<- error) {
 	}
 }
 
+// echo in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/echo/spec.cpp's operations().
+func init() {
+	register("echo", workload{run: runEcho, operations: func(p Params) uint64 { return p.U("requests") }})
+}
+
 func runEcho(p Params, probe *Probe) error {
 	if _, err := raiseFdLimit(); err != nil {
 		return err

@@ -19,6 +19,12 @@ import (
 	"time"
 )
 
+// sleepers in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/sleepers/spec.cpp's operations().
+func init() {
+	register("sleepers", workload{run: runSleepers, operations: func(p Params) uint64 { return p.U("units") * p.U("sleeps") }})
+}
+
 func runSleepers(p Params, probe *Probe) error {
 	n := p.U("units")
 	sleeps := p.U("sleeps")

@@ -19,6 +19,12 @@ import (
 	"sync/atomic"
 )
 
+// spawn in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/spawn/spec.cpp's operations().
+func init() {
+	register("spawn", workload{run: runSpawn, operations: func(p Params) uint64 { return p.U("units") }})
+}
+
 func runSpawn(p Params, probe *Probe) error {
 	n := p.U("units")
 	var parked, finished atomic.Uint64

@@ -33,6 +33,12 @@ import (
 	"syscall"
 )
 
+// idle in cmbench-go's registry (main.go): its run function and its
+// operation count, workloads/idle/spec.cpp's operations().
+func init() {
+	register("idle", workload{run: runIdle, operations: func(p Params) uint64 { return p.U("connections") * p.U("requests") }})
+}
+
 const (
 	idleRequestBytes = 64  // idle::kRequestBytes
 	idleReadBuffer   = 256 // idle::kReadBuffer
