@@ -51,7 +51,10 @@ const WorkloadSpec& spec() {
       .units_param = "blockers",
       .presets =
           {
-              {"default", sizes("50")},
+              // Default: 100 ms of blocking calls per blocker, long against
+              // a bystander's round trip and the 10-20 ms Go takes to hand
+              // off a blocked P, short enough for the matrix's ten minutes.
+              {"default", sizes("25")},
               {"quick", sizes("10")},
               {"full", sizes("200")},
               // The least that runs each code path: every repetition costs a
