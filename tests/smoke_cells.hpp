@@ -34,15 +34,31 @@ inline std::vector<Cell> smoke_cells(const std::vector<std::string>& models = {}
 
 // The models that run their units on a number of OS threads they are given
 // (ModelInfo::workers_param), with that number at 2: their M:N mode, which a
-// TSan build must see too.
+// TSan build must see too. A model that takes more than one worker only in
+// some workloads (ModelInfo::workers_in_every_workload: coro, boost-fiber)
+// runs here the workloads whose implementation accepts two (Impl::unsupported
+// asked at the workload's defaults); the others refuse it in one line.
 inline std::vector<Cell> smoke_cells_on_two_workers() {
-  std::vector<std::string> models, params;
-  for (const auto* m : all_models())
-    if (!m->workers_param.empty()) {
-      models.push_back(m->name);
-      params.push_back(m->workers_param + "=2");
+  std::vector<Cell> cells;
+  for (const auto* m : all_models()) {
+    if (m->workers_param.empty()) continue;
+    const std::string two = m->workers_param + "=2";
+    for (const auto* w : all_workloads()) {
+      const Entry* e = find_entry(w->name, m->name);
+      if (!e) continue;
+      if (e->impl->unsupported &&
+          e->impl->unsupported(make_params(cell_param_defs(*e), {{m->workers_param, "2"}})))
+        continue;
+      Selection sel;
+      sel.workloads = {w->name};
+      sel.models = {m->name};
+      for (const auto& [key, values] : w->smoke)
+        sel.params.push_back(fmt::format("{}={}", key, fmt::join(values, ",")));
+      sel.params.push_back(two);
+      for (auto& c : expand(sel)) cells.push_back(std::move(c));
     }
-  return models.empty() ? std::vector<Cell>{} : smoke_cells(models, params);
+  }
+  return cells;
 }
 
 }  // namespace cmbench::testing

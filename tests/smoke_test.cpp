@@ -77,6 +77,21 @@ void check_cell(const Cell& cell) {
     EXPECT_TRUE(m.contains("memory_per_unit_bytes")) << cell.name;
     EXPECT_EQ(m["memory_units"].get<uint64_t>(), cell.params.u(w.units_param)) << cell.name;
   }
+  // The workloads' own metrics (Probe::metric), present and in range.
+  if (w.name == "blocking") {
+    EXPECT_GE(m["os_threads_peak"].get<double>(), 1) << cell.name;
+    EXPECT_GT(m["blocking_calls_per_s"].get<double>(), 0) << cell.name;
+    // With no bystander pairs there is no round trip to count.
+    if (cell.params.u("pairs") > 0) {
+      EXPECT_GT(m["bystander_round_trips_per_s"].get<double>(), 0) << cell.name;
+      EXPECT_GE(m["latency_ns"]["count"].get<uint64_t>(), cell.params.u("pairs")) << cell.name;
+    }
+  }
+  if (w.name == "fairness") {
+    EXPECT_GT(m["jain_index"].get<double>(), 0) << cell.name;
+    EXPECT_LE(m["jain_index"].get<double>(), 1 + 1e-9) << cell.name;
+    EXPECT_EQ(m["bystander_max_latency_ns"].get<double>(), m["latency_ns"]["max"].get<double>()) << cell.name;
+  }
 }
 
 std::string test_name(const Cell& cell) {

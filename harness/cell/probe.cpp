@@ -3,7 +3,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
 #include <new>
+#include <stdexcept>
+#include <string_view>
 
 // Valgrind's client requests: a few no-op instructions when the cell runs
 // natively, and under callgrind (`run --count instructions`) they confine
@@ -142,6 +146,26 @@ void Probe::verify(const Verdict& verdict) {
 
 void Probe::note(const std::string& key, nlohmann::json value) { notes_[key] = std::move(value); }
 
+namespace {
+
+// The names metrics() writes itself (and the runner adds: memory_peak_bytes).
+constexpr std::string_view kHarnessMetrics[] = {
+    "wall_s", "operations", "ops_per_s", "ns_per_op", "cpu_user_s", "cpu_sys_s",
+    "ctx_voluntary", "ctx_involuntary", "cpu_ns_per_op", "ctx_per_op", "memory_units",
+    "memory_baseline_bytes", "memory_parked_bytes", "memory_per_unit_bytes",
+    "memory_per_unit_method", "kernel_per_unit_bytes", "latency_ns", "memory_peak_bytes",
+};
+
+}  // namespace
+
+void Probe::metric(const std::string& name, double value) {
+  if (name.empty() || std::find(std::begin(kHarnessMetrics), std::end(kHarnessMetrics), name) !=
+                          std::end(kHarnessMetrics))
+    throw std::invalid_argument("Probe::metric: '" + name +
+                                "' is empty or a metric the harness writes itself");
+  extra_metrics_[name] = value;
+}
+
 Histogram Probe::merged_latency() const {
   Histogram all;
   for (size_t i = 0; i < nhists_; ++i) all.merge(hists_[i]);
@@ -228,6 +252,7 @@ nlohmann::json Probe::metrics() const {
         {"slab", static_cast<double>(mem_parked_.kernel.slab - mem_base_.kernel.slab) / n},
     };
   }
+  for (const auto& [name, value] : extra_metrics_.items()) m[name] = value;
   Histogram lat = merged_latency();
   lat.merge(earlier_latency_);
   if (lat.count() > 0) {

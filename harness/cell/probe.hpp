@@ -70,6 +70,15 @@ class Probe {
   void memory_baseline();
   void memory_parked(uint64_t units);
 
+  // A metric of the workload's own beside the harness's (ns_per_op, ...):
+  // written into the cell's metrics object under `name`, e.g.
+  // metric("jain_index", 0.97). Every name must also be in the metric table
+  // (harness/results/metrics.*) with its unit, direction and description.
+  // A later call with the same name replaces the value. Throws
+  // std::invalid_argument for a name the harness writes itself, so a
+  // workload cannot overwrite a measured figure.
+  void metric(const std::string& name, double value);
+
   // Leaves a helper process's CPU time and context switches out of the timed
   // region's (e.g. echo's load generator, a reaped child of the cell).
   void exclude_child_usage(const rusage& usage);
@@ -141,6 +150,7 @@ class Probe {
   Verdict verdict_;
   uint64_t operations_ = 0;
   nlohmann::json notes_ = nlohmann::json::object();
+  nlohmann::json extra_metrics_ = nlohmann::json::object();
   bool process_tree_ = false;
   int64_t excluded_ns_ = 0;
   int64_t injected_delay_ns_ = 0;

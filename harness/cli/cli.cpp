@@ -69,7 +69,7 @@ int cli_main(int argc, char** argv) {
 
   RunOptions opt;
   auto* run = app.add_subcommand("run", "Run a benchmark matrix and write a results file");
-  run->add_option("--preset", opt.sel.preset, "Cells and sizes to start from: default | quick | full | ci");
+  run->add_option("--preset", opt.sel.preset, "Cells and sizes to start from: default | quick | full | ci | scaling");
   run->add_option("--models", opt.sel.models, "Models to run, comma-separated (default: all)")
       ->delimiter(',');
   run->add_option("--workloads", opt.sel.workloads,

@@ -100,6 +100,14 @@ const std::vector<Preset>& presets() {
               "the default matrix swept further: spawn to 1,000,000 units in every model, echo to "
               "10,000 connections, 10,000 sleepers",
               5, 1, {}}),
+      // Core scaling (issue 19): prodcons 4x4 and skynet on 1, 2, 4 and 8
+      // workers, each model's workers parameter (a kernel-scheduled model's
+      // workers are its units; uv has none). Only those two workloads: the
+      // sweep asks how a runtime spreads one job over cores, not every cost.
+      gather({"scaling",
+              "core scaling: prodcons 4x4 and skynet on 1, 2, 4 and 8 workers (threads, gomaxprocs; "
+              "process and thread: producers = consumers), 5 repetitions",
+              5, 1, {}, 0.1, /*every_cell=*/false}),
       // The regression gate's cells: every model on every workload, each
       // sized so that a repetition takes tens of milliseconds, and 15
       // repetitions a side, so that a slowdown survives the Holm correction
@@ -257,7 +265,7 @@ std::vector<Cell> expand(const Selection& sel) {
             if (entry->impl->unsupported)
               if (auto err = entry->impl->unsupported(params))
                 throw std::invalid_argument(fmt::format("--param: {} (cell {})", *err, name));
-            cells.push_back({entry, std::move(params), std::move(name)});
+            cells.push_back({entry, std::move(params), std::move(name), group->repetitions, group->warmup});
           });
         }
       });

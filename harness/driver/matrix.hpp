@@ -28,6 +28,10 @@ struct Preset {
   std::vector<MatrixGroup> groups;
   // run --min-time's default for this preset (harness/driver/run.hpp).
   double min_time_s = 0.1;
+  // Whether the preset runs every workload in every model (a comparison
+  // matrix), or a few on purpose (scaling: the workloads a core sweep is
+  // about, in the models that have workers).
+  bool every_cell = true;
 };
 
 const std::vector<Preset>& presets();
@@ -37,6 +41,8 @@ struct Cell {
   const Entry* entry;
   Params params;
   std::string name;  // "prodcons/thread/producers:1/consumers:1/..."
+  int repetitions = -1;  // its preset group's, when it sets them (-1: the preset's)
+  int warmup = -1;
 };
 
 struct Selection {

@@ -249,6 +249,12 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const bool counting = !opt.count.empty();
   const int reps = opt.repetitions >= 0 ? opt.repetitions : counting ? kCountRepetitions : preset.repetitions;
   const int warmup = opt.warmup >= 0 ? opt.warmup : counting ? kCountWarmup : preset.warmup;
+  // A cell's counts: the command line's (or --count's), else its preset
+  // group's, else the preset's.
+  const bool counts_given = opt.repetitions >= 0 || counting;
+  const bool warmups_given = opt.warmup >= 0 || counting;
+  auto reps_of = [&](const Cell& c) { return !counts_given && c.repetitions >= 0 ? c.repetitions : reps; };
+  auto warmup_of = [&](const Cell& c) { return !warmups_given && c.warmup >= 0 ? c.warmup : warmup; };
   // Under --count the counts are the same in every pass: no warm-up, no passes.
   const double min_time = counting ? 0 : opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
   const bool default_out = opt.out.empty();
@@ -317,7 +323,8 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   for (const auto& c : cells) {
     const auto& ops = c.entry->workload->operations;
     sizes.push_back({c.entry->workload->name, c.entry->model->name,
-                     static_cast<double>(ops ? std::max<uint64_t>(ops(c.params), 1) : 1) * (warmup + reps)});
+                     static_cast<double>(ops ? std::max<uint64_t>(ops(c.params), 1) : 1) *
+                         (warmup_of(c) + reps_of(c))});
   }
   EtaEstimator eta(std::move(sizes), (warmup + reps) * opt.timeout_s);
   const int64_t t0 = now_ns();
@@ -352,10 +359,11 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
+    const int cell_reps = reps_of(cell);
     // Calibrated once per cell, from its first warm-up (one pass); with
     // --warmup 0 there is nothing to calibrate from, and every repetition
     // runs one pass, as asked.
-    for (int w = 0; w < warmup && good && !g_interrupted; ++w) {
+    for (int w = 0; w < warmup_of(cell) && good && !g_interrupted; ++w) {
       show("warm-up");
       r.warmups.push_back(run_repetition(req));
       const RepetitionResult& first = r.warmups.back();
@@ -364,8 +372,8 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
         req.passes = r.passes =
             passes_for(min_time, first.metrics.value("wall_s", 0.0), first.elapsed_s, opt.timeout_s);
     }
-    for (int k = 0; k < reps && good && !g_interrupted; ++k) {
-      show(fmt::format("{}/{}", k + 1, reps));
+    for (int k = 0; k < cell_reps && good && !g_interrupted; ++k) {
+      show(fmt::format("{}/{}", k + 1, cell_reps));
       r.reps.push_back(run_repetition(req));
       good = r.reps.back().outcome == Outcome::ok;
     }
@@ -373,7 +381,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // --resume runs it again whole.
     const bool interrupted = (!r.warmups.empty() && r.warmups.back().interrupted) ||
                              (!r.reps.empty() && r.reps.back().interrupted);
-    if (interrupted || (good && static_cast<int>(r.reps.size()) < reps)) break;
+    if (interrupted || (good && static_cast<int>(r.reps.size()) < cell_reps)) break;
     finish_cell(r, build_type());
     eta.finished(i, static_cast<double>(now_ns() - cell_t0) / 1e9, r.outcome == Outcome::ok);
     doc["cells"].push_back(to_json(r));

@@ -27,6 +27,9 @@ const std::map<std::string, Direction>& table() {
       {"bystander_round_trips_per_s", higher_is_better},
       {"bystander_max_latency_ns", lower_is_better},
       {"jain_index", higher_is_better},
+      // Fewer OS threads for the same blocking calls is better, as the
+      // report's metric table has it (report/analysis.cpp).
+      {"os_threads_peak", lower_is_better},
       // Exact counts of `run --count instructions` (Valgrind).
       {"instructions", lower_is_better},
       {"instructions_per_op", lower_is_better},

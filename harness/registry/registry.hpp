@@ -40,6 +40,12 @@ struct PresetGroup {
   // The group runs after every workload's other groups of the preset: the
   // all-core rows, which read best together at the end of a run.
   bool last = false;
+  // Repetitions and warm-ups of this group's cells where they differ from
+  // the preset's (-1: the preset's); --repetitions and --warmup override
+  // both. For cells whose one repetition is long because its size is the
+  // point (idle at 50,000 connections).
+  int repetitions = -1;
+  int warmup = -1;
 };
 
 struct WorkloadSpec {
@@ -114,6 +120,11 @@ struct ModelInfo {
   // The model's parameter that sets how many OS threads run its units
   // ("threads", "gomaxprocs"); empty when it has none.
   std::string workers_param{};
+  // Whether every workload's implementation takes workers_param above 1.
+  // coro and boost-fiber run several threads only where their units were
+  // written for it (the others refuse it in one line); the all-core rows
+  // of the default matrix are for the models that take it everywhere.
+  bool workers_in_every_workload = true;
 };
 
 // Filters for preset groups, by traits. Inline: the workloads' specs use
@@ -129,6 +140,11 @@ inline bool kernel_threads(const ModelInfo& m) { return m.kernel_scheduled && !m
 inline bool processes(const ModelInfo& m) { return m.process_tree; }
 // Models with a workers parameter (the M:N runtimes).
 inline bool with_workers(const ModelInfo& m) { return !m.workers_param.empty(); }
+// Models with a workers parameter that every workload takes: the all-core
+// rows, which every such model runs in each workload that has them.
+inline bool with_workers_everywhere(const ModelInfo& m) {
+  return with_workers(m) && m.workers_in_every_workload;
+}
 // User-space models whose unit_budget reaches `units`, and those whose budget
 // falls short of it.
 inline ModelFilter user_space_within_budget(int64_t units) {

@@ -15,7 +15,8 @@ const ModelInfo& info() {
           "a boost::fibers::fiber (stackful, on Boost.Context)",
           "Boost.Fiber's round_robin algorithm in user space, cooperatively: a fiber runs until it "
           "blocks or yields; with nothing ready the thread waits on a condition variable",
-          "none: one address space; one thread, so fibers never run at the same time",
+          "none: one address space; with threads=1 fibers never run at the same time, with "
+          "threads>1 (work_stealing) they run in parallel and migrate between threads",
           "a fixed-size stack (the stack_size parameter) from pooled_fixedsize_stack (Boost.Pool, "
           "malloc'd blocks), no guard page; the fiber's context object lives at its top",
           "boost::fibers::buffered_channel (power-of-two size, holds size - 1; exact capacity "
@@ -27,6 +28,11 @@ const ModelInfo& info() {
           // pooled stacks have no guard page: 12 KiB is the least accepted
           // (models/boost_fiber/runtime.hpp).
           ParamDef::integer("stack_size", "bytes of stack per fiber", 16384, 12288, 8 << 20),
+          ParamDef::integer("threads",
+                            "threads running the fibers: 1 is round_robin on one thread; N > 1 is "
+                            "Boost.Fiber's work_stealing on N threads (prodcons, skynet, counter, "
+                            "pingpong; the other workloads refuse it); 0 = one per core",
+                            1, 0, 256),
       },
       // Traits (harness/registry/registry.hpp): it holds a million fibers,
       // but slowly: its round_robin scheduler runs skynet breadth first (1.1
@@ -35,6 +41,10 @@ const ModelInfo& info() {
       // matrix stops it at 100,000 to stay within ten minutes (the full
       // preset takes it to a million).
       .unit_budget = 100'000,
+      // Its threads parameter sets the OS threads (work_stealing), but only
+      // prodcons, skynet, counter and pingpong take more than one.
+      .workers_param = "threads",
+      .workers_in_every_workload = false,
   };
   return m;
 }

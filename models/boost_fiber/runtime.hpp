@@ -38,13 +38,45 @@
 //    B = 0 is boost::fibers::unbuffered_channel (a rendezvous: push() returns
 //    only once a receiver has taken the value), used directly by the
 //    workloads.
+//
+// 3. Threads (the model's `threads` parameter). With 1, the default, every
+//    fiber runs on the cell's thread under round_robin. With N > 1 the
+//    fibers run on N threads under Boost.Fiber's work_stealing algorithm, as
+//    its documentation and its work_stealing example set it up (WorkStealing
+//    below): every one of the N threads installs work_stealing(N), they meet
+//    at a barrier before any fiber runs, the N - 1 helper threads then wait
+//    on a fibers::condition_variable until the work is done (their
+//    schedulers meanwhile run the fibers they steal), and the fibers'
+//    channels and mutexes are Boost.Fiber's, which are safe across threads.
+//    work_stealing's idle threads do not sleep (its `suspend` flag off, as in
+//    the example: a suspended thread is woken only for a fiber readied from
+//    another thread, never to steal, so it would stay asleep while others
+//    have work), so a worker without work spins looking for some: on an
+//    oversubscribed machine that costs the busy ones CPU, which the scaling
+//    rows show. The pooled stacks are then shared by several threads, and
+//    Boost.Pool is not thread-safe: StackAllocator takes a lock around it.
+//    work_stealing keeps its scheduler table in static storage sized once
+//    per process (std::call_once), so WorkStealing can be set up once per
+//    process: a cell is a process. A workload honours threads > 1 where
+//    everything its fibers share is a Boost.Fiber primitive, guarded by one,
+//    atomic, or read only after the joins: prodcons and skynet (the
+//    core-scaling preset's), counter and pingpong; the others refuse it
+//    (one_thread_only) until their shared state is made safe.
 #include <boost/fiber/all.hpp>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "harness/cell/errors.hpp"
+#include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
 
 namespace cmbench::boost_fiber {
@@ -56,9 +88,109 @@ inline constexpr std::size_t kStacksPerBlock = 1024;
 // The first block, in stacks (Boost.Pool doubles it for every new block).
 inline constexpr std::size_t kFirstBlock = 64;
 
-inline fibers::pooled_fixedsize_stack stack_allocator(uint64_t stack_size) {
-  return fibers::pooled_fixedsize_stack(static_cast<std::size_t>(stack_size), kFirstBlock,
-                                        kStacksPerBlock);
+// The suite's stack allocator: pooled_fixedsize_stack (header comment, 1),
+// behind a lock when fibers run on several threads (3). Copies share the pool
+// and the lock, as pooled_fixedsize_stack's copies share their pool.
+class StackAllocator {
+ public:
+  StackAllocator(uint64_t stack_size, bool shared)
+      : pool_(static_cast<std::size_t>(stack_size), kFirstBlock, kStacksPerBlock),
+        lock_(shared ? std::make_shared<std::mutex>() : nullptr) {}
+  boost::context::stack_context allocate() {
+    if (!lock_) return pool_.allocate();
+    std::lock_guard guard(*lock_);
+    return pool_.allocate();
+  }
+  void deallocate(boost::context::stack_context& sc) noexcept {
+    if (!lock_) return pool_.deallocate(sc);
+    std::lock_guard guard(*lock_);
+    pool_.deallocate(sc);
+  }
+
+ private:
+  fibers::pooled_fixedsize_stack pool_;
+  std::shared_ptr<std::mutex> lock_;
+};
+
+inline StackAllocator stack_allocator(uint64_t stack_size, unsigned threads = 1) {
+  return StackAllocator(stack_size, threads > 1);
+}
+
+// The model's `threads` parameter (0: one per core); 1 when the cell has no
+// such parameter.
+inline unsigned threads_of(const Params& params) {
+  if (!params.has("threads")) return 1;
+  const auto n = static_cast<unsigned>(params.u("threads"));
+  if (n != 0) return n;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+// Runs the calling thread's fibers, and those they create, on `threads`
+// threads under work_stealing (header comment, 3) from construction to
+// destruction; with threads <= 1 it does nothing. Construct it before the
+// first fiber, join every fiber before it is destroyed. The destructor
+// releases and joins the helper threads and puts round_robin back on this
+// thread. Throws SystemError when work_stealing was set up before in this
+// process, LimitError when a helper thread cannot be created.
+class WorkStealing {
+ public:
+  explicit WorkStealing(unsigned threads) : threads_(threads) {
+    if (threads_ <= 1) return;
+    static std::atomic<bool> used{false};
+    if (used.exchange(true))
+      throw SystemError("boost-fiber: work_stealing can be set up once per process (its scheduler table "
+                        "is static), and it was already",
+                        0);
+    ready_.emplace(threads_);
+    helpers_.reserve(threads_ - 1);
+    for (unsigned i = 1; i < threads_; ++i) {
+      try {
+        helpers_.emplace_back([this] {
+          fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads_);
+          ready_->arrive_and_wait();
+          std::unique_lock<fibers::mutex> lock(mutex_);
+          done_cv_.wait(lock, [this] { return done_; });
+        });
+      } catch (const std::system_error& e) {
+        // The helpers made so far wait at the barrier for threads that will
+        // never come: they cannot be released, so the process must end.
+        throw_errno("std::thread (work_stealing helper)", e.code().value());
+      }
+    }
+    fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads_);
+    ready_->arrive_and_wait();
+  }
+  WorkStealing(const WorkStealing&) = delete;
+  WorkStealing& operator=(const WorkStealing&) = delete;
+  ~WorkStealing() {
+    if (threads_ <= 1) return;
+    {
+      std::unique_lock<fibers::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    for (std::thread& t : helpers_) t.join();
+    fibers::use_scheduling_algorithm<fibers::algo::round_robin>();
+  }
+
+ private:
+  unsigned threads_;
+  std::optional<std::latch> ready_;
+  fibers::mutex mutex_;
+  fibers::condition_variable done_cv_;
+  bool done_ = false;
+  std::vector<std::thread> helpers_;
+};
+
+// The unsupported() of a workload written for one thread only.
+inline std::optional<std::string> one_thread_only(const Params& params, const char* shares) {
+  if (threads_of(params) == 1) return std::nullopt;
+  return std::string("parameter 'threads': the boost-fiber model runs this workload on one thread only: its "
+                     "fibers share ") +
+         shares +
+         " unguarded (models/boost_fiber/runtime.hpp, 3); accepted: threads=1 (prodcons, skynet, counter and "
+         "pingpong take more)";
 }
 
 // The smallest power of two >= n (n >= 1).
@@ -169,15 +301,22 @@ class ExactChannel {
 // lazily on first use, so that the one-off set-up is not counted as the
 // workload's (the fiber model likewise builds its Scheduler before start()),
 // and records the notes every implementation shares.
-inline void prepare(Probe& probe, uint64_t stack_size) {
+inline void prepare(Probe& probe, uint64_t stack_size, unsigned threads = 1) {
   boost::this_fiber::yield();
   probe.note("scheduler",
-             "Boost.Fiber's round_robin (the default algorithm), one thread, cooperative; fibers "
-             "are launched with launch::post (queued, not run at once)");
+             threads == 1 ? std::string("Boost.Fiber's round_robin (the default algorithm), one thread, "
+                                        "cooperative; fibers are launched with launch::post (queued, not "
+                                        "run at once)")
+                          : "Boost.Fiber's work_stealing(" + std::to_string(threads) + ") on " +
+                                std::to_string(threads) +
+                                " threads (idle workers spin looking for fibers to steal), cooperative; "
+                                "fibers are launched with launch::post");
+  probe.note("threads", threads);
   probe.note("stack_size", stack_size);
   probe.note("stack_allocator",
              "boost::fibers::pooled_fixedsize_stack: Boost.Pool blocks of up to " +
-                 std::to_string(kStacksPerBlock) + " stacks, reused when a fiber ends");
+                 std::to_string(kStacksPerBlock) + " stacks, reused when a fiber ends" +
+                 (threads > 1 ? std::string(", behind a std::mutex (threads > 1)") : std::string()));
   probe.note("stack_protection", "none (no guard page)");
 }
 

@@ -14,7 +14,8 @@ const ModelInfo& info() {
           "the io_context's run loop on one thread, cooperatively: a coroutine runs until it "
           "co_awaits an operation that is not complete; its completion handler resumes it; with "
           "nothing ready the thread waits in epoll",
-          "none: one address space; one thread, so coroutines never run at the same time",
+          "none: one address space; with threads=1 coroutines never run at the same time, with "
+          "threads>1 they run in parallel on that many threads",
           "no stack: a heap-allocated frame per coroutine (its locals that live across a "
           "co_await), plus co_spawn's entry frame and the pending operation's state; frames go "
           "through Asio's thread-local recycling allocator",
@@ -23,6 +24,18 @@ const ModelInfo& info() {
           "Boost.Asio 1.81 (header-only: io_context, awaitable, experimental::channel, "
           "steady_timer, ip::tcp)",
       },
+      .params = {
+          ParamDef::integer("threads",
+                            "threads running the io_context: 1 runs every coroutine on one thread "
+                            "with experimental::channel (no lock); N > 1 calls io_context::run() "
+                            "from N threads and uses experimental::concurrent_channel (prodcons and "
+                            "skynet; the other workloads refuse it); 0 = one per core",
+                            1, 0, 256),
+      },
+      // Traits (harness/registry/registry.hpp): its threads parameter sets
+      // the OS threads, but only prodcons and skynet take more than one.
+      .workers_param = "threads",
+      .workers_in_every_workload = false,
   };
   return m;
 }

@@ -58,6 +58,23 @@
 // only when those would have to wait, as Go's and the fiber models' channels
 // do not park a sender that finds room. Measured: see the report.
 //
+// Threads (the model's `threads` parameter): with 1, the default, one thread
+// runs the io_context and nothing is shared across threads, so the channels
+// are experimental::channel, which has no lock. With N > 1 the io_context is
+// run by N threads (Asio's thread-pool shape: io_context::run() called from
+// every one), a completion handler may resume a coroutine on any of them,
+// and two coroutines of a workload may run at once. experimental::channel is
+// not safe for that (its state is unguarded; Asio's answer for one channel
+// used from several threads is experimental::concurrent_channel, the same
+// interface with a mutex), and neither is any other state the coroutines
+// share. A strand per channel would be the other correct choice, but a
+// channel whose users all run on one strand runs them one at a time, so it
+// would measure one thread with extra hops. So a workload honours threads >
+// 1 only where it has been written for it — its channels concurrent, its
+// shared counters atomic: prodcons and skynet, the core-scaling preset's
+// workloads — and every other refuses it (one_thread_only) rather than run
+// unsynchronised.
+//
 // Memory: a coroutine's frame is heap-allocated by operator new of the
 // promise (awaitable_frame), which goes through Asio's thread-local recycling
 // allocator (thread_info_base::awaitable_frame_tag): it caches
@@ -71,16 +88,25 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/experimental/channel_error.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 
 #include <cstddef>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
+#include <type_traits>
+#include <utility>
 
+#include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
 
 namespace cmbench::coro {
@@ -99,6 +125,11 @@ using Task = asio::awaitable<T, Executor>;
 // A channel carrying one T per message (Asio's documented signature shape).
 template <typename T>
 using Channel = asio::experimental::channel<Executor, void(error_code, T)>;
+
+// The same for coroutines on several threads (threads > 1): Asio's channel
+// with a mutex (the header comment).
+template <typename T>
+using ConcurrentChannel = asio::experimental::concurrent_channel<Executor, void(error_code, T)>;
 
 // The completion tokens (see the header comment).
 inline constexpr auto kAwait = asio::deferred;
@@ -132,10 +163,57 @@ Task<bool> receive(Channel<T>& ch, T& out) {
 }
 
 // Takes a value without waiting, if one is buffered or a sender is parked;
-// false otherwise (and when the channel is closed).
-template <typename T>
-bool try_receive(Channel<T>& ch, T& out) {
+// false otherwise (and when the channel is closed). Either channel type.
+template <typename Ch, typename T>
+bool try_receive(Ch& ch, T& out) {
   return ch.try_receive([&out](error_code, T v) { out = std::move(v); });
+}
+
+// The model's `threads` parameter (0: one per core); 1 when the cell has no
+// such parameter (a test that did not add the model's parameters).
+inline unsigned threads_of(const Params& params) {
+  if (!params.has("threads")) return 1;
+  const auto n = static_cast<unsigned>(params.u("threads"));
+  if (n != 0) return n;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+// Runs io.run() on `threads` threads: this one and threads - 1 it starts and
+// joins. An exception leaving run() on a started thread (a coroutine's,
+// through Rethrow) stops the io_context, so the others return too, and is
+// rethrown here after the join.
+inline void run_threads(asio::io_context& io, unsigned threads) {
+  if (threads <= 1) {
+    io.run();
+    return;
+  }
+  std::vector<std::exception_ptr> errors(threads);
+  auto runner = [&io, &errors](unsigned i) {
+    try {
+      io.run();
+    } catch (...) {
+      errors[i] = std::current_exception();
+      io.stop();
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(runner, i);
+  runner(0);
+  for (std::thread& t : pool) t.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// The unsupported() of a workload written for one thread only.
+inline std::optional<std::string> one_thread_only(const Params& params, const char* shares) {
+  if (threads_of(params) == 1) return std::nullopt;
+  return std::string("parameter 'threads': the coro model runs this workload on one thread only: its "
+                     "coroutines share ") +
+         shares +
+         ", unguarded (experimental::channel is not safe across threads; see models/coro/runtime.hpp); "
+         "accepted: threads=1 (prodcons and skynet take more)";
 }
 
 // A coroutine mutex: a channel of capacity 1 whose buffered value is the lock
@@ -155,6 +233,41 @@ class Mutex {
  private:
   asio::experimental::channel<Executor, void(error_code)> token_;
 };
+
+// Runs fn() on `pool` (an asio::thread_pool) and completes with its result
+// on the awaiting coroutine's own executor: `co_await offload(pool, fn)`
+// parks only the calling coroutine while a pool thread makes a call that
+// would block the io_context's thread. This is asio::post to a thread pool,
+// with the result posted back: asio::post(pool, token) alone would not do,
+// because post() invokes a handler through the handler's own associated
+// executor (the coroutine's io_context), so the coroutine would never run on
+// the pool. The initiation keeps the io_context's work count up (an
+// outstanding_work.tracked executor) until the result is delivered, so
+// io_context::run() cannot return meanwhile. fn must not throw: Asio 1.81's
+// awaitable cannot resume from a void(exception_ptr, T) completion (its
+// handler dereferences the result tuple), so there is no channel for one.
+template <typename F>
+auto offload(asio::thread_pool& pool, F fn) {
+  using R = std::invoke_result_t<F&>;
+  static_assert(std::is_nothrow_invocable_v<F&>, "offload: fn must be noexcept (see above)");
+  return asio::async_initiate<decltype(kAwait), void(R)>(
+      [&pool](auto handler, F fn) {
+        auto home = asio::prefer(asio::get_associated_executor(handler),
+                                 asio::execution::outstanding_work.tracked);
+        asio::post(pool, [handler = std::move(handler), fn = std::move(fn), home = std::move(home)]() mutable {
+          R result = fn();
+          asio::post(home, [handler = std::move(handler), result = std::move(result)]() mutable {
+            std::move(handler)(std::move(result));
+          });
+        });
+      },
+      kAwait, std::move(fn));
+}
+
+// `co_await yield(ex)` lets the other ready coroutines run: the calling
+// coroutine (running on `ex`) is resumed from the back of the executor's
+// queue, asio::post of its continuation.
+inline auto yield(const Executor& ex) { return asio::post(ex, kAwait); }
 
 // Headroom for running out of memory (under --memory-limit): an untouched
 // malloc'd block (address space only, nothing resident) that a workload frees
@@ -180,10 +293,16 @@ class MemoryReserve {
 };
 
 // The notes every implementation shares.
-inline void prepare(Probe& probe) {
+inline void prepare(Probe& probe, unsigned threads = 1) {
   probe.note("scheduler",
-             "one boost::asio::io_context(1) run by one thread; coroutines are started with "
-             "co_spawn (posted, not run at once) and resumed by completion handlers");
+             threads == 1
+                 ? std::string("one boost::asio::io_context(1) run by one thread; coroutines are started "
+                               "with co_spawn (posted, not run at once) and resumed by completion handlers")
+                 : "one boost::asio::io_context(" + std::to_string(threads) + ") whose run() is called by " +
+                       std::to_string(threads) +
+                       " threads; coroutines are started with co_spawn and resumed by completion handlers "
+                       "on any of them; channels are experimental::concurrent_channel");
+  probe.note("threads", threads);
   probe.note("frames",
              "heap-allocated coroutine frames (Asio's thread-local recycling allocator caches "
              "two freed frames per thread)");

@@ -37,6 +37,7 @@ Loop::~Loop() {
   // Continuations still queued belong to units that are being torn down
   // (only after an exception): drop them rather than call into freed state.
   ready_.take();
+  next_.take();
   uv_walk(
       &loop_,
       [](uv_handle_t* h, void*) {
@@ -60,6 +61,12 @@ void Loop::post(Task* t) noexcept {
     uv_idle_start(&idle_, &Loop::idle_cb);
 }
 
+void Loop::defer(Task* t) noexcept {
+  next_.push(t);
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_)) == 0)
+    uv_idle_start(&idle_, &Loop::idle_cb);
+}
+
 void Loop::drain() noexcept {
   draining_ = true;
   while (Task* t = ready_.pop()) t->run(t);
@@ -68,6 +75,9 @@ void Loop::drain() noexcept {
 
 void Loop::idle_cb(uv_idle_t* handle) {
   Loop& self = *static_cast<Loop*>(handle->data);
+  // What was deferred during the previous iteration runs in this one, after
+  // the callbacks already queued; what is deferred now waits for the next.
+  for (TaskQueue deferred = self.next_.take(); Task* t = deferred.pop();) self.ready_.push(t);
   if (self.continuation_ == Continuation::inline_trampoline) {
     self.drain();
   } else {
@@ -78,7 +88,7 @@ void Loop::idle_cb(uv_idle_t* handle) {
     while (Task* t = batch.pop()) t->run(t);
     self.draining_ = false;
   }
-  if (self.ready_.empty()) uv_idle_stop(handle);
+  if (self.ready_.empty() && self.next_.empty()) uv_idle_stop(handle);
 }
 
 bool Loop::run() { return uv_run(&loop_, UV_RUN_DEFAULT) != 0; }

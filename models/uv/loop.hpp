@@ -118,6 +118,14 @@ class Loop {
   // run(), called by uv_run.
   void post(Task* t) noexcept;
 
+  // Runs `t` on the next iteration of the loop, after the loop has polled
+  // for I/O, whatever the continuation policy (Node.js's setImmediate). For a
+  // unit that must let the loop's I/O in before it goes on: a callback that
+  // re-queued itself with post() while the ready queue is being drained
+  // would run in the same drain, and a chain of such callbacks would keep
+  // the loop from ever polling (I/O and uv_queue_work completions starved).
+  void defer(Task* t) noexcept;
+
   // Schedules the continuation of a waiter that was just woken, according to
   // continuation(): see Continuation. With inline_trampoline it may run
   // before complete() returns, so callers must have updated their own state
@@ -152,6 +160,7 @@ class Loop {
   // loop blocked in epoll_wait() forever with nothing to wake it.
   uv_idle_t idle_{};
   TaskQueue ready_;
+  TaskQueue next_;  // defer(): for the next iteration
   Continuation continuation_;
   bool draining_ = false;
 };

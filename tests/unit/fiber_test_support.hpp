@@ -34,6 +34,9 @@ extern const Impl skynet_fiber;
 extern const Impl ring_fiber;
 extern const Impl echo_fiber;
 extern const Impl sleepers_fiber;
+extern const Impl blocking_fiber;
+extern const Impl fairness_fiber;
+extern const Impl idle_fiber;
 }  // namespace cmbench::impls
 
 namespace fiber_test {

@@ -5,8 +5,11 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include "workloads/blocking/spec.hpp"
 #include "workloads/counter/spec.hpp"
 #include "workloads/echo/spec.hpp"
+#include "workloads/fairness/spec.hpp"
+#include "workloads/idle/spec.hpp"
 #include "workloads/pingpong/spec.hpp"
 #include "workloads/prodcons/spec.hpp"
 #include "workloads/ring/spec.hpp"
@@ -125,6 +128,54 @@ TEST_P(EchoFiber, EchoesEveryRequest) {
 INSTANTIATE_TEST_SUITE_P(Loads, EchoFiber,
                          ::testing::Combine(::testing::Values(1, 8),
                                             ::testing::Values("closed", "open")));
+
+// blocking: inline, and offload=pool through cmbench::fiber::offload, on one
+// thread and in M:N mode.
+class BlockingFiber : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+TEST_P(BlockingFiber, EveryCallBlocksAndTheBystandersRun) {
+  auto [offload, threads] = GetParam();
+  expect_ok(cmbench::impls::blocking_fiber,
+            params_for(cmbench::blocking::spec(), {{"blockers", "3"},
+                                                   {"calls", "4"},
+                                                   {"delay_us", "200"},
+                                                   {"pairs", "2"},
+                                                   {"offload", offload},
+                                                   {"threads", threads}}));
+}
+INSTANTIATE_TEST_SUITE_P(Offloads, BlockingFiber,
+                         ::testing::Combine(::testing::Values("inline", "pool"), ::testing::Values("1", "2")));
+
+// blocking, offload=pool: while every blocker's call is on the pool, the
+// bystanders go on; their round trips far outnumber the blocking calls.
+TEST(BlockingFiberPool, BystandersRunWhileTheCallsBlock) {
+  cmbench::Probe probe;
+  cmbench::impls::blocking_fiber.run(
+      params_for(cmbench::blocking::spec(),
+                 {{"blockers", "2"}, {"calls", "5"}, {"delay_us", "2000"}, {"pairs", "1"}, {"offload", "pool"}}),
+      probe);
+  ASSERT_TRUE(probe.verdict().ok) << probe.verdict().message;
+  const auto m = probe.metrics();
+  // 10 calls of 2 ms on a pool: at least ~5 ms of wall time in which one
+  // pair's round trip (microseconds) is free to run; inline, the pair would
+  // get about one round trip per call.
+  EXPECT_GT(m["latency_ns"]["count"].get<uint64_t>(), 100u);
+}
+
+class FairnessFiber : public ::testing::TestWithParam<std::string> {};
+TEST_P(FairnessFiber, EveryHogSpendsItsBudget) {
+  expect_ok(cmbench::impls::fairness_fiber,
+            params_for(cmbench::fairness::spec(),
+                       {{"hogs", "3"}, {"work_ms", "1"}, {"budget_ms", "3"}, {"yield", GetParam()}, {"pairs", "2"}}));
+}
+INSTANTIATE_TEST_SUITE_P(Yields, FairnessFiber, ::testing::Values("slice", "never"));
+
+class IdleFiber : public ::testing::TestWithParam<int> {};
+TEST_P(IdleFiber, ServesEveryTrickleRequest) {
+  expect_ok(cmbench::impls::idle_fiber,
+            params_for(cmbench::idle::spec(),
+                       {{"connections", std::to_string(GetParam())}, {"requests", "2"}, {"rate", "3000"}}));
+}
+INSTANTIATE_TEST_SUITE_P(Connections, IdleFiber, ::testing::Values(1, 30));
 
 }  // namespace
 }  // namespace fiber_test

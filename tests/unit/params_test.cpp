@@ -111,16 +111,44 @@ TEST(Expand, EveryWorkloadAndModelIsInTheDefaultMatrix) {
   for (const auto& e : all_entries()) EXPECT_TRUE(seen.count({e.workload->name, e.model->name}));
 }
 
+// A comparison preset (Preset::every_cell) runs every implementation; a
+// preset that selects on purpose (scaling) runs, of each workload it sizes,
+// every model that one of the workload's groups accepts by its traits.
 TEST(Expand, EveryWorkloadAndModelIsInEveryPreset) {
   for (const auto& preset : presets()) {
     Selection sel;
     sel.preset = preset.name;
     std::set<std::pair<std::string, std::string>> seen;
     for (const auto& c : expand(sel)) seen.insert({c.entry->workload->name, c.entry->model->name});
-    for (const auto& e : all_entries())
-      EXPECT_TRUE(seen.count({e.workload->name, e.model->name}))
-          << preset.name << ": " << e.workload->name << "/" << e.model->name;
+    for (const auto& e : all_entries()) {
+      bool wanted = preset.every_cell;
+      for (const auto& g : preset.groups)
+        wanted = wanted || (g.workload == e.workload && (!g.group->models || g.group->models(*e.model)));
+      if (wanted) {
+        EXPECT_TRUE(seen.count({e.workload->name, e.model->name}))
+            << preset.name << ": " << e.workload->name << "/" << e.model->name;
+      }
+    }
+    EXPECT_FALSE(seen.empty()) << preset.name;
   }
+}
+
+// The scaling preset sweeps each model's workers (a kernel-scheduled
+// model's units) over 1, 2, 4 and 8 on the workloads it sizes, and every
+// model with workers takes them there (none refuses a row).
+TEST(Expand, TheScalingPresetSweepsEveryModelsWorkers) {
+  Selection sel;
+  sel.preset = "scaling";
+  std::map<std::string, std::set<std::string>> workers;  // "workload/model" -> values
+  for (const auto& c : expand(sel)) {
+    const ModelInfo& m = *c.entry->model;
+    const std::string axis = m.kernel_scheduled ? c.entry->workload->units_param : m.workers_param;
+    ASSERT_FALSE(axis.empty()) << c.name;
+    workers[c.entry->workload->name + "/" + m.name].insert(c.params.s(axis));
+  }
+  EXPECT_FALSE(workers.empty());
+  for (const auto& [cell, values] : workers)
+    EXPECT_EQ(values, (std::set<std::string>{"1", "2", "4", "8"})) << cell;
 }
 
 TEST(Registry, SpecsSizeOnlyPresetsThatExist) {
@@ -156,7 +184,7 @@ TEST(Registry, EveryEntryNamesItsSourceFile) {
 
 TEST(Expand, TheAllCoreRowsGiveEachWorkersParameterItsCoreCount) {
   // kWorkersAxis stands for each model's own workers parameter, and only
-  // models that have one get those rows.
+  // models that have one, and take it in every workload, get those rows.
   Selection sel;
   sel.workloads = {"pingpong"};
   std::set<std::string> names;
@@ -169,8 +197,19 @@ TEST(Expand, TheAllCoreRowsGiveEachWorkersParameterItsCoreCount) {
     for (const auto* m : all_models())
       if (!m->workers_param.empty() && c.entry->model == m && c.params.u(m->workers_param) == 0) ++all_core;
   size_t with_workers = 0;
-  for (const auto* m : all_models()) with_workers += !m->workers_param.empty();
+  for (const auto* m : all_models()) with_workers += by_traits::with_workers_everywhere(*m);
   EXPECT_EQ(all_core, with_workers);
+}
+
+// A model that says it takes its workers parameter in every workload
+// (ModelInfo::workers_in_every_workload) is refused by none, so the all-core
+// rows, which select by that trait, never meet a refusal.
+TEST(Registry, AModelWithWorkersEverywhereIsRefusedByNoWorkload) {
+  for (const auto& e : all_entries()) {
+    if (!by_traits::with_workers_everywhere(*e.model) || !e.impl->unsupported) continue;
+    const Params two = make_params(cell_param_defs(e), {{e.model->workers_param, "2"}});
+    EXPECT_FALSE(e.impl->unsupported(two)) << e.workload->name << "/" << e.model->name;
+  }
 }
 
 TEST(Expand, SkynetGivesEachModelTheSameShapeAtASizeItCanHold) {

@@ -35,8 +35,12 @@ void run(const Params& params, Probe& probe) {
   const uint64_t units = params.u("units");
   const uint64_t increments = params.u("increments");
   const std::string& mode = params.s("mode");
-  auto salloc = bf::stack_allocator(params.u("stack_size"));
-  bf::prepare(probe, params.u("stack_size"));
+  const unsigned threads = bf::threads_of(params);
+  auto salloc = bf::stack_allocator(params.u("stack_size"), threads);
+  bf::prepare(probe, params.u("stack_size"), threads);
+  // threads > 1: work_stealing (runtime.hpp, 3); every variable the fibers
+  // share is a Boost.Fiber primitive, guarded by one, or read after the joins.
+  bf::WorkStealing workers(threads);
   std::vector<fibers::fiber> unit_fibers;
   unit_fibers.reserve(units);
 
@@ -45,8 +49,9 @@ void run(const Params& params, Probe& probe) {
     fibers::mutex mutex;
     uint64_t count = 0;
     probe.note("lock",
-               "boost::fibers::mutex; uncontended: on one thread a unit never parks or yields "
-               "inside its loop, so each runs its increments to the end before the next starts");
+               threads == 1 ? "boost::fibers::mutex; uncontended: on one thread a unit never parks or yields "
+                              "inside its loop, so each runs its increments to the end before the next starts"
+                            : "boost::fibers::mutex, contended by the units running on other threads");
     probe.start();
     for (uint64_t u = 0; u < units; ++u) {
       unit_fibers.emplace_back(std::allocator_arg, salloc, [&mutex, &count, increments] {
@@ -61,7 +66,8 @@ void run(const Params& params, Probe& probe) {
     final_count = count;
   } else if (mode == "atomic") {
     std::atomic<uint64_t> count{0};
-    probe.note("lock", "none: std::atomic fetch_add (relaxed); one thread, so never contended");
+    probe.note("lock", threads == 1 ? "none: std::atomic fetch_add (relaxed); one thread, so never contended"
+                                    : "none: std::atomic fetch_add (relaxed), contended across threads");
     probe.start();
     for (uint64_t u = 0; u < units; ++u) {
       unit_fibers.emplace_back(std::allocator_arg, salloc, [&count, increments] {

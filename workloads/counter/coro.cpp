@@ -107,8 +107,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, final_count));
 }
 
+// Coroutines of this workload share the counter, its lock (a channel) or its message channel unguarded: one thread only
+// (models/coro/runtime.hpp, Threads).
+std::optional<std::string> unsupported(const Params& params) {
+  return rt::one_thread_only(params, "the counter, its lock (a channel) or its message channel");
+}
+
 }  // namespace
 
 }  // namespace cmbench::counter::coro
 
-CMBENCH_IMPL(counter, coro, cmbench::counter::coro::run, nullptr)
+CMBENCH_IMPL(counter, coro, cmbench::counter::coro::run, cmbench::counter::coro::unsupported)

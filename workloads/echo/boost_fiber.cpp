@@ -222,8 +222,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verdict);
 }
 
+// This workload's fibers share one io_context, polled by one fiber, and the list of open sockets unguarded: one thread only
+// (models/boost_fiber/runtime.hpp, 3).
+std::optional<std::string> unsupported(const Params& params) {
+  return bf::one_thread_only(params, "one io_context, polled by one fiber, and the list of open sockets");
+}
+
 }  // namespace
 
 }  // namespace cmbench::echo::boost_fiber
 
-CMBENCH_IMPL(echo, boost_fiber, cmbench::echo::boost_fiber::run, nullptr)
+CMBENCH_IMPL(echo, boost_fiber, cmbench::echo::boost_fiber::run, cmbench::echo::boost_fiber::unsupported)

@@ -152,8 +152,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verdict);
 }
 
+// Coroutines of this workload share the list of open sockets and the acceptor unguarded: one thread only
+// (models/coro/runtime.hpp, Threads).
+std::optional<std::string> unsupported(const Params& params) {
+  return rt::one_thread_only(params, "the list of open sockets and the acceptor");
+}
+
 }  // namespace
 
 }  // namespace cmbench::echo::coro
 
-CMBENCH_IMPL(echo, coro, cmbench::echo::coro::run, nullptr)
+CMBENCH_IMPL(echo, coro, cmbench::echo::coro::run, cmbench::echo::coro::unsupported)

@@ -117,8 +117,22 @@ func pipe() (r, w int, err error) {
 }
 
 func startLoadgen(p Params, port int) (*loadgen, error) {
-	if p.cmbench == "" {
-		return nil, &SystemError{"echo needs the cmbench binary for its load generator (--cmbench)", 0}
+	return launchLoadgen(p.cmbench, []string{
+		fmt.Sprintf("port=%d", port),
+		fmt.Sprintf("connections=%d", p.U("connections")),
+		fmt.Sprintf("requests=%d", p.U("requests")),
+		fmt.Sprintf("size=%d", p.U("size")),
+		fmt.Sprintf("loop=%s", p.S("loop")),
+		fmt.Sprintf("rate=%d", p.U("rate")),
+		fmt.Sprintf("deadline_s=%d", echoDeadlineS),
+	})
+}
+
+// launchLoadgen starts `cmbench loadgen` with the key=value arguments given
+// (echo's, or the idle workload's).
+func launchLoadgen(cmbench string, kv []string) (*loadgen, error) {
+	if cmbench == "" {
+		return nil, &SystemError{"the load generator needs the cmbench binary (--cmbench)", 0}
 	}
 	name := []byte("cmbench-loadgen-report\x00")
 	fd, _, e := syscall.Syscall(sysMemfdCreate, uintptr(unsafe.Pointer(&name[0])), 1 /* MFD_CLOEXEC */, 0)
@@ -134,7 +148,7 @@ func startLoadgen(p Params, port int) (*loadgen, error) {
 	if err != nil {
 		return nil, errorFrom("mmap (load generator report)", err)
 	}
-	g := &loadgen{mem: mem, exe: p.cmbench}
+	g := &loadgen{mem: mem, exe: cmbench}
 	doneR, doneW, err := pipe()
 	if err != nil {
 		g.close()
@@ -156,23 +170,14 @@ func startLoadgen(p Params, port int) (*loadgen, error) {
 	lifeRF := os.NewFile(uintptr(lifeR), "loadgen-lifeline-r")
 	defer doneWF.Close()
 	defer lifeRF.Close()
-	args := []string{
-		p.cmbench, "loadgen",
-		fmt.Sprintf("port=%d", port),
-		fmt.Sprintf("connections=%d", p.U("connections")),
-		fmt.Sprintf("requests=%d", p.U("requests")),
-		fmt.Sprintf("size=%d", p.U("size")),
-		fmt.Sprintf("loop=%s", p.S("loop")),
-		fmt.Sprintf("rate=%d", p.U("rate")),
-		fmt.Sprintf("deadline_s=%d", echoDeadlineS),
-	}
-	proc, err := os.StartProcess(p.cmbench, args, &os.ProcAttr{
+	args := append([]string{cmbench, "loadgen"}, kv...)
+	proc, err := os.StartProcess(cmbench, args, &os.ProcAttr{
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, report, doneWF, lifeRF},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
 		g.close()
-		return nil, errorFrom("execv "+p.cmbench+" loadgen (the echo load generator)", err)
+		return nil, errorFrom("execv "+cmbench+" loadgen (the echo load generator)", err)
 	}
 	g.proc = proc
 	return g, nil

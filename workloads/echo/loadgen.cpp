@@ -14,6 +14,12 @@
 // A memfd rather than an anonymous shared mapping, because the mapping has to
 // survive execve; a report in memory rather than through the pipe, so that
 // the cell never reads a half-written one.
+//
+// The idle workload's mode (loop=idle, workloads/idle/spec.hpp) uses the same
+// descriptors for two more signals: the generator writes one byte 'r'
+// (kReadyByte) to "done" once all C connections are open and answered their
+// first request, and the cell writes one byte 'g' (kGoByte) to the lifeline
+// when the generator may start the trickle (after it has read its memory).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -55,6 +61,9 @@ namespace {
 constexpr int kReportFd = 3;
 constexpr int kDoneFd = 4;
 constexpr int kLifelineFd = 5;
+constexpr char kReadyByte = 'r';  // on "done": idle mode, every connection open
+constexpr char kDoneByte = 'd';   // on "done": the report is written
+constexpr char kGoByte = 'g';     // on the lifeline: idle mode, start the trickle
 constexpr uint64_t kMagic = 0x316f686365626d63;  // "cmbecho1"
 constexpr size_t kMaxSize = 65'536;              // the spec's largest `size`
 
@@ -134,9 +143,26 @@ struct Config {
   uint64_t requests = 0;
   size_t size = 0;
   bool open = false;
+  // loop=idle: C connections opened at most kOpenWindow at a time, each
+  // sending one first request (closed loop, not timed); `trickle` more per
+  // connection afterwards, on the open-loop schedule, once the cell says go.
+  bool idle = false;
+  uint64_t trickle = 0;
   uint64_t rate = 0;
   int64_t deadline_s = kDeadlineSeconds;
 };
+
+// Connections opened and not yet answered their first request, at most, in
+// the idle mode: fewer than the listen backlog (somaxconn is often 4096), so
+// that the server's accept queue never overflows and no SYN is dropped and
+// retried a second later; the server accepts as fast as it can either way.
+constexpr uint64_t kOpenWindow = 512;
+// Connections per source address. One source address and one server port
+// allow one connection per ephemeral port (net.ipv4.ip_local_port_range:
+// 28,232 by default), so beyond this many the generator binds each
+// connection to the next loopback address, 127.0.0.2, 127.0.0.3, ...
+// (IP_BIND_ADDRESS_NO_PORT: the port is still chosen at connect()).
+constexpr uint64_t kConnsPerSource = 16384;
 
 // The generator proper: one thread, one epoll instance, level-triggered.
 class Generator {
@@ -152,6 +178,8 @@ class Generator {
 
   // Returns false when the cell went away (no report wanted).
   bool run();
+  // The idle mode's ready signal was written (for the report).
+  bool ready_sent() const noexcept { return ready_sent_; }
 
  private:
   struct Conn {
@@ -168,13 +196,17 @@ class Generator {
   static constexpr uint64_t kLifelineTag = UINT64_MAX;
 
   uint64_t k_of(uint64_t j, uint64_t i) const noexcept { return i * cfg_.connections + j; }
-  int64_t due_ns(uint64_t k) const noexcept {
-    return t0_ + static_cast<int64_t>(static_cast<unsigned __int128>(k) * 1'000'000'000u / cfg_.rate);
-  }
+  // The open-loop schedule (schedule_offset_ns, spec.hpp).
+  int64_t due_ns(uint64_t k) const noexcept { return t0_ + schedule_offset_ns(k, schedule_base_, cfg_.rate); }
 
   void fail(int err, bool limit, std::string what);
   void fail_call(const char* call, uint64_t j, int err);
   bool open_connections();
+  bool open_one(uint64_t j);
+  void open_more();
+  void hello_done(uint64_t j);
+  void start_schedule(int64_t now);
+  bool on_lifeline();
   void on_event(uint64_t j, uint32_t events);
   void on_connected(uint64_t j);
   void on_readable(uint64_t j);
@@ -203,6 +235,12 @@ class Generator {
   bool schedule_started_ = false;
   int64_t t0_ = 0;       // open loop: the schedule's origin
   uint64_t cursor_ = 0;  // open loop: the first request of the run not yet due
+  uint64_t schedule_base_ = 0;  // open loop: the first request on the schedule
+  // The idle mode.
+  uint64_t opened_ = 0;    // connections whose socket was made
+  uint64_t opening_ = 0;   // ... and whose first request is not answered yet
+  uint64_t helloed_ = 0;   // connections whose first request was answered
+  bool ready_sent_ = false;
 
   // One thread, so one set of buffers serves every connection.
   static uint8_t wbuf_[kMaxSize];
@@ -232,49 +270,126 @@ void Generator::fail_call(const char* call, uint64_t j, int err) {
 }
 
 bool Generator::open_connections() {
+  if (cfg_.idle) {
+    open_more();
+    return !stopped_;
+  }
+  for (uint64_t j = 0; j < cfg_.connections; ++j)
+    if (!open_one(j)) return false;
+  return true;
+}
+
+// Idle mode: opens connections while fewer than kOpenWindow are opening.
+void Generator::open_more() {
+  while (!stopped_ && opening_ < kOpenWindow && opened_ < cfg_.connections) {
+    ++opening_;
+    if (!open_one(opened_++)) return;
+  }
+}
+
+bool Generator::open_one(uint64_t j) {
+  Conn& c = conns_[j];
+  c.total = cfg_.idle ? 1 + cfg_.trickle : requests_of(cfg_.requests, cfg_.connections, j);
+  c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c.fd < 0) {
+    const int err = errno;
+    // Out of descriptors, perhaps: give them back before doing anything
+    // else (the sanitizers, for one, need a pipe to check memory).
+    close_all();
+    fail(err, is_generator_limit(err),
+         fmt::format("socket (connection {} of {}): {}", j, cfg_.connections, std::strerror(err)));
+    return false;
+  }
+  const int one = 1;
+  if (::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+    fail_call("setsockopt(TCP_NODELAY)", j, errno);
+    return false;
+  }
+  if (cfg_.connections > kConnsPerSource) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + static_cast<uint32_t>(j / kConnsPerSource));
+    if (::setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) != 0 ||
+        ::bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+      const int err = errno;
+      fail(err, is_generator_limit(err),
+           fmt::format("bind to source 127.0.0.{} (connection {} of {}): {}", 1 + j / kConnsPerSource, j,
+                       cfg_.connections, std::strerror(err)));
+      return false;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(cfg_.port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (uint64_t j = 0; j < cfg_.connections; ++j) {
-    Conn& c = conns_[j];
-    c.total = requests_of(cfg_.requests, cfg_.connections, j);
-    c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c.fd < 0) {
-      const int err = errno;
-      // Out of descriptors, perhaps: give them back before doing anything
-      // else (the sanitizers, for one, need a pipe to check memory).
-      close_all();
-      fail(err, is_generator_limit(err),
-           fmt::format("socket (connection {} of {}): {}", j, cfg_.connections, std::strerror(err)));
-      return false;
-    }
-    const int one = 1;
-    if (::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
-      fail_call("setsockopt(TCP_NODELAY)", j, errno);
-      return false;
-    }
-    if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
-        errno != EINPROGRESS) {
-      const int err = errno;
-      fail(err, is_generator_limit(err),
-           fmt::format("connect to 127.0.0.1:{} (connection {} of {}): {}", cfg_.port, j,
-                       cfg_.connections, std::strerror(err)));
-      return false;
-    }
-    // Writable once the handshake completed (or failed: SO_ERROR says).
-    epoll_event ev{};
-    ev.events = EPOLLOUT;
-    ev.data.u64 = j;
-    c.want_out = true;
-    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev) != 0) {
-      const int err = errno;
-      fail(err, is_generator_limit(err),
-           fmt::format("epoll_ctl(ADD, connection {}): {}", j, std::strerror(err)));
-      return false;
-    }
+  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
+      errno != EINPROGRESS) {
+    const int err = errno;
+    fail(err, is_generator_limit(err),
+         fmt::format("connect to 127.0.0.1:{} (connection {} of {}): {}", cfg_.port, j,
+                     cfg_.connections, std::strerror(err)));
+    return false;
+  }
+  // Writable once the handshake completed (or failed: SO_ERROR says).
+  epoll_event ev{};
+  ev.events = EPOLLOUT;
+  ev.data.u64 = j;
+  c.want_out = true;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev) != 0) {
+    const int err = errno;
+    fail(err, is_generator_limit(err),
+         fmt::format("epoll_ctl(ADD, connection {}): {}", j, std::strerror(err)));
+    return false;
   }
   return true;
+}
+
+// Idle mode: connection j's first request was answered. Once every
+// connection's was, the cell is told (kReadyByte on "done").
+void Generator::hello_done(uint64_t j) {
+  (void)j;
+  --opening_;
+  ++helloed_;
+  if (helloed_ < cfg_.connections) {
+    open_more();
+    return;
+  }
+  res_.connected_ns = now_ns();
+  const char ready = kReadyByte;
+  ssize_t w;
+  do {
+    w = ::write(kDoneFd, &ready, 1);
+  } while (w < 0 && errno == EINTR);
+  if (w != 1) {
+    // The cell is gone (EPIPE): nobody will say go.
+    cell_gone_ = true;
+    stopped_ = true;
+    return;
+  }
+  ready_sent_ = true;
+}
+
+void Generator::start_schedule(int64_t now) {
+  t0_ = now;
+  res_.first_send_ns = now;
+  schedule_started_ = true;
+  send_due(now);
+}
+
+// The lifeline is readable: end of file (the cell is gone), or in the idle
+// mode the cell's go. Returns false when the cell is gone.
+bool Generator::on_lifeline() {
+  char b = 0;
+  ssize_t n;
+  do {
+    n = ::read(kLifelineFd, &b, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n == 1) {
+    // Only the idle mode's go is ever written; it comes after the ready.
+    if (cfg_.idle && b == kGoByte && ready_sent_ && !schedule_started_) start_schedule(now_ns());
+    return true;
+  }
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 void Generator::set_want_out(uint64_t j, bool on) {
@@ -311,14 +426,13 @@ void Generator::on_connected(uint64_t j) {
   if (c.total == 0) {
     close_conn(c);
     ++finished_;
+  } else if (cfg_.idle) {
+    send_request(j, now);  // its first request: answered before the trickle, not timed
   } else if (!cfg_.open) {
     if (res_.first_send_ns == 0) res_.first_send_ns = now;
     send_request(j, now);
   } else if (connected_ == cfg_.connections) {
-    t0_ = now;
-    res_.first_send_ns = now;
-    schedule_started_ = true;
-    send_due(now);
+    start_schedule(now);
   }
 }
 
@@ -417,18 +531,27 @@ void Generator::on_readable(uint64_t j) {
 void Generator::complete(uint64_t j) {
   Conn& c = conns_[j];
   const int64_t now = now_ns();
-  res_.hist.record(static_cast<uint64_t>(std::max<int64_t>(0, now - c.base_ns)));
+  const bool hello = cfg_.idle && c.next == 0;
+  if (!hello) res_.hist.record(static_cast<uint64_t>(std::max<int64_t>(0, now - c.base_ns)));
   ++res_.completed;
   res_.end_ns = now;
   c.busy = false;
   ++c.next;
+  if (hello) {
+    if (c.next == c.total) {
+      close_conn(c);
+      ++finished_;
+    }
+    hello_done(j);
+    return;
+  }
   if (c.next == c.total) {
     // Its unit in the server sees end of file and ends.
     close_conn(c);
     ++finished_;
     return;
   }
-  if (!cfg_.open) {
+  if (!cfg_.open && !cfg_.idle) {
     send_request(j, now);
   } else if (const int64_t due = due_ns(k_of(j, c.next)); due <= now) {
     // Late: it was due while the previous response was outstanding.
@@ -440,7 +563,7 @@ void Generator::complete(uint64_t j) {
 // Open loop: sends every request that has fallen due on a connection that is
 // idle. A due request whose connection is busy is sent by complete().
 void Generator::send_due(int64_t now) {
-  const uint64_t total = cfg_.requests;
+  const uint64_t total = cfg_.idle ? cfg_.connections * (1 + cfg_.trickle) : cfg_.requests;
   while (cursor_ < total && !stopped_) {
     const int64_t due = due_ns(cursor_);
     if (due > now) break;
@@ -479,7 +602,11 @@ bool Generator::run() {
     fail(errno, false, fmt::format("epoll_ctl(ADD, lifeline): {}", std::strerror(errno)));
     return true;
   }
-  if (!open_connections()) return true;
+  if (cfg_.idle) {
+    schedule_base_ = cfg_.connections;
+    cursor_ = cfg_.connections;
+  }
+  if (!open_connections()) return !cell_gone_;
 
   constexpr int kEvents = 256;
   epoll_event events[kEvents];
@@ -498,7 +625,8 @@ bool Generator::run() {
       break;
     }
     int64_t until = deadline;
-    if (schedule_started_ && cursor_ < cfg_.requests) until = std::min(until, due_ns(cursor_));
+    const uint64_t scheduled = cfg_.idle ? cfg_.connections * (1 + cfg_.trickle) : cfg_.requests;
+    if (schedule_started_ && cursor_ < scheduled) until = std::min(until, due_ns(cursor_));
     const int64_t wait = std::max<int64_t>(0, until - now);
     timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
     const int n = ::epoll_pwait2(epfd_, events, kEvents, &ts, nullptr);
@@ -509,6 +637,7 @@ bool Generator::run() {
     }
     for (int e = 0; e < n && !stopped_; ++e) {
       if (events[e].data.u64 == kLifelineTag) {
+        if (on_lifeline()) continue;
         cell_gone_ = true;
         stopped_ = true;
         break;
@@ -557,13 +686,15 @@ bool parse_args(int argc, char** argv, Config& cfg, std::string& error) {
     return false;
   if (kv.count("deadline_s") && !num("deadline_s", 1, kDeadlineSeconds, deadline)) return false;
   const std::string loop = kv.count("loop") ? kv["loop"] : "";
-  if (loop != "closed" && loop != "open") {
-    error = fmt::format("loop={} is not closed or open", loop);
+  if (loop != "closed" && loop != "open" && loop != "idle") {
+    error = fmt::format("loop={} is not closed, open or idle", loop);
     return false;
   }
+  if (loop == "idle" && !num("trickle", 0, 1'000'000, cfg.trickle)) return false;
   cfg.port = static_cast<uint16_t>(port);
   cfg.size = size;
   cfg.open = loop == "open";
+  cfg.idle = loop == "idle";
   cfg.deadline_s = static_cast<int64_t>(deadline);
   return true;
 }
@@ -631,7 +762,7 @@ int loadgen_main(int argc, char** argv) {
               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   res.magic = kMagic;
   std::memcpy(&shared->result, &res, sizeof res);
-  const char done = 'd';
+  const char done = kDoneByte;
   ssize_t w;
   do {
     w = ::write(kDoneFd, &done, 1);
@@ -644,8 +775,19 @@ int loadgen_main(int argc, char** argv) {
 
 uint16_t LoadGen::last_port() { return g_last_port.load(); }
 
-LoadGen::LoadGen(const Params& params, uint16_t port)
-    : requests_(params.u("requests")), exe_(self_exe()), loop_(params.s("loop")) {
+namespace {
+
+LoadSpec echo_load(const Params& params) {
+  return {params.u("connections"), params.u("requests"), params.u("size"), params.s("loop"),
+          params.u("rate"), 0};
+}
+
+}  // namespace
+
+LoadGen::LoadGen(const Params& params, uint16_t port) : LoadGen(echo_load(params), port) {}
+
+LoadGen::LoadGen(const LoadSpec& spec, uint16_t port)
+    : requests_(spec.requests), exe_(self_exe()), loop_(spec.loop), connections_(spec.connections) {
   g_last_port.store(port);
   // Everything the children need is prepared here: between fork and exec
   // they only make system calls.
@@ -653,13 +795,14 @@ LoadGen::LoadGen(const Params& params, uint16_t port)
       exe_,
       "loadgen",
       fmt::format("port={}", port),
-      fmt::format("connections={}", params.u("connections")),
-      fmt::format("requests={}", params.u("requests")),
-      fmt::format("size={}", params.u("size")),
-      fmt::format("loop={}", params.s("loop")),
-      fmt::format("rate={}", params.u("rate")),
+      fmt::format("connections={}", spec.connections),
+      fmt::format("requests={}", spec.requests),
+      fmt::format("size={}", spec.size),
+      fmt::format("loop={}", spec.loop),
+      fmt::format("rate={}", spec.rate),
       fmt::format("deadline_s={}", kDeadlineSeconds),
   };
+  if (spec.loop == "idle") args.push_back(fmt::format("trickle={}", spec.trickle));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -779,8 +922,32 @@ void LoadGen::wait() const {
   }
 }
 
+LoadGen::Signal LoadGen::next_signal() {
+  if (done_seen_) return Signal::done;
+  pollfd d{done_fd_, POLLIN, 0};
+  if (::poll(&d, 1, 0) <= 0) return Signal::none;
+  char b = 0;
+  ssize_t n;
+  do {
+    n = ::read(done_fd_, &b, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n == 1 && b == kReadyByte) return Signal::ready;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Signal::none;
+  done_seen_ = true;  // the done byte, or end of file: the generator is gone
+  return Signal::done;
+}
+
+void LoadGen::go() {
+  const char g = kGoByte;
+  ssize_t w;
+  do {
+    w = ::write(lifeline_fd_, &g, 1);
+  } while (w < 0 && errno == EINTR);
+  if (w != 1) throw_errno("write (load generator go)");
+}
+
 Verdict LoadGen::finish(Probe& probe) {
-  wait();
+  if (!done_seen_) wait();
   finished_ = true;
   probe.exclude_child_usage(fork_usage_);
   // An exec that failed for lack of a resource (EMFILE under a low
@@ -800,9 +967,18 @@ Verdict LoadGen::finish(Probe& probe) {
     throw LimitError(fmt::format("load generator: {}", r.error), r.err);
 
   probe.latency_histograms(1)[0] = r.hist;
-  probe.set_operations(r.completed);
+  const bool idle = loop_ == "idle";
+  // The idle mode's first requests are not operations: only the trickle is.
+  probe.set_operations(idle ? (r.completed > connections_ ? r.completed - connections_ : 0) : r.completed);
   probe.note("load_generator",
-             loop_ == "open"
+             idle ? fmt::format(
+                        "cmbench loadgen: a separate process (not the cell's descendant), one "
+                        "thread, epoll; idle: connections opened at most {} at a time, each "
+                        "answering one untimed first request; after the cell's go, the trickle: "
+                        "requests due at a fixed total rate (open loop), at most one outstanding "
+                        "per connection, latency from the due time",
+                        kOpenWindow)
+             : loop_ == "open"
                  ? "cmbench loadgen: a separate process (not the cell's descendant), one thread, "
                    "epoll; open loop: requests due at a fixed total rate, at most one outstanding "
                    "per connection, latency from the due time"

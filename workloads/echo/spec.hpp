@@ -132,10 +132,36 @@ constexpr uint64_t requests_of(uint64_t requests, uint64_t connections, uint64_t
   return requests / connections + (j < requests % connections ? 1 : 0);
 }
 
+// The open-loop schedule (loop=open, and the idle mode's trickle): request k
+// of the run (k = i * C + j, connection j's i-th) is due this long after the
+// schedule starts, `base` being the first request on it (0; C in the idle
+// mode, whose first requests are not on the schedule). So the total rate is
+// `rate` per second and each connection sends one request every C / rate
+// seconds, the connections evenly staggered.
+constexpr int64_t schedule_offset_ns(uint64_t k, uint64_t base, uint64_t rate) {
+  return static_cast<int64_t>(static_cast<unsigned __int128>(k - base) * 1'000'000'000u / rate);
+}
+
 // Raises RLIMIT_NOFILE to its hard limit; returns the new soft limit.
 // Throws SystemError if setrlimit fails.
 uint64_t raise_fd_limit();
 
+// What the generator is asked to do. Echo's comes from its parameters
+// (LoadGen(params, port)); the idle workload (workloads/idle/spec.hpp) makes
+// its own with loop "idle": the connections are opened at most a window at
+// a time, each sends one first request (closed loop, not timed), then the
+// generator signals ready (next_signal()), and once the cell calls go() each
+// connection sends `trickle` more on the open-loop schedule at `rate` in
+// all, timed from their due times. `requests` is the number of responses
+// expected in all: C * (1 + trickle) in the idle mode.
+struct LoadSpec {
+  uint64_t connections = 0;
+  uint64_t requests = 0;
+  uint64_t size = 0;
+  std::string loop;  // closed | open | idle
+  uint64_t rate = 1;
+  uint64_t trickle = 0;
+};
 // How many descriptors the process has open (read from /proc/self/fd), or
 // -1 if that cannot be read.
 int64_t open_descriptors();
@@ -146,6 +172,7 @@ class LoadGen {
   // exec of /proc/self/exe loadgen). Throws LimitError when fork fails for
   // lack of resources, SystemError on any other failure.
   LoadGen(const Params& params, uint16_t port);
+  LoadGen(const LoadSpec& spec, uint16_t port);
   LoadGen(const LoadGen&) = delete;
   LoadGen& operator=(const LoadGen&) = delete;
   // Kills the generator if finish() was never called; in any case waits
@@ -157,6 +184,17 @@ class LoadGen {
   int done_fd() const { return done_fd_; }
   // Blocks until done_fd() is readable (bounded by the generator's deadline).
   void wait() const;
+
+  // The idle mode's signals. Once done_fd() is readable, next_signal() reads
+  // what is there: `ready` (every connection is open and answered its first
+  // request), `done` (the report is written, or the generator died), or
+  // `none` (nothing yet: a spurious wake-up). After `ready` done_fd() is
+  // readable again when the generator is done.
+  enum class Signal { none, ready, done };
+  Signal next_signal();
+  // Lets the generator start the trickle (after `ready`; the cell reads its
+  // memory in between). Throws SystemError if the generator is gone.
+  void go();
   // Collects the generator's result, after done_fd() is readable (waits if
   // it is not yet): sets up probe.latency_histograms(1) and copies the
   // generator's latency histogram into it, sets the operations to the
@@ -183,9 +221,11 @@ class LoadGen {
   int done_fd_ = -1;
   int lifeline_fd_ = -1;
   bool finished_ = false;
+  bool done_seen_ = false;
   rusage fork_usage_{};
   std::string exe_;
   std::string loop_;
+  uint64_t connections_ = 0;
 };
 
 // The hidden `cmbench loadgen` command's entry, argv[1] being "loadgen":

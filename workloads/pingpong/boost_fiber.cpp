@@ -24,12 +24,16 @@ namespace {
 
 void run(const Params& params, Probe& probe) {
   const uint64_t rounds = params.u("rounds");
-  auto salloc = bf::stack_allocator(params.u("stack_size"));
+  const unsigned threads = bf::threads_of(params);
+  auto salloc = bf::stack_allocator(params.u("stack_size"), threads);
   fibers::unbuffered_channel<uint64_t> ping, pong;
   Histogram& hist = probe.latency_histograms(1)[0];
   Tally tally;
 
-  bf::prepare(probe, params.u("stack_size"));
+  bf::prepare(probe, params.u("stack_size"), threads);
+  // threads > 1: work_stealing (runtime.hpp, 3); every variable the fibers
+  // share is a Boost.Fiber primitive, guarded by one, or read after the joins.
+  bf::WorkStealing workers(threads);
   probe.note("channel", "two boost::fibers::unbuffered_channel<uint64_t> (rendezvous), one each way");
 
   probe.start();

@@ -77,8 +77,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, tally));
 }
 
+// Coroutines of this workload share two experimental::channels unguarded: one thread only
+// (models/coro/runtime.hpp, Threads).
+std::optional<std::string> unsupported(const Params& params) {
+  return rt::one_thread_only(params, "two experimental::channels");
+}
+
 }  // namespace
 
 }  // namespace cmbench::pingpong::coro
 
-CMBENCH_IMPL(pingpong, coro, cmbench::pingpong::coro::run, nullptr)
+CMBENCH_IMPL(pingpong, coro, cmbench::pingpong::coro::run, cmbench::pingpong::coro::unsupported)

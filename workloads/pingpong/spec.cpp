@@ -10,7 +10,7 @@ namespace {
 std::vector<PresetGroup> sizes(const std::string& rounds) {
   return {{.grids = {{{"rounds", {rounds}}}}},
           {.grids = {{{"rounds", {rounds}}, {kWorkersAxis, {"0"}}}},
-           .models = by_traits::with_workers,
+           .models = by_traits::with_workers_everywhere,
            .last = true}};
 }
 

@@ -1,4 +1,5 @@
-// prodcons in the boost-fiber model: P producer fibers and C consumer fibers
+// prodcons in the boost-fiber model (threads > 1: the same fibers under
+// work_stealing on that many threads, models/boost_fiber/runtime.hpp, 3): P producer fibers and C consumer fibers
 // on Boost.Fiber's round_robin scheduler (one thread) share one channel.
 //
 // Capacity, with Boost.Fiber's channels (models/boost_fiber/runtime.hpp):
@@ -44,11 +45,11 @@ bool receive(bf::ExactChannel<T>& ch, T& v) {
 }
 
 template <typename Msg, typename Channel>
-void run_on(const Params& params, Probe& probe, Channel& channel) {
+void run_on(const Params& params, Probe& probe, Channel& channel, unsigned threads) {
   const uint64_t m = params.u("messages");
   const uint64_t producers = params.u("producers");
   const uint64_t consumers = params.u("consumers");
-  auto salloc = bf::stack_allocator(params.u("stack_size"));
+  auto salloc = bf::stack_allocator(params.u("stack_size"), threads);
   std::span<Histogram> hists = probe.latency_histograms(consumers);
   std::vector<Tally> tallies(consumers);
   SeenRows last(consumers, producers);
@@ -86,7 +87,12 @@ void run_on(const Params& params, Probe& probe, Channel& channel) {
 
 void run(const Params& params, Probe& probe) {
   const uint64_t capacity = params.u("capacity");
-  bf::prepare(probe, params.u("stack_size"));
+  const unsigned threads = bf::threads_of(params);
+  bf::prepare(probe, params.u("stack_size"), threads);
+  // Before the first fiber; with threads > 1 the fibers (and ExactChannel's
+  // credits: an atomic, a fibers::mutex and condition_variable) are shared
+  // by that many threads, which Boost.Fiber's primitives allow.
+  bf::WorkStealing workers(threads);
   probe.note("termination",
              "the main fiber joins the producers, then close()s the channel; consumers pop() "
              "until it returns closed");
@@ -96,11 +102,11 @@ void run(const Params& params, Probe& probe) {
                  "boost::fibers::unbuffered_channel: push() returns once a consumer's pop() took "
                  "the value (rendezvous)");
       fibers::unbuffered_channel<Msg> channel;
-      run_on<Msg>(params, probe, channel);
+      run_on<Msg>(params, probe, channel, threads);
     } else {
       probe.note("channel", bf::ExactChannel<Msg>::describe(capacity));
       bf::ExactChannel<Msg> channel(capacity);
-      run_on<Msg>(params, probe, channel);
+      run_on<Msg>(params, probe, channel, threads);
     }
   });
 }

@@ -1,5 +1,7 @@
 // prodcons in the coro model: P producer and C consumer coroutines on one
-// io_context (one thread) share one boost::asio::experimental::channel.
+// io_context share one boost::asio::experimental::channel (one thread, the
+// default) or experimental::concurrent_channel (threads > 1: the io_context
+// run by that many threads; models/coro/runtime.hpp).
 //
 // Capacity (models/coro/runtime.hpp, 1): channel(ex, B) buffers exactly B
 // messages, so B > 0 needs no wrapper; B = 0 is Asio's unbuffered channel, a
@@ -13,8 +15,10 @@
 // consumer gets its marker after every real message, and ends. That costs C
 // extra sends, the counterpart of Go's close(). Join: io_context::run()
 // returns once every coroutine has ended.
+#include <atomic>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -32,15 +36,18 @@ namespace {
 
 constexpr uint32_t kEndOfStream = std::numeric_limits<uint32_t>::max();
 
-template <typename Msg>
+// Ch is rt::Channel<Msg> on one thread, rt::ConcurrentChannel<Msg> on
+// several (threads > 1: runtime.hpp); the count of producers still sending
+// is atomic for the same reason.
+template <typename Ch>
 struct Shared {
-  rt::Channel<Msg>& channel;
+  Ch& channel;
   uint64_t m, producers, consumers;
-  uint64_t producers_left;
+  std::atomic<uint64_t> producers_left;
 };
 
-template <typename Msg>
-rt::Task<> producer(Shared<Msg>& s, uint64_t p) {
+template <typename Msg, typename Ch>
+rt::Task<> producer(Shared<Ch>& s, uint64_t p) {
   const uint64_t n = messages_of(s.m, s.producers, p);
   Msg msg;
   for (uint64_t seq = 0; seq < n; ++seq) {
@@ -48,7 +55,7 @@ rt::Task<> producer(Shared<Msg>& s, uint64_t p) {
     if (!s.channel.try_send(rt::error_code{}, msg))  // fast path: runtime.hpp
       co_await s.channel.async_send(rt::error_code{}, msg, rt::kAwait);
   }
-  if (--s.producers_left == 0) {
+  if (s.producers_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     Msg end{};
     end.header.producer = kEndOfStream;
     for (uint64_t c = 0; c < s.consumers; ++c)
@@ -56,8 +63,8 @@ rt::Task<> producer(Shared<Msg>& s, uint64_t p) {
   }
 }
 
-template <typename Msg>
-rt::Task<> consumer(Shared<Msg>& s, Tally& tally, std::span<uint64_t> seen, Histogram& hist) {
+template <typename Msg, typename Ch>
+rt::Task<> consumer(Shared<Ch>& s, Tally& tally, std::span<uint64_t> seen, Histogram& hist) {
   for (;;) {
     Msg msg;
     if (!rt::try_receive(s.channel, msg)) msg = co_await s.channel.async_receive(rt::kAwait);
@@ -66,39 +73,46 @@ rt::Task<> consumer(Shared<Msg>& s, Tally& tally, std::span<uint64_t> seen, Hist
   }
 }
 
-void run(const Params& params, Probe& probe) {
+template <typename Msg, typename Ch>
+void run_with(const Params& params, Probe& probe, unsigned threads) {
   const uint64_t capacity = params.u("capacity");
   const uint64_t m = params.u("messages");
   const uint64_t producers = params.u("producers");
   const uint64_t consumers = params.u("consumers");
-  rt::prepare(probe);
+  boost::asio::io_context io(static_cast<int>(threads));
+  Ch channel(io.get_executor(), capacity);
+  Shared<Ch> shared{channel, m, producers, consumers, producers};
+  std::span<Histogram> hists = probe.latency_histograms(consumers);
+  std::vector<Tally> tallies(consumers);
+  SeenRows last(consumers, producers);
+
+  probe.start();
+  for (uint64_t p = 0; p < producers; ++p) rt::spawn(io, producer<Msg>(shared, p));
+  for (uint64_t c = 0; c < consumers; ++c) rt::spawn(io, consumer<Msg>(shared, tallies[c], last.row(c), hists[c]));
+  rt::run_threads(io, threads);
+  probe.stop();
+
+  probe.verify(verify(params, tallies));
+}
+
+void run(const Params& params, Probe& probe) {
+  const uint64_t capacity = params.u("capacity");
+  const unsigned threads = rt::threads_of(params);
+  rt::prepare(probe, threads);
+  const std::string kind = threads == 1 ? "boost::asio::experimental::channel" : "boost::asio::experimental::concurrent_channel";
   probe.note("channel",
              capacity == 0
-                 ? "boost::asio::experimental::channel(ex, 0): async_send completes once a "
-                   "consumer took the value (rendezvous)"
-                 : "boost::asio::experimental::channel(ex, " + std::to_string(capacity) +
-                       "): buffers exactly " + std::to_string(capacity) + " messages");
+                 ? kind + "(ex, 0): async_send completes once a consumer took the value (rendezvous)"
+                 : kind + "(ex, " + std::to_string(capacity) + "): buffers exactly " + std::to_string(capacity) +
+                       " messages");
   probe.note("termination",
              "the last producer to finish sends one end-of-stream message per consumer (Asio's "
              "close() would drop buffered messages); io_context::run() returning is the join");
   with_message(params, [&]<typename Msg>() {
-    boost::asio::io_context io(1);
-    rt::Channel<Msg> channel(io.get_executor(), capacity);
-    Shared<Msg> shared{channel, m, producers, consumers, producers};
-    std::span<Histogram> hists = probe.latency_histograms(consumers);
-    std::vector<Tally> tallies(consumers);
-    SeenRows last(consumers, producers);
-
-    probe.start();
-    for (uint64_t p = 0; p < producers; ++p) rt::spawn(io, producer(shared, p));
-    for (uint64_t c = 0; c < consumers; ++c)
-      rt::spawn(io, consumer(shared, tallies[c],
-                             last.row(c),
-                             hists[c]));
-    io.run();
-    probe.stop();
-
-    probe.verify(verify(params, tallies));
+    if (threads == 1)
+      run_with<Msg, rt::Channel<Msg>>(params, probe, threads);
+    else
+      run_with<Msg, rt::ConcurrentChannel<Msg>>(params, probe, threads);
   });
 }
 

@@ -18,9 +18,14 @@ std::vector<PresetGroup> sizes(const std::string& m) {
                   {"messages", {m}}, {kWorkersAxis, {"0"}}},
                  {{"producers", {"4"}}, {"consumers", {"4"}}, {"capacity", {"0", "1024"}},
                   {"messages", {m}}, {kWorkersAxis, {"0"}}}},
-       .models = by_traits::with_workers,
+       .models = by_traits::with_workers_everywhere,
        .last = true},
   };
+}
+
+// The scaling preset's row of a kernel-scheduled model with n workers.
+Grid scaling_units(const std::string& n) {
+  return {{"producers", {n}}, {"consumers", {n}}, {"capacity", {"1024"}}, {"messages", {"20000"}}};
 }
 
 }  // namespace
@@ -63,6 +68,17 @@ const WorkloadSpec& spec() {
               {"default", sizes("50000")},
               {"quick", sizes("20000")},
               {"full", sizes("100000")},
+              // Core scaling: 4x4 on 1, 2, 4 and 8 workers, each model's own
+              // workers parameter; a kernel-scheduled model's workers are its
+              // units, so it sweeps producers and consumers together (1x1 ...
+              // 8x8, fewer messages: a cross-CPU wake-up per message). uv has
+              // neither and is left out.
+              {"scaling",
+               {{.grids = {{{"producers", {"4"}}, {"consumers", {"4"}}, {"capacity", {"1024"}},
+                            {"messages", {"200000"}}, {kWorkersAxis, {"1", "2", "4", "8"}}}},
+                 .models = by_traits::with_workers},
+                {.grids = {scaling_units("1"), scaling_units("2"), scaling_units("4"), scaling_units("8")},
+                 .models = by_traits::kernel_scheduled}}},
               {"ci",
                {{.grids = {{{"producers", {"1"}}, {"consumers", {"1"}}, {"capacity", {"0", "1024"}},
                             {"messages", {"2000"}}}},

@@ -63,8 +63,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, last_holder, hops_made));
 }
 
+// This workload's fibers share the ring's tallies unguarded: one thread only
+// (models/boost_fiber/runtime.hpp, 3).
+std::optional<std::string> unsupported(const Params& params) {
+  return bf::one_thread_only(params, "the ring's tallies");
+}
+
 }  // namespace
 
 }  // namespace cmbench::ring::boost_fiber
 
-CMBENCH_IMPL(ring, boost_fiber, cmbench::ring::boost_fiber::run, nullptr)
+CMBENCH_IMPL(ring, boost_fiber, cmbench::ring::boost_fiber::run, cmbench::ring::boost_fiber::unsupported)

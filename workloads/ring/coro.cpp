@@ -78,8 +78,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, ring.last_holder, ring.hops_made));
 }
 
+// Coroutines of this workload share the ring's experimental::channels unguarded: one thread only
+// (models/coro/runtime.hpp, Threads).
+std::optional<std::string> unsupported(const Params& params) {
+  return rt::one_thread_only(params, "the ring's experimental::channels");
+}
+
 }  // namespace
 
 }  // namespace cmbench::ring::coro
 
-CMBENCH_IMPL(ring, coro, cmbench::ring::coro::run, nullptr)
+CMBENCH_IMPL(ring, coro, cmbench::ring::coro::run, cmbench::ring::coro::unsupported)

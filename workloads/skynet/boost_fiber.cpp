@@ -1,7 +1,7 @@
 // skynet in the boost-fiber model, in the shape of Go's classic skynet (see
 // workloads/skynet/fiber.cpp) and of Boost.Fiber's own skynet benchmark:
 // every unit is a boost::fibers::fiber on the round_robin scheduler (one
-// thread); an inner unit creates ten children, pop()s their ten results from
+// thread; threads > 1: work_stealing on that many, models/boost_fiber/runtime.hpp, 3); an inner unit creates ten children, pop()s their ten results from
 // its own boost::fibers::unbuffered_channel<uint64_t> (on its stack), joins
 // them and push()es the sum to its parent. Two choices differ from
 // Boost.Fiber's benchmark and are those of the suite's other fiber rows:
@@ -15,6 +15,7 @@
 // parent stops creating children, collects and joins those it made, and the
 // tree finishes with a flag set; the cell then throws LimitError. No fiber is
 // left running.
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -38,9 +39,10 @@ namespace {
 constexpr uint64_t kDiv = 10;
 
 struct Tree {
-  decltype(cmbench::boost_fiber::stack_allocator(0)) salloc;
-  uint64_t created = 0;
-  bool out_of_memory = false;
+  cmbench::boost_fiber::StackAllocator salloc;
+  // Atomic: with threads > 1 (work_stealing) units on several threads count.
+  std::atomic<uint64_t> created{0};
+  std::atomic<bool> out_of_memory{false};
 };
 
 void skynet(Tree& tree, fibers::unbuffered_channel<uint64_t>& c, uint64_t num, uint64_t size) {
@@ -58,7 +60,7 @@ void skynet(Tree& tree, fibers::unbuffered_channel<uint64_t>& c, uint64_t num, u
                                      [&tree, &rc, sub = num + made * child, child] {
                                        skynet(tree, rc, sub, child);
                                      });
-      ++tree.created;
+      tree.created.fetch_add(1, std::memory_order_relaxed);
     }
   } catch (const std::bad_alloc&) {
     tree.out_of_memory = true;
@@ -71,10 +73,12 @@ void skynet(Tree& tree, fibers::unbuffered_channel<uint64_t>& c, uint64_t num, u
 
 void run(const Params& params, Probe& probe) {
   const uint64_t leaves = params.u("leaves");
-  Tree tree{bf::stack_allocator(params.u("stack_size"))};
+  const unsigned threads = bf::threads_of(params);
+  Tree tree{bf::stack_allocator(params.u("stack_size"), threads)};
   uint64_t sum = 0;
 
-  bf::prepare(probe, params.u("stack_size"));
+  bf::prepare(probe, params.u("stack_size"), threads);
+  bf::WorkStealing workers(threads);
   probe.note("channel",
              "boost::fibers::unbuffered_channel<uint64_t> per inner unit, on its stack; children "
              "launched with launch::post and joined");
@@ -84,16 +88,16 @@ void run(const Params& params, Probe& probe) {
     // Go's main: c := make(chan int); go skynet(c, 0, leaves, 10); <-c
     fibers::unbuffered_channel<uint64_t> c;
     fibers::fiber root(std::allocator_arg, tree.salloc, [&] { skynet(tree, c, 0, leaves); });
-    ++tree.created;
+    tree.created.fetch_add(1, std::memory_order_relaxed);
     sum = c.value_pop();
     root.join();
   }
   probe.stop();
-  probe.note("fibers_created", tree.created);
+  probe.note("fibers_created", tree.created.load());
   if (tree.out_of_memory) {
-    probe.note("reached", tree.created);
+    probe.note("reached", tree.created.load());
     throw LimitError("malloc(pooled fiber stack): " + std::string(std::strerror(ENOMEM)) +
-                         " after " + std::to_string(tree.created) + " of " +
+                         " after " + std::to_string(tree.created.load()) + " of " +
                          std::to_string(units_of(leaves)) + " units",
                      ENOMEM);
   }

@@ -1,5 +1,6 @@
 // skynet in the coro model, in the shape of Go's classic skynet: every unit
-// is a coroutine co_spawn'ed on one io_context (one thread); an inner unit
+// is a coroutine co_spawn'ed on one io_context (one thread; with threads > 1
+// that many run it, and the channels are concurrent ones: runtime.hpp); an inner unit
 // co_spawns ten children, receives their ten results from its own unbuffered
 // boost::asio::experimental::channel (in its frame, as Go's make(chan int) is
 // on the goroutine), and sends the sum to its parent's channel. co_spawn
@@ -16,6 +17,7 @@
 // finish), and sets a flag after which no unit creates children; every
 // parent collects the results of those it made, the tree finishes, and the
 // cell throws LimitError. No coroutine is left parked.
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -40,60 +42,70 @@ constexpr uint64_t kDiv = 10;
 struct Tree {
   boost::asio::io_context& io;
   rt::MemoryReserve reserve;
-  uint64_t created = 0;
-  bool out_of_memory = false;
+  // Atomic: with threads > 1 units on different threads count and stop
+  // together (runtime.hpp).
+  std::atomic<uint64_t> created{0};
+  std::atomic<bool> out_of_memory{false};
 };
 
-rt::Task<> skynet(Tree& tree, rt::Channel<uint64_t>& c, uint64_t num, uint64_t size) {
+// Ch: rt::Channel<uint64_t> on one thread, rt::ConcurrentChannel<uint64_t>
+// on several.
+template <typename Ch>
+rt::Task<> skynet(Tree& tree, Ch& c, uint64_t num, uint64_t size) {
   if (size == 1) {
     co_await c.async_send(rt::error_code{}, num, rt::kAwait);
     co_return;
   }
-  rt::Channel<uint64_t> rc(tree.io.get_executor(), 0);
+  Ch rc(tree.io.get_executor(), 0);
   const uint64_t child = size / kDiv;
   uint64_t made = 0;
   try {
-    for (; made < kDiv && !tree.out_of_memory; ++made) {
+    for (; made < kDiv && !tree.out_of_memory.load(std::memory_order_relaxed); ++made) {
       rt::spawn(tree.io, skynet(tree, rc, num + made * child, child));
-      ++tree.created;
+      tree.created.fetch_add(1, std::memory_order_relaxed);
     }
   } catch (const std::bad_alloc&) {
-    tree.reserve.release();
-    tree.out_of_memory = true;
+    if (!tree.out_of_memory.exchange(true)) tree.reserve.release();
   }
   uint64_t sum = 0;
   for (uint64_t i = 0; i < made; ++i) sum += co_await rc.async_receive(rt::kAwait);
   co_await c.async_send(rt::error_code{}, sum, rt::kAwait);
 }
 
+template <typename Ch>
 rt::Task<> root(Tree& tree, uint64_t leaves, uint64_t& sum) {
   // Go's main: c := make(chan int); go skynet(c, 0, leaves, 10); <-c
-  rt::Channel<uint64_t> c(tree.io.get_executor(), 0);
+  Ch c(tree.io.get_executor(), 0);
   rt::spawn(tree.io, skynet(tree, c, 0, leaves));
-  ++tree.created;
+  tree.created.fetch_add(1, std::memory_order_relaxed);
   sum = co_await c.async_receive(rt::kAwait);
 }
 
 void run(const Params& params, Probe& probe) {
   const uint64_t leaves = params.u("leaves");
-  boost::asio::io_context io(1);
+  const unsigned threads = rt::threads_of(params);
+  boost::asio::io_context io(static_cast<int>(threads));
   Tree tree{io, {}};
   uint64_t sum = 0;
 
-  rt::prepare(probe);
+  rt::prepare(probe, threads);
   probe.note("channel",
-             "an asio::experimental::channel(ex, 0) per inner unit, in its frame; children "
-             "started with co_spawn (posted)");
+             std::string(threads == 1 ? "an asio::experimental::channel(ex, 0)"
+                                      : "an asio::experimental::concurrent_channel(ex, 0)") +
+                 " per inner unit, in its frame; children started with co_spawn (posted)");
 
   probe.start();
-  rt::spawn(io, root(tree, leaves, sum));
-  io.run();
+  if (threads == 1)
+    rt::spawn(io, root<rt::Channel<uint64_t>>(tree, leaves, sum));
+  else
+    rt::spawn(io, root<rt::ConcurrentChannel<uint64_t>>(tree, leaves, sum));
+  rt::run_threads(io, threads);
   probe.stop();
-  probe.note("coroutines_created", tree.created);
+  probe.note("coroutines_created", tree.created.load());
   if (tree.out_of_memory) {
-    probe.note("reached", tree.created);
+    probe.note("reached", tree.created.load());
     throw LimitError("operator new(coroutine frame): " + std::string(std::strerror(ENOMEM)) +
-                         " after " + std::to_string(tree.created) + " of " +
+                         " after " + std::to_string(tree.created.load()) + " of " +
                          std::to_string(units_of(leaves)) + " units",
                      ENOMEM);
   }

@@ -22,7 +22,7 @@ std::vector<PresetGroup> sizes(std::string user, std::string over_budget, std::s
   };
   if (!all_cores.empty())
     groups.push_back({.grids = {{{"leaves", {std::move(all_cores)}}, {kWorkersAxis, {"0"}}}},
-                      .models = by_traits::with_workers,
+                      .models = by_traits::with_workers_everywhere,
                       .last = true});
   return groups;
 }
@@ -45,6 +45,11 @@ const WorkloadSpec& spec() {
               {"default", sizes("1000000", "100000", "10000", "1000", "1000000")},
               {"quick", sizes("10000", "10000", "1000", "100", "10000")},
               {"full", sizes("1000000", "1000000", "10000", "1000", "1000000")},
+              // Core scaling: 100,000 leaves on 1, 2, 4 and 8 workers.
+              // Skynet's size is its leaves, not a count of workers, so the
+              // kernel-scheduled models have no rows here.
+              {"scaling", {{.grids = {{{"leaves", {"100000"}}, {kWorkersAxis, {"1", "2", "4", "8"}}}},
+                            .models = by_traits::with_workers}}},
               {"ci", sizes("10000", "10000", "1000", "100", "")},
           },
       .smoke = {{"leaves", {"100"}}},

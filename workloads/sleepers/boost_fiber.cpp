@@ -70,8 +70,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, tallies));
 }
 
+// This workload's fibers share the count of units started unguarded: one thread only
+// (models/boost_fiber/runtime.hpp, 3).
+std::optional<std::string> unsupported(const Params& params) {
+  return bf::one_thread_only(params, "the count of units started");
+}
+
 }  // namespace
 
 }  // namespace cmbench::sleepers::boost_fiber
 
-CMBENCH_IMPL(sleepers, boost_fiber, cmbench::sleepers::boost_fiber::run, nullptr)
+CMBENCH_IMPL(sleepers, boost_fiber, cmbench::sleepers::boost_fiber::run, cmbench::sleepers::boost_fiber::unsupported)

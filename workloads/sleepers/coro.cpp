@@ -68,8 +68,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, tallies));
 }
 
+// Coroutines of this workload share the count of units started unguarded: one thread only
+// (models/coro/runtime.hpp, Threads).
+std::optional<std::string> unsupported(const Params& params) {
+  return rt::one_thread_only(params, "the count of units started");
+}
+
 }  // namespace
 
 }  // namespace cmbench::sleepers::coro
 
-CMBENCH_IMPL(sleepers, coro, cmbench::sleepers::coro::run, nullptr)
+CMBENCH_IMPL(sleepers, coro, cmbench::sleepers::coro::run, cmbench::sleepers::coro::unsupported)

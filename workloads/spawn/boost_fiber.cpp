@@ -77,8 +77,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, parked, finished));
 }
 
+// This workload's fibers share the count of units parked unguarded: one thread only
+// (models/boost_fiber/runtime.hpp, 3).
+std::optional<std::string> unsupported(const Params& params) {
+  return bf::one_thread_only(params, "the count of units parked");
+}
+
 }  // namespace
 
 }  // namespace cmbench::spawn::boost_fiber
 
-CMBENCH_IMPL(spawn, boost_fiber, cmbench::spawn::boost_fiber::run, nullptr)
+CMBENCH_IMPL(spawn, boost_fiber, cmbench::spawn::boost_fiber::run, cmbench::spawn::boost_fiber::unsupported)

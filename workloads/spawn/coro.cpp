@@ -110,8 +110,14 @@ void run(const Params& params, Probe& probe) {
   probe.verify(verify(params, shared.parked, shared.finished));
 }
 
+// Coroutines of this workload share the release channel and the count of units parked unguarded: one thread only
+// (models/coro/runtime.hpp, Threads).
+std::optional<std::string> unsupported(const Params& params) {
+  return rt::one_thread_only(params, "the release channel and the count of units parked");
+}
+
 }  // namespace
 
 }  // namespace cmbench::spawn::coro
 
-CMBENCH_IMPL(spawn, coro, cmbench::spawn::coro::run, nullptr)
+CMBENCH_IMPL(spawn, coro, cmbench::spawn::coro::run, cmbench::spawn::coro::unsupported)

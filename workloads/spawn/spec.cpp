@@ -23,7 +23,7 @@ std::vector<PresetGroup> sizes(std::vector<std::string> kernel, std::vector<std:
       {.grids = {{{"units", std::move(over_budget)}}},
        .models = by_traits::user_space_over_budget(1'000'000)},
       {.grids = {{{"units", {std::move(all_cores)}}, {kWorkersAxis, {"0"}}}},
-       .models = by_traits::with_workers,
+       .models = by_traits::with_workers_everywhere,
        .last = true},
   };
 }

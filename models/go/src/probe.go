@@ -114,6 +114,7 @@ type Probe struct {
 	memParked       memoryReading
 	memUnits        uint64
 	memBaseRead     bool
+	extra           map[string]float64 // the workload's own metrics (Metric)
 	earlier         totals // the passes before this one (--passes)
 	passesDone      int
 }
@@ -178,7 +179,7 @@ func (p *Probe) NextPass() {
 	p.hists = nil
 }
 
-func newProbe() *Probe { return &Probe{notes: map[string]any{}} }
+func newProbe() *Probe { return &Probe{notes: map[string]any{}, extra: map[string]float64{}} }
 
 // LatencyHistograms makes `units` empty histograms, one per recording
 // goroutine, before the timed region (they are touched here, so the page
@@ -212,6 +213,26 @@ func (p *Probe) Verify(v Verdict) {
 func (p *Probe) Note(key string, value any) { p.notes[key] = value }
 
 func (p *Probe) SetOperations(ops uint64) { p.operations = ops }
+
+// harnessMetrics are the names Metrics() (and the C++ runner) write
+// themselves; Probe::metric refuses them, and so does Metric.
+var harnessMetrics = map[string]bool{
+	"wall_s": true, "operations": true, "ops_per_s": true, "ns_per_op": true, "cpu_user_s": true,
+	"cpu_sys_s": true, "ctx_voluntary": true, "ctx_involuntary": true, "cpu_ns_per_op": true,
+	"ctx_per_op": true, "memory_units": true, "memory_baseline_bytes": true,
+	"memory_parked_bytes": true, "memory_per_unit_bytes": true, "memory_per_unit_method": true,
+	"kernel_per_unit_bytes": true, "latency_ns": true, "memory_peak_bytes": true,
+}
+
+// Metric is Probe::metric: a metric of the workload's own, written into the
+// metrics object under name beside the harness's. A name the harness writes
+// itself is a bug of the caller: it panics (the cell is `failed`).
+func (p *Probe) Metric(name string, value float64) {
+	if name == "" || harnessMetrics[name] {
+		panic("Probe.Metric: '" + name + "' is empty or a metric the harness writes itself")
+	}
+	p.extra[name] = value
+}
 
 // untimed runs read and leaves the time and CPU it took out of the timed
 // region, as Probe::untimed does.
@@ -310,6 +331,9 @@ func (p *Probe) Metrics() map[string]any {
 			"page_tables":  float64(p.memParked.kernel.pageTables-p.memBase.kernel.pageTables) / n,
 			"slab":         float64(p.memParked.kernel.slab-p.memBase.kernel.slab) / n,
 		}
+	}
+	for name, v := range p.extra {
+		m[name] = v
 	}
 	if lat := t.latency; lat.Count() > 0 {
 		m["latency_ns"] = lat.Summary()
