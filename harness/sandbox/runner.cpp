@@ -36,7 +36,9 @@
 #include "harness/cell/errors.hpp"
 #include "harness/cell/memory.hpp"
 #include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "harness/sandbox/crash.hpp"
+#include "harness/sandbox/external.hpp"
 #include "harness/sandbox/instructions.hpp"
 
 extern char** environ;
@@ -570,6 +572,12 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     args.push_back("--param");
     args.push_back(k + "=" + v);
   }
+  // A model given with --external is unknown to a fresh cmbench: the cell
+  // reads its manifest too. (Those of the default folder it finds itself.)
+  if (const ModelInfo* m = find_model(req.model); m && m->external && !m->external->from_default_folder) {
+    args.push_back("--external");
+    args.push_back(m->external->manifest);
+  }
   if (req.passes > 1) {
     args.push_back("--passes");
     args.push_back(std::to_string(req.passes));
@@ -862,6 +870,8 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
       res.metrics["memory_method"] = "VmHWM of the cell process";
     }
   }
+  // What the harness can re-check of a program outside the build.
+  check_external_result(req, res);
   // The counts of an ok repetition's timed region; without them it is no result.
   if (count_output && res.outcome == Outcome::ok && res.metrics.is_object()) {
     try {
