@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 
 #include "harness/cell/errors.hpp"
@@ -169,7 +170,7 @@ void load_external_model(const std::string& path, bool from_default_folder) {
     throw ManifestError(fmt::format("{}: not a JSON object (a model manifest; docs/cell-protocol.md)", path));
   const ManifestReader r(path);
   r.only(doc, "", {"format", "protocol", "name", "executable", "summary", "taxonomy", "traits", "params",
-                   "workloads", "min_address_space", "uncountable"});
+                   "workloads", "min_address_space", "uncountable", "last_words"});
 
   const int64_t format = r.integer(doc, "", "format", false, kManifestVersion);
   if (format != kManifestVersion)
@@ -252,6 +253,29 @@ void load_external_model(const std::string& path, bool from_default_folder) {
   }
   program->min_address_space = static_cast<uint64_t>(r.integer(doc, "", "min_address_space", false, 0));
   m.uncountable = r.string(doc, "", "uncountable", false);
+  const json& last_words = r.array(doc, "", "last_words", false);
+  for (size_t i = 0; i < last_words.size(); ++i) {
+    const std::string field = fmt::format("last_words[{}]", i);
+    if (!last_words[i].is_object())
+      r.fail(field, fmt::format("is {}; accepted: an object", ManifestReader::type_name(last_words[i])));
+    r.only(last_words[i], field + ".", {"pattern", "message", "errno", "errno_group", "outcome"});
+    ExternalProgram::LastWords w;
+    w.pattern = r.string(last_words[i], field + ".", "pattern", true);
+    try {
+      std::regex check(w.pattern);
+    } catch (const std::regex_error& e) {
+      r.fail(field + ".pattern", fmt::format("is not a regular expression (ECMAScript): {}", e.what()));
+    }
+    w.message = r.string(last_words[i], field + ".", "message", true);
+    w.err = static_cast<int>(r.integer(last_words[i], field + ".", "errno", false, 0));
+    w.errno_group = static_cast<int>(r.integer(last_words[i], field + ".", "errno_group", false, 0));
+    if (w.errno_group < 0 || w.errno_group > 9)
+      r.fail(field + ".errno_group", fmt::format("{} is not accepted; accepted: 0..9", w.errno_group));
+    w.outcome = r.string(last_words[i], field + ".", "outcome", false);
+    if (!w.outcome.empty() && w.outcome != "limit" && w.outcome != "failed")
+      r.fail(field + ".outcome", fmt::format("'{}' is not accepted; accepted: limit | failed", w.outcome));
+    program->last_words.push_back(std::move(w));
+  }
   m.external = program;
   try {
     add_model(std::move(m), entries);

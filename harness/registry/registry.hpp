@@ -137,6 +137,20 @@ struct ExternalProgram {
   // The least address space (RLIMIT_AS) the program can start under; a lower
   // --memory-limit is the outcome `limit` rather than the program's crash.
   uint64_t min_address_space = 0;
+  // What the program prints when it dies without a result, read as an
+  // outcome (a runtime that aborts when it cannot get a thread or memory
+  // says what ran out, and that is a `limit` like any other): a regular
+  // expression over its stderr; the errno, fixed or from a capture group;
+  // the message, where {1}..{9} are capture groups, {errno} the errno and
+  // {strerror} its text.
+  struct LastWords {
+    std::string pattern{};
+    std::string message{};
+    int err = 0;          // fixed errno, or 0
+    int errno_group = 0;  // the capture group holding the errno, or 0
+    std::string outcome{};  // "limit" | "failed"; empty: limit when the errno means a resource ran out
+  };
+  std::vector<LastWords> last_words{};
   // Found in the default folder (every cmbench finds it without a flag), not
   // given with --external: a cell of it needs no --external argument.
   bool from_default_folder = false;
