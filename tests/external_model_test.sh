@@ -39,6 +39,12 @@ print(f"{len(mine)} threadpool cells, workloads {sorted(workloads)}, not ok: {ba
 sys.exit(0 if mine and workloads == {"prodcons", "counter"} and not bad else 1)
 PY
 
+# The report finds the example's sources through its manifest: lines of
+# code, not n/a.
+"$cmbench" report "$tmp/run.json" --external "$manifest" --out "$tmp/report" >/dev/null
+grep '^| lines of code |' "$tmp/report/report.md" > "$tmp/loc.txt" || fail "the report has no lines of code"
+! grep -q 'n/a' "$tmp/loc.txt" || fail "the report's lines of code: $(cat "$tmp/loc.txt")"
+
 # Bad manifests: each is refused with exit status 2 and one line on stderr
 # naming the field.
 refused() {  # NAME FIELD PYTHON-EDIT

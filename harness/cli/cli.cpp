@@ -73,7 +73,7 @@ int cli_main(int argc, char** argv) {
   const std::string external_help =
       "A model outside the build: its manifest file (repeatable; docs/cell-protocol.md). Manifests in the "
       "default folder (lib/cmbench/models beside cmbench, or $CMBENCH_MODELS_DIR) are read without it";
-  list->add_option("--external", externals, external_help);
+  list->add_option("--external", externals, external_help)->allow_extra_args(false);
 
   RunOptions opt;
   auto* run = app.add_subcommand("run", "Run a benchmark matrix and write a results file");
@@ -87,7 +87,7 @@ int cli_main(int argc, char** argv) {
                   "Parameter values, key=v1,v2 (repeatable); lists expand into a matrix");
   run->add_option("--filter", opt.sel.filter,
                   "Run only cells whose name matches this regular expression");
-  run->add_option("--external", externals, external_help);
+  run->add_option("--external", externals, external_help)->allow_extra_args(false);
   // The numbers are checked by the same functions that check a resumed
   // file's (harness/driver/run.hpp): no NaN timeout, no zero repetitions.
   auto checked = [](auto check) {
@@ -180,6 +180,7 @@ int cli_main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "Write report.html and report.md from results files");
   report->add_option("files", report_inputs, "Results files (results/runs/*.json)")->required();
   report->add_option("--out", report_out, "Folder for report.html and report.md")->required();
+  report->add_option("--external", externals, external_help + " (their lines of code)")->allow_extra_args(false);
 
   // compare and ab share the gate's options.
   CompareOptions cmp;
@@ -224,7 +225,7 @@ int cli_main(int argc, char** argv) {
   ab->add_option("--workloads", ab_opt.sel.workloads, "Workloads, comma-separated")->delimiter(',');
   ab->add_option("--param", ab_opt.sel.params, "Parameter values, key=v1,v2 (repeatable)");
   ab->add_option("--filter", ab_opt.sel.filter, "Only cells whose name matches this regular expression");
-  ab->add_option("--external", externals, external_help);
+  ab->add_option("--external", externals, external_help)->allow_extra_args(false);
   ab->add_option("--repetitions", ab_opt.repetitions, "Measured repetitions per side (-1: the preset's)")
       ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   ab->add_option("--warmup", ab_opt.warmup, "Discarded repetitions per side first (-1: the preset's)")

@@ -237,6 +237,11 @@ void load_external_model(const std::string& path, bool from_default_folder) {
       r.only(workloads[i], field + ".", {"name", "source"});
       name = r.string(workloads[i], field + ".", "name", true);
       source = r.string(workloads[i], field + ".", "source", false);
+      // The report counts the file's lines: relative to the manifest's
+      // folder when it is there (a model outside the tree), else to
+      // cmbench's source folder (go's workloads/<w>/go.go).
+      if (!source.empty() && fs::path(source).is_relative() && fs::exists(canonical.parent_path() / source, ec))
+        source = (canonical.parent_path() / source).lexically_normal().string();
     } else {
       r.fail(field, fmt::format("is {}; accepted: a workload's name, or {{\"name\", \"source\"}}",
                                 ManifestReader::type_name(workloads[i])));
