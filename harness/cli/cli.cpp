@@ -12,6 +12,7 @@
 #include "harness/driver/run.hpp"
 #include "harness/history/commands.hpp"
 #include "harness/history/input.hpp"
+#include "harness/registry/external.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/results/bmf.hpp"
 #include "harness/results/context.hpp"
@@ -66,6 +67,13 @@ int cli_main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
 
   auto* list = app.add_subcommand("list", "List models, workloads with their parameters, and presets");
+  // External models (docs/cell-protocol.md): a manifest per model, on every
+  // command that runs or lists cells.
+  std::vector<std::string> externals;
+  const std::string external_help =
+      "A model outside the build: its manifest file (repeatable; docs/cell-protocol.md). Manifests in the "
+      "default folder (lib/cmbench/models beside cmbench, or $CMBENCH_MODELS_DIR) are read without it";
+  list->add_option("--external", externals, external_help)->allow_extra_args(false);
 
   RunOptions opt;
   auto* run = app.add_subcommand("run", "Run a benchmark matrix and write a results file");
@@ -79,6 +87,7 @@ int cli_main(int argc, char** argv) {
                   "Parameter values, key=v1,v2 (repeatable); lists expand into a matrix");
   run->add_option("--filter", opt.sel.filter,
                   "Run only cells whose name matches this regular expression");
+  run->add_option("--external", externals, external_help)->allow_extra_args(false);
   // The numbers are checked by the same functions that check a resumed
   // file's (harness/driver/run.hpp): no NaN timeout, no zero repetitions.
   auto checked = [](auto check) {
@@ -171,6 +180,7 @@ int cli_main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "Write report.html and report.md from results files");
   report->add_option("files", report_inputs, "Results files (results/runs/*.json)")->required();
   report->add_option("--out", report_out, "Folder for report.html and report.md")->required();
+  report->add_option("--external", externals, external_help + " (their lines of code)")->allow_extra_args(false);
 
   // compare and ab share the gate's options.
   CompareOptions cmp;
@@ -215,6 +225,7 @@ int cli_main(int argc, char** argv) {
   ab->add_option("--workloads", ab_opt.sel.workloads, "Workloads, comma-separated")->delimiter(',');
   ab->add_option("--param", ab_opt.sel.params, "Parameter values, key=v1,v2 (repeatable)");
   ab->add_option("--filter", ab_opt.sel.filter, "Only cells whose name matches this regular expression");
+  ab->add_option("--external", externals, external_help)->allow_extra_args(false);
   ab->add_option("--repetitions", ab_opt.repetitions, "Measured repetitions per side (-1: the preset's)")
       ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   ab->add_option("--warmup", ab_opt.warmup, "Discarded repetitions per side first (-1: the preset's)")
@@ -291,6 +302,7 @@ int cli_main(int argc, char** argv) {
   cell->add_option("--param", cell_params);
   cell->add_option("--result-fd", result_fd);
   cell->add_option("--passes", cell_passes)->check(CLI::Range(1, kMaxPasses));
+  cell->add_option("--external", externals);
 
   // CLI11 would only say that a subcommand is required; name the word.
   const std::string first = argc > 1 ? argv[1] : "";
@@ -317,6 +329,16 @@ int cli_main(int argc, char** argv) {
     return 2;
   }
 
+  // The registry's external models: the default folder's (read at the
+  // first lookup) and those named with --external. A manifest that cannot
+  // be used is bad input: one line naming the file and the field.
+  try {
+    (void)all_models();
+    for (const auto& file : externals) load_external_model(file);
+  } catch (const ManifestError& e) {
+    fmt::print(stderr, "cmbench: {}\n", e.what());
+    return 2;
+  }
   if (*report) return run_report(report_inputs, report_out);
   if (*context) {
     fmt::print("{}\n", collect_context().dump(2));

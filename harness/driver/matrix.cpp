@@ -262,7 +262,7 @@ std::vector<Cell> expand(const Selection& sel) {
             if (spec->validate)
               if (auto err = spec->validate(params))
                 throw std::invalid_argument(fmt::format("--param: {} (cell {})", *err, name));
-            if (entry->impl->unsupported)
+            if (entry->impl && entry->impl->unsupported)
               if (auto err = entry->impl->unsupported(params))
                 throw std::invalid_argument(fmt::format("--param: {} (cell {})", *err, name));
             cells.push_back({entry, std::move(params), std::move(name), group->repetitions, group->warmup});

@@ -1,6 +1,12 @@
 #include "harness/registry/registry.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <deque>
+#include <stdexcept>
+
+#include "harness/registry/external.hpp"
 
 // Declarations of everything the manifest names. The manifest is generated
 // by the build from the one list, harness/registry/registry.txt (see
@@ -24,8 +30,14 @@
 
 namespace cmbench {
 
-const std::vector<const WorkloadSpec*>& all_workloads() {
-  static const std::vector<const WorkloadSpec*> all = {
+namespace {
+
+// The registry: the built-in workloads, models and entries from the
+// manifest, then the models added at run time (external models). Filled
+// before the first lookup returns, and only ever appended to, so the
+// pointers handed out stay valid: the added models live in a deque.
+struct Registry {
+  std::vector<const WorkloadSpec*> workloads = {
 #define CMBENCH_WORKLOAD(w) &w::spec(),
 #define CMBENCH_MODEL(m)
 #define CMBENCH_ENTRY(w, m, source)
@@ -34,11 +46,7 @@ const std::vector<const WorkloadSpec*>& all_workloads() {
 #undef CMBENCH_MODEL
 #undef CMBENCH_ENTRY
   };
-  return all;
-}
-
-const std::vector<const ModelInfo*>& all_models() {
-  static const std::vector<const ModelInfo*> all = {
+  std::vector<const ModelInfo*> models = {
 #define CMBENCH_WORKLOAD(w)
 #define CMBENCH_MODEL(m) &models::m::info(),
 #define CMBENCH_ENTRY(w, m, source)
@@ -47,11 +55,7 @@ const std::vector<const ModelInfo*>& all_models() {
 #undef CMBENCH_MODEL
 #undef CMBENCH_ENTRY
   };
-  return all;
-}
-
-const std::vector<Entry>& all_entries() {
-  static const std::vector<Entry> all = {
+  std::vector<Entry> entries = {
 #define CMBENCH_WORKLOAD(w)
 #define CMBENCH_MODEL(m)
 #define CMBENCH_ENTRY(w, m, source) Entry{&w::spec(), &models::m::info(), &impls::w##_##m, source},
@@ -60,7 +64,62 @@ const std::vector<Entry>& all_entries() {
 #undef CMBENCH_MODEL
 #undef CMBENCH_ENTRY
   };
-  return all;
+  std::deque<ModelInfo> added_models;
+  std::deque<std::string> added_sources;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+// The external models of the default folder join the registry before its
+// first lookup answers, so that every cmbench (and every test) sees the
+// models the build installed beside it (go) without a flag. The flag guards
+// against the loading's own lookups.
+Registry& loaded_registry() {
+  static bool loading = false;
+  static bool loaded = false;
+  Registry& r = registry();
+  if (!loaded && !loading) {
+    loading = true;
+    try {
+      load_default_external_models();
+    } catch (...) {
+      loading = false;
+      throw;
+    }
+    loading = false;
+    loaded = true;
+  }
+  return r;
+}
+
+}  // namespace
+
+const std::vector<const WorkloadSpec*>& all_workloads() { return registry().workloads; }
+
+const std::vector<const ModelInfo*>& all_models() { return loaded_registry().models; }
+
+const std::vector<Entry>& all_entries() { return loaded_registry().entries; }
+
+const ModelInfo& add_model(ModelInfo model, const std::vector<std::pair<const WorkloadSpec*, std::string>>& entries) {
+  Registry& r = registry();
+  for (const auto* m : r.models)
+    if (m->name == model.name) throw std::invalid_argument(fmt::format("there is a model '{}' already", model.name));
+  const ModelInfo& added = r.added_models.emplace_back(std::move(model));
+  r.models.push_back(&added);
+  for (const auto& [workload, source] : entries) {
+    const std::string& kept = r.added_sources.emplace_back(source);
+    r.entries.push_back(Entry{workload, &added, nullptr, kept.c_str()});
+  }
+  // Entries stay ordered by workload, as the manifest orders them, so an
+  // added model's cells fall in with the others of each workload.
+  std::stable_sort(r.entries.begin(), r.entries.end(), [&r](const Entry& a, const Entry& b) {
+    auto index = [&r](const WorkloadSpec* w) { return std::find(r.workloads.begin(), r.workloads.end(), w) - r.workloads.begin(); };
+    return index(a.workload) < index(b.workload);
+  });
+  return added;
 }
 
 const WorkloadSpec* find_workload(const std::string& name) {

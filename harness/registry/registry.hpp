@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 namespace cmbench {
 
 struct ModelInfo;
+struct ExternalProgram;
 
 // Values per parameter; a grid is their cartesian product.
 using Grid = std::map<std::string, std::vector<std::string>>;
@@ -56,6 +58,10 @@ struct WorkloadSpec {
   std::string operation{};
   // The number of operations one run performs with these parameters.
   std::function<uint64_t(const Params&)> operations{};
+  // Whether every run performs exactly operations(params) operations: the
+  // harness then checks the count an external model reports against it.
+  // Not for a workload that counts what completed in a fixed time (echo).
+  bool operations_exact = true;
   // Checks that span parameters; returns an error message or nothing.
   std::function<std::optional<std::string>(const Params&)> validate{};
   // The parameter that sets how many units run ("units", "producers"); for a
@@ -125,6 +131,40 @@ struct ModelInfo {
   // written for it (the others refuse it in one line); the all-core rows
   // of the default matrix are for the models that take it everywhere.
   bool workers_in_every_workload = true;
+  // Why `run --count instructions` cannot count this model's cells (a
+  // program Valgrind cannot follow); empty: the usual rules decide.
+  std::string uncountable{};
+  // Set for a model outside the build (harness/registry/external.hpp): the
+  // program that runs its cells, which the cell process becomes.
+  std::shared_ptr<const ExternalProgram> external{};
+};
+
+// A model declared by a manifest file (docs/cell-protocol.md): a program that
+// speaks the cell protocol, run in place of the cell process.
+struct ExternalProgram {
+  std::string manifest{};    // the manifest's path, absolute
+  std::string executable{};  // the program, absolute
+  int protocol = 1;          // the protocol version it speaks
+  // The least address space (RLIMIT_AS) the program can start under; a lower
+  // --memory-limit is the outcome `limit` rather than the program's crash.
+  uint64_t min_address_space = 0;
+  // What the program prints when it dies without a result, read as an
+  // outcome (a runtime that aborts when it cannot get a thread or memory
+  // says what ran out, and that is a `limit` like any other): a regular
+  // expression over its stderr; the errno, fixed or from a capture group;
+  // the message, where {1}..{9} are capture groups, {errno} the errno and
+  // {strerror} its text.
+  struct LastWords {
+    std::string pattern{};
+    std::string message{};
+    int err = 0;          // fixed errno, or 0
+    int errno_group = 0;  // the capture group holding the errno, or 0
+    std::string outcome{};  // "limit" | "failed"; empty: limit when the errno means a resource ran out
+  };
+  std::vector<LastWords> last_words{};
+  // Found in the default folder (every cmbench finds it without a flag), not
+  // given with --external: a cell of it needs no --external argument.
+  bool from_default_folder = false;
 };
 
 // Filters for preset groups, by traits. Inline: the workloads' specs use
@@ -166,6 +206,7 @@ struct Impl {
 struct Entry {
   const WorkloadSpec* workload;
   const ModelInfo* model;
+  // Null for an external model's entries: the program runs them.
   const Impl* impl;
   // The implementation's source file, relative to the source folder
   // ("workloads/prodcons/fiber.cpp", "workloads/prodcons/go.go").
@@ -179,6 +220,10 @@ const std::vector<Entry>& all_entries();
 const WorkloadSpec* find_workload(const std::string& name);
 const ModelInfo* find_model(const std::string& name);
 const Entry* find_entry(const std::string& workload, const std::string& model);
+
+// Adds a model and its entries to the registry (harness/registry/external.cpp
+// does, for a manifest); throws std::invalid_argument when the name is taken.
+const ModelInfo& add_model(ModelInfo model, const std::vector<std::pair<const WorkloadSpec*, std::string>>& entries);
 
 // The workload's and the model's parameters together, workload first.
 std::vector<ParamDef> cell_param_defs(const Entry& entry);

@@ -26,24 +26,16 @@
 #include "harness/cell/errors.hpp"
 #include "harness/cell/memory.hpp"
 #include "harness/cell/outcome.hpp"
+#include "harness/cell/protocol.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/sandbox/crash.hpp"
+#include "harness/sandbox/external.hpp"
 #include "harness/sandbox/runner.hpp"
 #include "models/fiber/scheduler.hpp"
 
 namespace cmbench {
 
 namespace {
-
-void write_all(int fd, const std::string& text) {
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the parent is gone; nothing useful to do
-    off += static_cast<size_t>(n);
-  }
-}
 
 // Descriptors opened by the fd-exhaust fault, closed again when it unwinds,
 // so the cell can still read /proc and report its result.
@@ -360,22 +352,6 @@ void allow_core_file() {
 
 }  // namespace
 
-Outcome classify(const Probe& probe, std::string& message) {
-  if (!probe.started() || !probe.stopped()) {
-    message = "the implementation did not mark its timed region (start/stop)";
-    return Outcome::failed;
-  }
-  if (!probe.verified()) {
-    message = "the implementation did not verify its result";
-    return Outcome::failed;
-  }
-  if (!probe.verdict().ok) {
-    message = probe.verdict().message;
-    return Outcome::invalid;
-  }
-  return Outcome::ok;
-}
-
 int run_cell_child(const std::string& workload, const std::string& model,
                    const std::map<std::string, std::string>& given, int result_fd, int passes) {
   install_crash_handler(result_fd);
@@ -384,88 +360,31 @@ int run_cell_child(const std::string& workload, const std::string& model,
   g_result_fd = result_fd;
   g_previous_terminate = std::set_terminate(on_terminate);
   nlohmann::json out;
-  Outcome outcome = Outcome::ok;
   const Entry* entry = find_entry(workload, model);
   if (!entry) {
     out["outcome"] = to_string(Outcome::failed);
     out["message"] = fmt::format("no implementation of {} in model {}", workload, model);
-    write_all(result_fd, out.dump());
+    write_result(result_fd, out.dump());
     return 2;
   }
   if (std::string err = apply_memory_limit(); !err.empty()) {
     out["outcome"] = to_string(Outcome::failed);
     out["message"] = err;
-    write_all(result_fd, out.dump());
+    write_result(result_fd, out.dump());
     return 2;
   }
-  Probe probe;
-  try {
-    const Params params = make_params(cell_param_defs(*entry), given);
-    const uint64_t nominal = entry->workload->operations(params);
-    inject_fault(workload + "/" + model, probe, nominal);
-    probe.set_process_tree(entry->model->process_tree);
-    // --passes (run --min-time): the whole workload, run again in this
-    // process until the repetition has its passes, each verified; the first
-    // pass that is not ok ends the repetition with its outcome.
-    for (int pass = 0; pass < passes; ++pass) {
-      if (pass > 0) probe.next_pass();
-      entry->impl->run(params, probe);
-      std::string message;
-      outcome = classify(probe, message);
-      if (probe.operations() == 0) probe.set_operations(nominal);
-      if (outcome != Outcome::ok) {
-        out["message"] = passes > 1 ? fmt::format("pass {} of {}: {}", pass + 1, passes, message) : message;
-        break;
-      }
-    }
-  } catch (const LimitError& e) {
-    outcome = Outcome::limit;
-    out["message"] = e.what();
-    out["errno"] = e.err();
-  } catch (const SystemError& e) {
-    outcome = Outcome::failed;
-    out["message"] = e.what();
-    out["errno"] = e.err();
-  } catch (const std::bad_alloc&) {
-    outcome = Outcome::limit;
-    out["message"] = "out of memory (std::bad_alloc)";
-    out["errno"] = ENOMEM;
-  } catch (const std::system_error& e) {
-    int err = e.code().value();
-    outcome = is_limit_errno(err) ? Outcome::limit : Outcome::failed;
-    out["message"] = e.what();
-    out["errno"] = err;
-  } catch (const std::exception& e) {
-    outcome = Outcome::failed;
-    out["message"] = e.what();
-  }
-  out["outcome"] = to_string(outcome);
-  if (probe.stopped()) out["metrics"] = probe.metrics();
-  out["notes"] = probe.notes();
-  // The cell's own peak resident memory. It is read here, from /proc, and
-  // not from ru_maxrss, which survives execve and would carry the parent's.
-  out["vm_hwm_bytes"] = proc_status_bytes("self", "VmHWM");
-  write_all(result_fd, out.dump());
+  out = run_passes(*entry->workload, cell_param_defs(*entry), given,
+                   entry->impl ? std::function<void(const Params&, Probe&)>(entry->impl->run) : nullptr,
+                   entry->model->process_tree, passes, [&](const Params& params, Probe& probe, uint64_t nominal) {
+                     inject_fault(workload + "/" + model, probe, nominal);
+                     // An external model's cell becomes its program here,
+                     // with its parameters checked and its limits applied;
+                     // the program writes the result (docs/cell-protocol.md).
+                     if (entry->model->external)
+                       exec_external(*entry->model->external, workload, model, params, result_fd, passes);
+                   });
+  write_result(result_fd, out.dump());
   return 0;
-}
-
-const char* to_string(Outcome o) {
-  switch (o) {
-    case Outcome::ok: return "ok";
-    case Outcome::invalid: return "invalid";
-    case Outcome::timeout: return "timeout";
-    case Outcome::crashed: return "crashed";
-    case Outcome::failed: return "failed";
-    case Outcome::limit: return "limit";
-  }
-  return "failed";
-}
-
-std::optional<Outcome> outcome_from_string(const std::string& s) {
-  for (Outcome o : {Outcome::ok, Outcome::invalid, Outcome::timeout, Outcome::crashed,
-                    Outcome::failed, Outcome::limit})
-    if (s == to_string(o)) return o;
-  return std::nullopt;
 }
 
 }  // namespace cmbench

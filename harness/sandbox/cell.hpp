@@ -5,15 +5,9 @@
 #include <map>
 #include <string>
 
+#include "harness/cell/protocol.hpp"  // classify
+
 namespace cmbench {
-
-class Probe;
-enum class Outcome;
-
-// How a run that returned normally ended: ok, invalid (its verification
-// failed) or failed (it did not bracket its timed region or never verified).
-// `message` says why when not ok.
-Outcome classify(const Probe& probe, std::string& message);
 
 // `passes`: how many times the workload runs in this repetition (run
 // --min-time calibrates it; Probe::next_pass adds the passes up).

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "harness/registry/registry.hpp"
+
 namespace cmbench {
 
 namespace {
@@ -45,12 +47,10 @@ std::optional<std::string> count_refusal(const std::string& workload, const std:
   if (model == "fiber" && param(params, "threads") != "1")
     return fmt::format("{}/{}: threads:{} runs fibers on several kernel threads; {}; only threads:1 is counted",
                        workload, model, param(params, "threads"), why_threads);
-  if (model == "go")
-    return fmt::format(
-        "{}/{}: the Go program cannot mark its timed region for Valgrind (client requests need cgo, "
-        "which cmbench-go does not use), and callgrind aborts on it (an assertion on the Go runtime's "
-        "signals, even at gomaxprocs:1); it is not counted at any gomaxprocs",
-        workload, model);
+  // A model whose program Valgrind cannot follow says why (its manifest's
+  // `uncountable`).
+  if (const ModelInfo* m = find_model(model); m && !m->uncountable.empty())
+    return fmt::format("{}/{}: {}", workload, model, m->uncountable);
   // Models outside the tree: only those known to run every unit on one thread.
   if (model != "fiber" && model != "boost-fiber" && model != "coro" && model != "uv")
     return fmt::format("{}/{}: not known to run every unit on one thread; only fiber (threads:1), "

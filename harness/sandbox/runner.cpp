@@ -36,7 +36,9 @@
 #include "harness/cell/errors.hpp"
 #include "harness/cell/memory.hpp"
 #include "harness/cell/probe.hpp"
+#include "harness/registry/registry.hpp"
 #include "harness/sandbox/crash.hpp"
+#include "harness/sandbox/external.hpp"
 #include "harness/sandbox/instructions.hpp"
 
 extern char** environ;
@@ -346,26 +348,36 @@ struct StderrCapture {
 // What a cell that exited without a result said on its way out, as an
 // outcome: runtimes that abort instead of failing (the Go runtime cannot
 // report a thread or memory it could not get; it prints and exits 2) say
-// what ran out, and that is a `limit` like any other.
+// what ran out, and that is a `limit` like any other. What each says is
+// its manifest's `last_words` (docs/cell-protocol.md).
 struct LastWords {
   Outcome outcome = Outcome::failed;
   int err = 0;
   std::string message;
 };
 
-std::optional<LastWords> last_words(const std::string& err_text) {
+std::optional<LastWords> last_words(const std::string& model, const std::string& err_text) {
   std::smatch m;
-  static const std::regex go_thread(R"(failed to create new OS thread \(have (\d+) already; errno=(\d+)\))");
-  if (std::regex_search(err_text, m, go_thread)) {
-    const int e = std::atoi(m[2].str().c_str());
-    return LastWords{is_limit_errno(e) ? Outcome::limit : Outcome::failed, e,
-                     fmt::format("the Go runtime could not create an OS thread (it had {}): {} "
-                                 "(errno {}; RLIMIT_NPROC, threads-max or pid_max)",
-                                 m[1].str(), std::strerror(e), e)};
+  const ModelInfo* info = find_model(model);
+  for (const auto& rule : info && info->external ? info->external->last_words : std::vector<ExternalProgram::LastWords>{}) {
+    if (!std::regex_search(err_text, m, std::regex(rule.pattern))) continue;
+    const int e = rule.errno_group > 0 && static_cast<size_t>(rule.errno_group) < m.size()
+                      ? std::atoi(m[rule.errno_group].str().c_str())
+                      : rule.err;
+    std::string message = rule.message;
+    auto replace = [&message](const std::string& key, const std::string& value) {
+      for (size_t at = message.find(key); at != std::string::npos; at = message.find(key, at + value.size()))
+        message.replace(at, key.size(), value);
+    };
+    for (size_t g = 1; g < m.size() && g <= 9; ++g) replace(fmt::format("{{{}}}", g), m[g].str());
+    replace("{errno}", std::to_string(e));
+    replace("{strerror}", std::strerror(e));
+    const Outcome outcome = rule.outcome == "limit"    ? Outcome::limit
+                            : rule.outcome == "failed" ? Outcome::failed
+                            : is_limit_errno(e)        ? Outcome::limit
+                                                       : Outcome::failed;
+    return LastWords{outcome, e, message};
   }
-  static const std::regex go_memory(R"(fatal error: (runtime: )?out of memory|runtime: out of memory: cannot allocate)");
-  if (std::regex_search(err_text, m, go_memory))
-    return LastWords{Outcome::limit, ENOMEM, "the Go runtime ran out of memory (fatal error: out of memory)"};
   // Otherwise the first line that reads like an error, for the message
   // (searched by hand: std::regex recurses per character and a long line
   // would exhaust the stack).
@@ -569,6 +581,12 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   for (const auto& [k, v] : req.params) {
     args.push_back("--param");
     args.push_back(k + "=" + v);
+  }
+  // A model given with --external is unknown to a fresh cmbench: the cell
+  // reads its manifest too. (Those of the default folder it finds itself.)
+  if (const ModelInfo* m = find_model(req.model); m && m->external && !m->external->from_default_folder) {
+    args.push_back("--external");
+    args.push_back(m->external->manifest);
   }
   if (req.passes > 1) {
     args.push_back("--passes");
@@ -831,7 +849,7 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     res.outcome = Outcome::failed;
     res.message = fmt::format("the cell exited with status {} without a result",
                               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    if (auto words = last_words(err_capture.text())) {
+    if (auto words = last_words(req.model, err_capture.text())) {
       res.outcome = words->outcome;
       res.err = words->err;
       res.message = words->err != 0 ? words->message : res.message + "; it said: " + words->message;
@@ -862,6 +880,8 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
       res.metrics["memory_method"] = "VmHWM of the cell process";
     }
   }
+  // What the harness can re-check of a program outside the build.
+  check_external_result(req, res);
   // The counts of an ok repetition's timed region; without them it is no result.
   if (count_output && res.outcome == Outcome::ok && res.metrics.is_object()) {
     try {

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "harness/cell/histogram.hpp"
-#include "models/go/exec.hpp"
 
 namespace cmbench {
 namespace {
@@ -31,7 +30,9 @@ nlohmann::json go_summary(const std::vector<uint64_t>& values) {
     std::ofstream out(path);
     for (uint64_t v : values) out << v << '\n';
   }
-  const std::string cmd = models::go::binary() + " histogram < " + path;
+  // The program as built (models/go/CMakeLists.txt), or $CMBENCH_GO_BINARY.
+  const char* env = std::getenv("CMBENCH_GO_BINARY");
+  const std::string cmd = std::string(env && *env ? env : CMBENCH_GO_BINARY) + " histogram < " + path;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   std::string text;
   if (pipe) {
