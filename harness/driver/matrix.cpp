@@ -111,16 +111,16 @@ const std::vector<Preset>& presets() {
       // The regression gate's cells: every model on every workload, each
       // sized so that a repetition takes tens of milliseconds, and 15
       // repetitions a side, so that a slowdown survives the Holm correction
-      // over every metric of every cell (~315 tests) even when one
-      // repetition of a side is an outlier: with 10, one base repetition
-      // above 8 of the head's gives p = 0.001, too much for 315 tests; with
-      // 15, one above 13 gives p = 5e-6.
+      // over every metric of every cell (~460 tests for 112 cells) even
+      // when one repetition of a side is an outlier: with 10, one base
+      // repetition above 8 of the head's gives p = 0.001, too much for 460
+      // tests; with 15, one above 13 gives p = 5e-6.
       gather({"ci",
               "the regression gate's cells: every model and workload, small, 15 repetitions (cmbench "
               "ab in under 3 minutes)",
               15, 1, {},
-              // 10 ms: 77 cells x 16 repetitions x 2 sides at 0.1 s would be
-              // four minutes of timed regions alone, past the gate's three.
+              // 10 ms: 112 cells x 16 repetitions x 2 sides at 0.1 s would
+              // be six minutes of timed regions alone, past the gate's three.
               0.01}),
   };
   return all;

@@ -69,8 +69,11 @@ struct WorkloadSpec {
   // the number is fixed (pingpong's two).
   std::string units_param{};
   // The workload's groups in each preset (harness/driver/matrix.cpp names
-  // the presets: default, quick, full, ci). A preset that has none for it
-  // runs it only when --workloads names it, at its defaults.
+  // the presets: default, quick, full, ci, scaling). `run` runs a workload
+  // that a preset has no group for only when --workloads names it, at its
+  // defaults; but every workload must size the four comparison presets
+  // (default, quick, full, ci): Expand.EveryWorkloadAndModelIsInEveryPreset
+  // fails otherwise, so that no matrix silently leaves a workload out.
   std::map<std::string, std::vector<PresetGroup>> presets{};
   // The smoke matrix's values (tests/smoke_cells.hpp): tiny, and covering
   // every mode. They replace the default preset's values of these
