@@ -21,10 +21,21 @@
 //         deferred  each hand-off starts the receiver's uv_idle_t and stops
 //                   the sender's: one loop iteration per hand-off, as the
 //                   model's deferred continuation.
+//   page-touch UNITS STRIDE
+//       The page-fault floor of a stackful fiber (issue 22): one mapping
+//       carved into UNITS slots of STRIDE bytes, as the fiber stack pool
+//       carves its slabs (MAP_NORESERVE, no huge pages), and one byte written
+//       near the top of each slot, where a fiber's first frames land. Each
+//       write is a first-touch page fault with the page zeroed: what every
+//       parked fiber pays at least once, whatever its runtime does. The
+//       figure is the time per unit; the mapping is unmapped after the
+//       timed region.
 //
 // Each prints one JSON object: {"ns_per_op": ..., "ops": ...}. Every run
 // checks its result after the timed region and exits 1 with a message if it
 // is wrong, so a broken reference never becomes a figure.
+#include <sys/mman.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -51,7 +62,8 @@ using cmbench::sample_ns;
   std::fprintf(stderr,
                "usage: cmbench-perfref fiber-pingpong ROUNDS [--sample]\n"
                "       cmbench-perfref latency-sample N\n"
-               "       cmbench-perfref uv-pingpong ROUNDS inline|deferred\n");
+               "       cmbench-perfref uv-pingpong ROUNDS inline|deferred\n"
+               "       cmbench-perfref page-touch UNITS STRIDE\n");
   std::exit(2);
 }
 
@@ -192,6 +204,33 @@ int uv_pingpong(uint64_t rounds, bool deferred) {
   return report(elapsed, rounds, p.good, p.hist, true);
 }
 
+// --- the page-fault floor ---------------------------------------------------
+int page_touch(uint64_t units, uint64_t stride) {
+  const long page = sysconf(_SC_PAGESIZE);
+  if (stride % static_cast<uint64_t>(page) != 0) {
+    std::fprintf(stderr, "cmbench-perfref: page-touch STRIDE must be a multiple of the page size (%ld), got %llu\n",
+                 page, static_cast<unsigned long long>(stride));
+    return 2;
+  }
+  const uint64_t bytes = units * stride;
+  void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (map == MAP_FAILED) {
+    std::perror("cmbench-perfref: mmap");
+    return 1;
+  }
+  auto* base = static_cast<volatile unsigned char*>(map);
+  // The byte a slot's first frame would write: 64 bytes below its top.
+  auto top = [&](uint64_t i) { return base + (i + 1) * stride - 64; };
+  const int64_t t0 = now_ns();
+  for (uint64_t i = 0; i < units; ++i) *top(i) = static_cast<unsigned char>(i | 1);
+  const int64_t elapsed = now_ns() - t0;
+  uint64_t good = 0;
+  for (uint64_t i = 0; i < units; ++i) good += *top(i) == static_cast<unsigned char>(i | 1);
+  munmap(map, bytes);
+  static Histogram none;
+  return report(elapsed, units, good, none, false);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -215,5 +254,6 @@ int main(int argc, char** argv) {
     }
     return uv_pingpong(count_arg(argv[2], "ROUNDS"), mode == "deferred");
   }
+  if (what == "page-touch" && argc == 4) return page_touch(count_arg(argv[2], "UNITS"), count_arg(argv[3], "STRIDE"));
   usage();
 }
