@@ -29,7 +29,8 @@
 //
 // GoOrder is Go's order on one P (models/fiber/run_queue.hpp). The one-thread
 // mode uses it alone; M:N mode shares one GoOrder between its workers, under
-// the scheduler's lock (Boost.Fiber's shared_work shape).
+// the scheduler's lock (Boost.Fiber's shared_work shape), and gives each
+// worker a runnext slot of its own in front of it (scheduler_mn.cpp).
 #include <concepts>
 #include <cstddef>
 

@@ -185,7 +185,8 @@ void Scheduler::park(SpinLock* held) {
   if (held == &lock_) {
     // The caller holds the scheduler's lock (reactor, timers): take the next
     // fiber under it, without a poll.
-    next = stopping_.load(std::memory_order_relaxed) ? nullptr : runq_.pick_next();
+    next = stopping_.load(std::memory_order_relaxed) ? nullptr : std::exchange(w.runnext, nullptr);
+    if (!next && !stopping_.load(std::memory_order_relaxed)) next = runq_.pick_next();
     if (!next) next = &w.main;
   } else {
     next = next_to_run_shared(w);
@@ -319,7 +320,8 @@ boost::context::fiber Scheduler::finish(ControlBlock* self) noexcept {
     lock_.lock();
     unlink_live(self);
     const bool last = live_ == 0;
-    next = stopping_.load(std::memory_order_relaxed) ? nullptr : runq_.pick_next();
+    next = stopping_.load(std::memory_order_relaxed) ? nullptr : std::exchange(w.runnext, nullptr);
+    if (!next && !stopping_.load(std::memory_order_relaxed)) next = runq_.pick_next();
     lock_.unlock();
     if (!next) next = &w.main;
     if (last) {
@@ -365,6 +367,7 @@ void Scheduler::shutdown() {
     switch_to(cb);
   }
   runq_.clear();
+  w0_.runnext = nullptr;  // the other workers' are gone with them
   stopping_.store(false, std::memory_order_relaxed);
 }
 

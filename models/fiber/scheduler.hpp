@@ -302,6 +302,14 @@ class Scheduler {
     ControlBlock main;
     ControlBlock* current = &main;
     ControlBlock* switched_from = nullptr;  // for the AddressSanitizer annotations
+    // M:N: the fiber a fiber on this worker made ready last, which this
+    // worker runs next (Go's per-P runnext): a hand-off between two fibers
+    // stays on one thread instead of waking another and moving both fibers'
+    // stacks between cores at every message. Only this worker's thread
+    // touches it. The fiber it displaces goes to the shared queue, where
+    // an idle worker is woken for it.
+    ControlBlock* runnext = nullptr;
+    uint32_t runnext_streak = 0;  // runnext picks in a row (see next_to_run_shared)
     std::size_t since_poll = 0;  // switches since the last poll
     std::size_t round = kPollRound;
     std::vector<epoll_event> events;

@@ -1,13 +1,15 @@
 // The M:N mode's workers (Scheduler with threads > 1): the threads run()
 // starts, each worker's loop, how an idle worker waits and how it is woken.
 // Every worker shares one run queue (the policy, GoOrder), the live list,
-// the reactor's tables and the timers under the scheduler's lock_.
+// the reactor's tables and the timers under the scheduler's lock_; a fiber
+// made ready by a fiber goes first to its worker's own runnext slot.
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <memory>
 #include <new>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "harness/cell/errors.hpp"
@@ -54,7 +56,9 @@ void Scheduler::run_worker(Worker& w) {
   lock_.lock();
   for (;;) {
     if (live_ == 0 || error_ || deadlocked_) break;
-    if (ControlBlock* next = runq_.pick_next()) {
+    ControlBlock* next = std::exchange(w.runnext, nullptr);
+    if (!next) next = runq_.pick_next();
+    if (next) {
       lock_.unlock();
       switch_to(next);
       while (w.thread_call) run_thread_call(w);
@@ -115,6 +119,15 @@ void Scheduler::wake_all() noexcept {
 }
 
 void Scheduler::ready_shared(ControlBlock* cb, bool yielded) noexcept {
+  if (!yielded) {
+    // Made ready by this worker's fiber: this worker runs it next. Only the
+    // fiber it displaces, if any, is shared.
+    Worker* w = current_worker_;
+    if (w && w->sched == this) {
+      cb = std::exchange(w->runnext, cb);
+      if (!cb) return;
+    }
+  }
   lock_.lock();
   if (yielded)
     runq_.yielded(cb);
@@ -157,9 +170,27 @@ void Scheduler::notify_idle() noexcept {
 ControlBlock* Scheduler::next_to_run_shared(Worker& w) noexcept {
   if (stopping_.load(std::memory_order_relaxed)) return &w.main;
   if (has_waiters() && ++w.since_poll >= w.round) poll_round_shared(w);
+  if (w.runnext && ++w.runnext_streak < RunQueue<ControlBlock>::kNextStreak)
+    return std::exchange(w.runnext, nullptr);
+  // The chain of runnext picks is bounded as the one-thread queue bounds
+  // its `next` (run_queue.hpp): after kNextStreak in a row, runnext goes to
+  // the shared queue's tail when fibers wait there, and this worker takes
+  // the head, so two fibers handing a value back and forth on one worker
+  // cannot starve the fibers the reactor, the timers or the others queued.
+  w.runnext_streak = 0;
   lock_.lock();
-  ControlBlock* next = runq_.pick_next();
+  ControlBlock* next = nullptr;
+  bool wake = false;
+  if (!w.runnext) {
+    next = runq_.pick_next();
+  } else if (runq_.has_ready_fibers()) {
+    runq_.polled(std::exchange(w.runnext, nullptr));
+    next = runq_.pick_next();
+    wake = idle_ > 0;
+  }
   lock_.unlock();
+  if (wake) wake_one();
+  if (!next) next = std::exchange(w.runnext, nullptr);
   return next ? next : &w.main;
 }
 
