@@ -39,29 +39,13 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/thread/stack.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo::thread {
 namespace {
-
-// An owned descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const noexcept { return fd_; }
-  // Closes now; close() is never retried (the descriptor is gone either way).
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_;
-};
 
 class Server {
  public:
@@ -205,9 +189,9 @@ void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
   raise_fd_limit();
   uint16_t port = 0;
-  UniqueFd listener(listen_loopback(kBacklog(connections), 0, port));
-  UniqueFd wake(::eventfd(0, EFD_CLOEXEC));
-  if (wake.get() < 0) throw_errno("eventfd");
+  Fd listener(listen_loopback(kBacklog(connections), 0, port));
+  Fd wake(::eventfd(0, EFD_CLOEXEC));
+  if (!wake) throw_errno("eventfd");
   probe.note("server", "an acceptor std::thread blocking in accept(); a std::thread per "
                        "connection, blocking read/send until EOF");
   probe.note("stack_bytes", models::thread::default_stack_bytes());

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/thread/stack.hpp"
 #include "workloads/idle/spec.hpp"
@@ -44,21 +45,6 @@ namespace cmbench::idle::thread {
 namespace {
 
 using echo::client_gone;
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const noexcept { return fd_; }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_;
-};
 
 class Server {
  public:
@@ -200,9 +186,9 @@ void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
   probe.note("fd_limit", raise_fd_limit(connections));
   uint16_t port = 0;
-  UniqueFd listener(echo::listen_loopback(echo::kBacklog(connections), 0, port));
-  UniqueFd wake(::eventfd(0, EFD_CLOEXEC));
-  if (wake.get() < 0) throw_errno("eventfd");
+  Fd listener(echo::listen_loopback(echo::kBacklog(connections), 0, port));
+  Fd wake(::eventfd(0, EFD_CLOEXEC));
+  if (!wake) throw_errno("eventfd");
   probe.note("server", "an acceptor std::thread blocking in accept(); a std::thread per connection, "
                        "blocking read() into a buffer on its stack and send() until EOF");
   probe.note("read_buffer", fmt::format("{} bytes on the connection thread's stack", kReadBuffer));
