@@ -293,11 +293,12 @@ func clientGone(err error) bool {
 	return e == syscall.ECONNRESET || e == syscall.EPIPE
 }
 
-// serveEcho echoes until the connection ends; any other error is the
-// server's failure, sent (the first one) to `failed` as the error the cell
-// ends with.
-func serveEcho(conn net.Conn, failed chan<- error) {
-	buf := make([]byte, echoReadBuffer)
+// serveEcho echoes, reading up to bufSize bytes at a time, until the
+// connection ends; any other error is the server's failure, sent (the first
+// one) to `failed` as the error the cell ends with. idle serves its
+// connections with it too (workloads/idle/go.go).
+func serveEcho(conn net.Conn, bufSize int, failed chan<- error) {
+	buf := make([]byte, bufSize)
 	report := func(call string, err error) {
 		if !clientGone(err) {
 			select {
@@ -379,7 +380,7 @@ func runEcho(p Params, probe *Probe) error {
 				defer units.Done()
 				defer open.remove(conn)
 				defer conn.Close()
-				serveEcho(conn, serveErr)
+				serveEcho(conn, echoReadBuffer, serveErr)
 			}()
 		}
 	}()
