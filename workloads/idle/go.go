@@ -147,27 +147,7 @@ func runIdle(p Params, probe *Probe) error {
 	}
 	defer gen.close()
 	units.Add(1)
-	go func() { // the accept loop
-		defer units.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					acceptErr <- err
-				}
-				return
-			}
-			accepted.Add(1)
-			open.add(conn)
-			units.Add(1)
-			go func() {
-				defer units.Done()
-				defer open.remove(conn)
-				defer conn.Close()
-				serveEcho(conn, idleReadBuffer, serveErr)
-			}()
-		}
-	}()
+	go acceptAndServe(ln, open, &units, &accepted, idleReadBuffer, acceptErr, serveErr)
 	// The generator's signals: 'r' (ready), then 'd' (done) or end of file.
 	ready := make(chan struct{})
 	done := make(chan struct{})
