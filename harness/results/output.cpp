@@ -17,6 +17,7 @@
 #include <random>
 #include <utility>
 
+#include "harness/cell/fd.hpp"
 #include "harness/results/input.hpp"
 
 namespace cmbench {
@@ -56,22 +57,6 @@ std::string random_suffix() {
   static std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(::getpid())};
   return fmt::format("{:016x}", rng());
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // close() reports deferred write errors (NFS, quotas): checked, not retried.
-  int close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
 
 void on_signal_remove_temporary(int sig) {
   remove_temporary_now();
@@ -173,7 +158,7 @@ void write_file_atomic(const std::string& path, const std::string& text, const s
   const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), random_suffix());
   if (tmp.size() >= sizeof g_temporary) throw WriteError(fmt::format("{}: the path is too long", path), ENAMETOOLONG);
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (fd.get() < 0) throw WriteError(fmt::format("cannot create {}: {}", tmp, std::strerror(errno)), errno);
+  if (!fd) throw WriteError(fmt::format("cannot create {}: {}", tmp, std::strerror(errno)), errno);
   std::memcpy(g_temporary, tmp.c_str(), tmp.size() + 1);
   g_temporary_set.store(true);
   auto fail = [&](const std::string& what, int err) {
@@ -190,7 +175,8 @@ void write_file_atomic(const std::string& path, const std::string& text, const s
   }
   // fsync before rename, so a power cut leaves the old file or the new one.
   if (::fsync(fd.get()) != 0 && errno != EINVAL) fail("cannot fsync", errno);
-  if (fd.close() != 0) fail("cannot close", errno);
+  // close() reports deferred write errors (NFS, quotas): checked, not retried.
+  if (::close(fd.release()) != 0) fail("cannot close", errno);
   // The path may have become something else meanwhile: never rename onto
   // a device node or a link.
   try {

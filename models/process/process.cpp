@@ -32,17 +32,6 @@ size_t records_per_page(size_t record_size) {
 
 }  // namespace
 
-// --- Fd ---
-
-void Fd::reset() noexcept {
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-}
-
-void Fd::close() {
-  if (fd_ < 0) return;
-  if (::close(std::exchange(fd_, -1)) != 0) throw_errno("close");
-}
-
 // --- pipes ---
 
 Pipe make_pipe() {

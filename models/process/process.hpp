@@ -1,6 +1,6 @@
 #pragma once
 // The process model's primitives, in the style of fmt's os.h: small
-// move-only RAII wrappers over file descriptors, pipes, forked children,
+// move-only RAII wrappers over pipes, forked children,
 // shared mappings and a process-shared mutex. Setup failures throw
 // SystemError or LimitError carrying errno (through throw_errno); EINTR is
 // retried in exactly one place (retry_on_eintr); close() is never retried,
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 
 namespace cmbench::models::process {
 
@@ -31,38 +32,9 @@ auto retry_on_eintr(F&& f) {
   }
 }
 
-// An owned file descriptor: closed on destruction, movable, not copyable.
-class Fd {
- public:
-  Fd() noexcept = default;
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.release();
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  // Closes the descriptor, ignoring errors: a destructor cannot report them.
-  ~Fd() { reset(); }
-
-  int get() const noexcept { return fd_; }
-  bool valid() const noexcept { return fd_ >= 0; }
-  // Gives up ownership without closing.
-  int release() noexcept { return std::exchange(fd_, -1); }
-  // Closes now, so that the end of a pipe is really gone (EOF for readers,
-  // EPIPE for writers) at a point the caller chooses. Throws SystemError if
-  // close() fails, but the descriptor is released either way and the close
-  // is never retried. Closing an empty Fd does nothing.
-  void close();
-
- private:
-  void reset() noexcept;
-  int fd_ = -1;
-};
+// The owned descriptor of every primitive here is cmbench's one Fd
+// (harness/cell/fd.hpp): its close() throws SystemError and is never retried.
+using cmbench::Fd;
 
 // Both ends of a pipe. Created with pipe2(O_CLOEXEC) so that nothing this
 // suite might exec inherits them; forked children do inherit them (fork does

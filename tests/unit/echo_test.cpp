@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
@@ -421,10 +423,30 @@ bool few_processes(std::string& why) {
   return true;
 }
 
+// RLIMIT_NPROC counts every task of the user on the machine, so two runs
+// under few_processes() at once (ctest -j2 runs this test's two models side
+// by side; another checkout's tests may run it too) each count the other's
+// units against their room, and one's generator could not even fork (seen:
+// "fork (load generator)" where pthread_create was expected). Such a run
+// holds this machine-wide lock from before it counts the tasks until its
+// cell has ended.
+class NobodyLock {
+ public:
+  NobodyLock() : fd_(::open("/tmp/cmbench-test-rlimit-nproc.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666)) {
+    if (!fd_) throw cmbench::SystemError(std::string("open the lock file: ") + std::strerror(errno), errno);
+    while (::flock(fd_.get(), LOCK_EX) != 0)
+      if (errno != EINTR) throw cmbench::SystemError(std::string("flock: ") + std::strerror(errno), errno);
+  }
+
+ private:
+  cmbench::Fd fd_;  // closing it releases the lock
+};
+
 class EchoProcessLimit : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EchoProcessLimit, UnitsThatCannotBeCreatedAreAPromptLimit) {
   const Params p = echo_params({{"connections", "8"}, {"requests", "80"}});
+  const NobodyLock lock;
   const ChildOutcome out = run_in_child(GetParam(), p, few_processes);
   if (out.code == kSkipExit) GTEST_SKIP() << out.message;
   ASSERT_EQ(out.code, kLimitExit) << out.message;

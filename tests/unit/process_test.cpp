@@ -1,4 +1,4 @@
-// The process model: the semantics of its primitives (Fd, pipes and their
+// The process model: the semantics of its primitives (pipes and their
 // capacity, read_exact/write_all, fork_child/reap/Children, SharedMapping,
 // SharedMutex) and its prodcons and counter implementations at tiny sizes.
 // No assertion depends on timing.
@@ -46,8 +46,6 @@ namespace {
 namespace pm = cmbench::models::process;
 using cmbench::SystemError;
 
-bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
-
 // Everything left in a pipe once its writers are gone.
 std::string drain(const pm::Fd& fd) {
   std::string out;
@@ -57,50 +55,6 @@ std::string drain(const pm::Fd& fd) {
     if (n <= 0) return out;
     out.append(buf, static_cast<size_t>(n));
   }
-}
-
-// --- Fd -------------------------------------------------------------------
-
-TEST(Fd, ClosesOnDestruction) {
-  int raw = -1;
-  {
-    pm::Pipe p = pm::make_pipe();
-    raw = p.read.get();
-    EXPECT_TRUE(is_open(raw));
-  }
-  EXPECT_FALSE(is_open(raw));
-}
-
-TEST(Fd, MoveTransfersOwnership) {
-  pm::Pipe p = pm::make_pipe();
-  const int raw = p.read.get();
-  pm::Fd moved(std::move(p.read));
-  EXPECT_FALSE(p.read.valid());
-  EXPECT_EQ(moved.get(), raw);
-  pm::Fd assigned;
-  assigned = std::move(moved);
-  EXPECT_FALSE(moved.valid());
-  EXPECT_EQ(assigned.get(), raw);
-  EXPECT_TRUE(is_open(raw));
-}
-
-TEST(Fd, CloseNowAndTwiceIsHarmless) {
-  pm::Pipe p = pm::make_pipe();
-  const int raw = p.write.get();
-  p.write.close();
-  EXPECT_FALSE(p.write.valid());
-  EXPECT_FALSE(is_open(raw));
-  EXPECT_NO_THROW(p.write.close());
-}
-
-TEST(Fd, ReleaseGivesUpOwnership) {
-  int raw = -1;
-  {
-    pm::Pipe p = pm::make_pipe();
-    raw = p.read.release();
-  }
-  EXPECT_TRUE(is_open(raw));
-  ::close(raw);
 }
 
 // --- pipes ----------------------------------------------------------------

@@ -13,8 +13,8 @@
 //           from the other thread.
 //
 // A bystander pair is pingpong's: two fibers and an unbuffered_channel each
-// way. A pushes v and pops v + 1 until the last blocker is done, then closes
-// `ping`; B's pop returns closed and B ends. The main fiber joins every fiber.
+// way (workloads/common/bystanders/boost_fiber.hpp), until the last blocker
+// is done. The main fiber joins every fiber.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,6 +26,7 @@
 #include "models/boost_fiber/runtime.hpp"
 #include "models/boost_fiber/worker_pool.hpp"
 #include "workloads/blocking/spec.hpp"
+#include "workloads/common/bystanders/boost_fiber.hpp"
 
 namespace cmbench::blocking::boost_fiber {
 
@@ -33,10 +34,6 @@ namespace bf = cmbench::boost_fiber;
 namespace fibers = boost::fibers;
 
 namespace {
-
-struct Pair {
-  fibers::unbuffered_channel<uint64_t> ping, pong;
-};
 
 void run(const Params& params, Probe& probe) {
   const uint64_t nblockers = params.u("blockers");
@@ -48,8 +45,7 @@ void run(const Params& params, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   std::vector<Tally> tallies(nblockers);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<std::unique_ptr<Pair>> channels;
-  for (uint64_t i = 0; i < npairs; ++i) channels.push_back(std::make_unique<Pair>());
+  bystanders::boost_fiber::Pairs bystander_pairs(pairs, hists);
   uint64_t remaining = nblockers;
   ThreadPeak peak;
   std::optional<bf::WorkerPool> workers;
@@ -61,34 +57,7 @@ void run(const Params& params, Probe& probe) {
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    units.emplace_back(std::allocator_arg, salloc, [&, i] {  // A
-      Pair& c = *channels[i];
-      bystanders::Tally t;
-      bystanders::RoundTrips laps(hists[i]);
-      uint64_t v = 0;
-      do {
-        c.ping.push(v);
-        uint64_t got = 0;
-        if (c.pong.pop(got) != fibers::channel_op_status::success) got = 0;
-        laps.lap();
-        bystanders::reply(t, v, got);
-        ++v;
-      } while (remaining != 0);
-      c.ping.close();
-      pairs[i].replies = t.replies;
-      pairs[i].wrong = t.wrong;
-    });
-    units.emplace_back(std::allocator_arg, salloc, [&, i] {  // B
-      Pair& c = *channels[i];
-      uint64_t v = 0, answered = 0;
-      while (c.ping.pop(v) == fibers::channel_op_status::success) {
-        ++answered;
-        c.pong.push(v + 1);
-      }
-      pairs[i].answered = answered;
-    });
-  }
+  bystander_pairs.spawn(units, salloc, [&remaining] { return remaining == 0; });
   for (uint64_t b = 0; b < nblockers; ++b) {
     units.emplace_back(std::allocator_arg, salloc, [&, b] {
       Tally t;

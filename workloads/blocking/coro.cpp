@@ -13,10 +13,9 @@
 //           coroutine is suspended, the io_context's thread runs the others.
 //
 // A bystander pair is pingpong's: two coroutines and an unbuffered
-// experimental::channel each way (try_send / try_receive first, as
-// pingpong). A sends v and receives v + 1 until the last blocker is done,
-// then closes `ping` (empty, B parked in its receive, which fails with
-// channel_closed); io_context::run() returning joins every unit.
+// experimental::channel each way (workloads/common/bystanders/coro.hpp),
+// until the last blocker is done; io_context::run() returning joins every
+// unit.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,6 +27,7 @@
 #include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/blocking/spec.hpp"
+#include "workloads/common/bystanders/coro.hpp"
 
 namespace cmbench::blocking::coro {
 
@@ -44,11 +44,6 @@ struct Shared {
   ThreadPeak peak;
 };
 
-struct Pair {
-  rt::Channel<uint64_t> ping, pong;
-  explicit Pair(const rt::Executor& ex) : ping(ex, 0), pong(ex, 0) {}
-};
-
 rt::Task<> blocker(Shared& s, Tally& tally) {
   const rt::Executor ex = co_await asio::this_coro::executor;
   for (uint64_t k = 0; k < s.calls; ++k) {
@@ -63,39 +58,6 @@ rt::Task<> blocker(Shared& s, Tally& tally) {
   --s.remaining;
 }
 
-rt::Task<> unit_a(Shared& s, Pair& c, Histogram& hist, bystanders::Tally& out) {
-  bystanders::Tally t;
-  bystanders::RoundTrips laps(hist);
-  uint64_t v = 0;
-  do {
-    if (!c.ping.try_send(rt::error_code{}, v)) co_await c.ping.async_send(rt::error_code{}, v, rt::kAwait);
-    uint64_t got = 0;
-    rt::error_code ec;
-    if (!rt::try_receive(c.pong, got)) std::tie(ec, got) = co_await c.pong.async_receive(rt::kAwaitTuple);
-    laps.lap();
-    bystanders::reply(t, v, ec ? 0 : got);
-    ++v;
-  } while (s.remaining != 0);
-  c.ping.close();
-  out.replies = t.replies;
-  out.wrong = t.wrong;
-}
-
-rt::Task<> unit_b(Pair& c, bystanders::Tally& out) {
-  uint64_t answered = 0;
-  for (;;) {
-    uint64_t v = 0;
-    if (!rt::try_receive(c.ping, v)) {
-      auto [ec, got] = co_await c.ping.async_receive(rt::kAwaitTuple);
-      if (ec) break;  // channel_closed: A is done
-      v = got;
-    }
-    ++answered;
-    if (!c.pong.try_send(rt::error_code{}, v + 1)) co_await c.pong.async_send(rt::error_code{}, v + 1, rt::kAwait);
-  }
-  out.answered = answered;
-}
-
 void run(const Params& params, Probe& probe) {
   const uint64_t nblockers = params.u("blockers");
   const uint64_t npairs = params.u("pairs");
@@ -107,17 +69,13 @@ void run(const Params& params, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   std::vector<Tally> tallies(nblockers);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<std::unique_ptr<Pair>> channels;
-  for (uint64_t i = 0; i < npairs; ++i) channels.push_back(std::make_unique<Pair>(io.get_executor()));
+  bystanders::coro::Pairs bystander_pairs(io, pairs, hists);
 
   rt::prepare(probe);
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    rt::spawn(io, unit_a(shared, *channels[i], hists[i], pairs[i]));
-    rt::spawn(io, unit_b(*channels[i], pairs[i]));
-  }
+  bystander_pairs.spawn([&shared] { return shared.remaining == 0; });
   for (uint64_t b = 0; b < nblockers; ++b) rt::spawn(io, blocker(shared, tallies[b]));
   io.run();
   shared.peak.sample();

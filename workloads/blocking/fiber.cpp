@@ -16,8 +16,8 @@
 //           through the scheduler's inbox and an eventfd in its epoll set.
 //
 // A bystander pair is pingpong's: two fibers and an unbuffered channel each
-// way. A sends v and receives v + 1 until the last blocker is done, then
-// closes `ping`; B's receive returns nothing and B ends.
+// way (workloads/common/bystanders/fiber.hpp), until the last blocker is
+// done.
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -27,20 +27,16 @@
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
-#include "models/fiber/channel.hpp"
 #include "models/fiber/offload.hpp"
 #include "models/fiber/scheduler.hpp"
 #include "workloads/blocking/spec.hpp"
+#include "workloads/common/bystanders/fiber.hpp"
 
 namespace cmbench::blocking::fiber {
 
 namespace rt = cmbench::fiber;
 
 namespace {
-
-struct Pair {
-  rt::Channel<uint64_t> ping{0}, pong{0};
-};
 
 void run(const Params& params, Probe& probe) {
   const uint64_t nblockers = params.u("blockers");
@@ -52,7 +48,7 @@ void run(const Params& params, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   std::vector<Tally> tallies(nblockers);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<Pair> channels(npairs);
+  bystanders::fiber::Pairs bystander_pairs(pairs, hists);
   // Fibers may run on different threads (threads > 1).
   std::atomic<uint64_t> remaining{nblockers};
   ThreadPeak peak;
@@ -64,33 +60,7 @@ void run(const Params& params, Probe& probe) {
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    sched.spawn([&, i] {  // A
-      Pair& c = channels[i];
-      bystanders::Tally t;
-      bystanders::RoundTrips laps(hists[i]);
-      uint64_t v = 0;
-      do {
-        c.ping.send(v);
-        const std::optional<uint64_t> got = c.pong.recv();
-        laps.lap();
-        bystanders::reply(t, v, got.value_or(0));
-        ++v;
-      } while (remaining.load(std::memory_order_acquire) != 0);
-      c.ping.close();
-      pairs[i].replies = t.replies;
-      pairs[i].wrong = t.wrong;
-    });
-    sched.spawn([&, i] {  // B
-      Pair& c = channels[i];
-      uint64_t answered = 0;
-      while (std::optional<uint64_t> v = c.ping.recv()) {
-        ++answered;
-        c.pong.send(*v + 1);
-      }
-      pairs[i].answered = answered;
-    });
-  }
+  bystander_pairs.spawn(sched, [&remaining] { return remaining.load(std::memory_order_acquire) == 0; });
   for (uint64_t b = 0; b < nblockers; ++b) {
     sched.spawn([&, b] {
       Tally t;

@@ -3,9 +3,9 @@
 // kernel runs the other processes, so offload=inline and offload=pool are
 // the same code (blocking is the process model's nature).
 //
-// A bystander pair is pingpong's: two processes and a pipe each way. A
-// writes v, reads v + 1, until the last blocker is done (a counter in shared
-// memory), then closes its write end; B reads end of file and exits.
+// A bystander pair is pingpong's: two processes and a pipe each way
+// (workloads/common/bystanders/process.hpp), until the last blocker is done
+// (a counter in shared memory).
 //
 // Tallies live in a shared mapping written by each unit at its end; the
 // parent verifies them after reaping. The OS threads of this model are its
@@ -21,6 +21,7 @@
 
 #include "models/process/process.hpp"
 #include "workloads/blocking/spec.hpp"
+#include "workloads/common/bystanders/process.hpp"
 
 namespace cmbench::blocking::process {
 namespace {
@@ -48,69 +49,22 @@ void run(const Params& p, Probe& probe) {
   Tally* tallies = mapping.at<Tally>(tallies_at);
   bystanders::Tally* pairs = mapping.at<bystanders::Tally>(pairs_at);
 
-  std::vector<pm::Pipe> to_b, to_a;
-  for (uint64_t i = 0; i < npairs; ++i) {
-    to_b.push_back(pm::make_pipe());
-    to_a.push_back(pm::make_pipe());
-  }
-  // A child keeps only the ends of its own pair.
-  auto close_all_but = [&](uint64_t mine) {
-    for (uint64_t j = 0; j < npairs; ++j) {
-      if (j == mine) continue;
-      to_b[j].read.close();
-      to_b[j].write.close();
-      to_a[j].read.close();
-      to_a[j].write.close();
-    }
-  };
+  bystanders::process::Pairs bystander_pairs({pairs, npairs}, hists, "blocking");
 
   pm::Children children(nblockers + 2 * npairs);
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    children.spawn([&, i] {  // B
-      close_all_but(i);
-      to_b[i].write.close();
-      to_a[i].read.close();
-      uint64_t v, answered = 0;
-      while (pm::read_exact(to_b[i].read, &v, sizeof v)) {
-        const uint64_t r = v + 1;
-        pm::write_all(to_a[i].write, &r, sizeof r);
-        ++answered;
-      }
-      pairs[i].answered = answered;
-    });
-    children.spawn([&, i] {  // A
-      close_all_but(i);
-      to_b[i].read.close();
-      to_a[i].write.close();
-      bystanders::Tally t;
-      bystanders::RoundTrips laps(hists[i]);
-      uint64_t v = 0;
-      do {
-        pm::write_all(to_b[i].write, &v, sizeof v);
-        uint64_t got;
-        if (!pm::read_exact(to_a[i].read, &got, sizeof got))
-          throw SystemError("blocking: a bystander's answering process is gone", EPIPE);
-        laps.lap();
-        bystanders::reply(t, v, got);
-        ++v;
-      } while (shared.remaining.load(std::memory_order_acquire) != 0);
-      pairs[i].replies = t.replies;
-      pairs[i].wrong = t.wrong;
-      to_b[i].write.close();  // B reads end of file
-    });
-  }
+  bystander_pairs.spawn(children, [&shared] { return shared.remaining.load(std::memory_order_acquire) == 0; });
   for (uint64_t b = 0; b < nblockers; ++b) {
     children.spawn([&, b] {
-      close_all_but(npairs);
+      bystander_pairs.close_all();
       Tally t;
       for (uint64_t k = 0; k < calls; ++k) called(t, blocking_call(delay), delay);
       tallies[b] = t;
       shared.remaining.fetch_sub(1, std::memory_order_release);
     });
   }
-  close_all_but(npairs);
+  bystander_pairs.close_all();
   const uint64_t tasks = tree_threads(::getpid());
   children.reap_all();
   probe.stop();

@@ -5,31 +5,25 @@
 // code (blocking is the thread model's nature).
 //
 // A bystander pair is two threads passing the turn through a condition
-// variable handoff (models/thread/court.hpp, as pingpong does). A sends v
-// and waits for v + 1 until the last blocker is done, then hands B the value
-// kStop, on which B returns.
+// variable handoff (workloads/common/bystanders/thread.hpp), until the last
+// blocker is done.
 //
 // Threads: 1 (the cell's) + B + 2P, sampled after every blocking call.
 #include <atomic>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
-#include "models/thread/court.hpp"
 #include "models/thread/stack.hpp"
 #include "models/thread/thread_group.hpp"
 #include "workloads/blocking/spec.hpp"
+#include "workloads/common/bystanders/thread.hpp"
 
 namespace cmbench::blocking::thread {
 namespace {
 
-using models::thread::Court;
 using models::thread::ThreadGroup;
-
-// A never sends it as a value: v counts round trips, far below it.
-constexpr uint64_t kStop = std::numeric_limits<uint64_t>::max();
 
 void run(const Params& p, Probe& probe) {
   const uint64_t nblockers = p.u("blockers");
@@ -40,7 +34,7 @@ void run(const Params& p, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   std::vector<Tally> tallies(nblockers);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<Court> courts(npairs);
+  bystanders::thread::Pairs bystander_pairs(pairs, hists);
   std::atomic<uint64_t> remaining{nblockers};
   ThreadPeak peak;
 
@@ -49,35 +43,7 @@ void run(const Params& p, Probe& probe) {
     ThreadGroup units(nblockers + 2 * npairs);
     probe.start();
     // The bystanders first, so that they are running when the others start.
-    for (uint64_t i = 0; i < npairs; ++i) {
-      units.spawn([&, i] {  // A
-        Court& court = courts[i];
-        bystanders::Tally t;
-        bystanders::RoundTrips laps(hists[i]);
-        uint64_t v = 0;
-        do {
-          court.hand(Court::Turn::b, v);
-          const uint64_t got = court.await(Court::Turn::a);
-          laps.lap();
-          bystanders::reply(t, v, got);
-          ++v;
-        } while (remaining.load(std::memory_order_acquire) != 0);
-        court.hand(Court::Turn::b, kStop);
-        pairs[i].replies = t.replies;
-        pairs[i].wrong = t.wrong;
-      });
-      units.spawn([&, i] {  // B
-        Court& court = courts[i];
-        uint64_t answered = 0;
-        for (;;) {
-          const uint64_t v = court.await(Court::Turn::b);
-          if (v == kStop) break;
-          ++answered;
-          court.hand(Court::Turn::a, v + 1);
-        }
-        pairs[i].answered = answered;
-      });
-    }
+    bystander_pairs.spawn(units, [&remaining] { return remaining.load(std::memory_order_acquire) == 0; });
     for (uint64_t b = 0; b < nblockers; ++b) {
       units.spawn([&, b] {
         Tally t;

@@ -17,14 +17,15 @@
 //
 // A bystander pair is pingpong's two callbacks handing the value to each
 // other through the loop's continuation policy (Loop::complete), except that
-// A starts each new round trip on the next loop iteration (Loop::defer):
-// a pair that only ever handed off inline would keep the loop's ready queue
-// from ever emptying, and the loop would never poll again — no
-// uv_queue_work completion would ever run (libuv delivers them through a
-// uv_async_t) and the blockers would never finish. That is how a libuv
-// program keeps an endless in-process exchange from starving its I/O, and
-// each round trip of a pair therefore includes one loop iteration (a
-// zero-timeout epoll_wait) besides the callbacks of the blockers due then.
+// A starts each new round trip on the next loop iteration (Loop::defer;
+// workloads/common/bystanders/uv.hpp): a pair that only ever handed off
+// inline would keep the loop's ready queue from ever emptying, and the loop
+// would never poll again — no uv_queue_work completion would ever run
+// (libuv delivers them through a uv_async_t) and the blockers would never
+// finish. That is how a libuv program keeps an endless in-process exchange
+// from starving its I/O, and each round trip of a pair therefore includes
+// one loop iteration (a zero-timeout epoll_wait) besides the callbacks of
+// the blockers due then.
 //
 // The loop ends (uv_run returns) when the last blocker is done, the pairs
 // have stopped, and no work request is pending.
@@ -41,6 +42,7 @@
 #include "models/uv/error.hpp"
 #include "models/uv/loop.hpp"
 #include "workloads/blocking/spec.hpp"
+#include "workloads/common/bystanders/uv.hpp"
 
 namespace cmbench::blocking::uv {
 namespace {
@@ -100,59 +102,6 @@ struct Blocker {
   }
 };
 
-struct Ponger;
-
-// Unit A of a pair.
-struct Pinger {
-  Task reply;       // runs when B's answer arrives
-  Task next_round;  // deferred: sends the next value
-  Shared* s = nullptr;
-  Ponger* b = nullptr;
-  Histogram* hist = nullptr;
-  std::optional<bystanders::RoundTrips> laps;
-  bystanders::Tally* tally = nullptr;
-  uint64_t v = 0;      // the value in flight
-  uint64_t got = 0;    // written by B
-  static void next_round_cb(Task* t);
-  static void reply_cb(Task* t);
-};
-
-// Unit B of a pair.
-struct Ponger {
-  Task task;  // runs when A's value arrives
-  Pinger* a = nullptr;
-  Shared* s = nullptr;
-  uint64_t value = 0;
-  bool stop = false;
-  static void run_cb(Task* t) {
-    auto* self = static_cast<Ponger*>(t->data);
-    if (self->stop) return;
-    ++self->a->tally->answered;
-    self->a->got = self->value + 1;
-    self->s->loop.complete(&self->a->reply);
-  }
-};
-
-void Pinger::next_round_cb(Task* t) {
-  auto* self = static_cast<Pinger*>(t->data);
-  if (!self->laps) self->laps.emplace(*self->hist);  // A's first callback: its start
-  self->b->value = self->v;
-  self->s->loop.complete(&self->b->task);
-}
-
-void Pinger::reply_cb(Task* t) {
-  auto* self = static_cast<Pinger*>(t->data);
-  self->laps->lap();
-  bystanders::reply(*self->tally, self->v, self->got);
-  ++self->v;
-  if (self->s->remaining != 0) {
-    self->s->loop.defer(&self->next_round);
-    return;
-  }
-  self->b->stop = true;
-  self->s->loop.complete(&self->b->task);
-}
-
 std::string threadpool_size() {
   const char* env = std::getenv("UV_THREADPOOL_SIZE");
   return env && *env ? fmt::format("UV_THREADPOOL_SIZE={} (from the environment)", env)
@@ -169,25 +118,11 @@ void run(const Params& p, Probe& probe) {
   Loop loop(continuation);
   Shared shared{loop, p.u("calls"), delay_ns(p), pool_offload(p), nblockers, {}, 0};
   std::vector<Blocker> blockers(nblockers);
-  std::vector<Pinger> as(npairs);
-  std::vector<Ponger> bs(npairs);
+  bystanders::uv::Pairs bystander_pairs(loop, pair_tallies, hists, [&shared] { return shared.remaining == 0; });
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    Pinger& a = as[i];
-    Ponger& b = bs[i];
-    a.reply = Task{nullptr, &Pinger::reply_cb, &a};
-    a.next_round = Task{nullptr, &Pinger::next_round_cb, &a};
-    a.s = &shared;
-    a.b = &b;
-    a.hist = &hists[i];
-    a.tally = &pair_tallies[i];
-    b.task = Task{nullptr, &Ponger::run_cb, &b};
-    b.a = &a;
-    b.s = &shared;
-    loop.post(&a.next_round);
-  }
+  bystander_pairs.start();
   for (Blocker& b : blockers) {
     b.s = &shared;
     b.start = Task{nullptr, &Blocker::start_cb, &b};

@@ -18,6 +18,11 @@
 // read per round trip on the sample clock, the difference of consecutive
 // reads recorded into the pair's own histogram (probe.latency_histograms(P)).
 // The first sample of a pair is measured from A's start.
+//
+// Each model's pairs are written once, in workloads/common/bystanders/<m>.hpp
+// (a class Pairs the workloads construct before probe.start() and start
+// first, with the condition that ends them), and every workload that runs
+// bystanders uses them.
 #include <fmt/format.h>
 
 #include <cstdint>

@@ -48,6 +48,7 @@
 #include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
 #include "workloads/echo/asio_done.hpp"
+#include "workloads/echo/boost_fiber_server.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo::boost_fiber {
@@ -59,50 +60,6 @@ using asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
-
-// Boost.Fiber's round_robin, through which the polling fiber can ask whether
-// other fibers are ready.
-class PollingRoundRobin : public fibers::algo::round_robin {
- public:
-  explicit PollingRoundRobin(PollingRoundRobin** self) { *self = this; }
-};
-
-struct IoResult {
-  error_code ec;
-  std::size_t bytes = 0;
-};
-
-// Starts an asynchronous operation whose handler is (error_code, size_t) and
-// parks this fiber until the handler has run.
-template <typename Start>
-IoResult await_io(Start&& start) {
-  fibers::promise<IoResult> promise;
-  fibers::future<IoResult> future = promise.get_future();
-  start([&promise](const error_code& ec, std::size_t n) { promise.set_value(IoResult{ec, n}); });
-  return future.get();
-}
-
-void serve(tcp::socket& conn, std::unique_ptr<char[]> buf, ServeError& failed) {
-  for (;;) {
-    IoResult r = await_io([&](auto handler) {
-      conn.async_read_some(asio::buffer(buf.get(), kReadBuffer), std::move(handler));
-    });
-    if (r.ec) {  // end of stream, the client gone, closed at shutdown, or a failure
-      failed.note("read (connection)", r.ec);
-      break;
-    }
-    const std::size_t got = r.bytes;
-    r = await_io([&](auto handler) {
-      asio::async_write(conn, asio::buffer(buf.get(), got), std::move(handler));
-    });
-    if (r.ec) {
-      failed.note("write (connection)", r.ec);
-      break;
-    }
-  }
-  error_code ignored;
-  conn.close(ignored);
-}
 
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
@@ -127,98 +84,33 @@ void run(const Params& params, Probe& probe) {
   probe.note("tcp_nodelay", true);
   probe.note("read_buffer", kReadBuffer);
 
-  PollingRoundRobin* algo = nullptr;
-  fibers::use_scheduling_algorithm<PollingRoundRobin>(&algo);
-  // The thread's scheduler outlives this call (a test runs many cells on one
-  // thread): put Boost.Fiber's default back on every way out.
-  struct Restore {
-    ~Restore() { fibers::use_scheduling_algorithm<fibers::algo::round_robin>(); }
-  } restore;
-
-  std::deque<tcp::socket> sockets;  // stable addresses; closed at shutdown
-  std::vector<fibers::fiber> conns;
-  uint64_t live = 0;  // acceptor and connection fibers not yet ended
-  bool stopping = false;
-  error_code accept_error;
-  ServeError serve_error;
-  uint64_t accepted = 0, polls = 0, blocking_polls = 0;
+  Server server(io, acceptor, 0);
 
   probe.start();
   LoadGen gen(params, port);
   DoneDescriptor done(io, gen);  // LoadGen's descriptor: released, not closed
+  server.start<kReadBuffer, BufferOn::heap>(salloc, done);
 
-  fibers::fiber poller(std::allocator_arg, salloc, [&] {
-    while (!(stopping && live == 0)) {
-      if (algo->has_ready_fibers()) {
-        io.poll();
-        ++polls;
-        boost::this_fiber::yield();
-      } else {
-        io.run_one();
-        ++blocking_polls;
-      }
-    }
-  });
-  ++live;
-  fibers::fiber acceptor_fiber(std::allocator_arg, salloc, [&] {
-    for (;;) {
-      tcp::socket conn(io);
-      IoResult r = await_io([&](auto handler) {
-        acceptor.async_accept(conn, [h = std::move(handler)](const error_code& ec) mutable {
-          h(ec, 0);
-        });
-      });
-      if (r.ec == asio::error::connection_aborted) continue;
-      if (r.ec) {
-        if (r.ec != asio::error::operation_aborted) {
-          accept_error = r.ec;
-          done.cancel();  // wakes main: stop serving
-        }
-        break;
-      }
-      ++accepted;
-      conn.set_option(tcp::no_delay(true));
-      tcp::socket& mine = sockets.emplace_back(std::move(conn));
-      ++live;
-      conns.emplace_back(std::allocator_arg, salloc,
-                         [&mine, &live, &serve_error, buf = std::make_unique<char[]>(kReadBuffer)]() mutable {
-                           serve(mine, std::move(buf), serve_error);
-                           --live;
-                         });
-    }
-    --live;
-  });
-
-  await_io([&](auto handler) {
-    done.async_wait(asio::posix::stream_descriptor::wait_read,
-                    [h = std::move(handler)](const error_code& ec) mutable { h(ec, 0); });
-  });
+  wait_readable(done);
   Verdict verdict = Verdict::fail("the load generator's result was never collected");
   std::exception_ptr failure;
-  if (!accept_error) {
+  if (!server.accept_error()) {
     try {
       verdict = gen.finish(probe);
     } catch (...) {
       failure = std::current_exception();
     }
   }
-  stopping = true;
-  error_code ignored;
-  acceptor.close(ignored);
-  acceptor_fiber.join();
-  for (tcp::socket& s : sockets)
-    if (s.is_open()) s.close(ignored);
-  for (fibers::fiber& f : conns) f.join();
-  poller.join();
+  server.stop();
   probe.stop();
 
   // A connection's own failure first: the generator's error is its echo.
-  if (serve_error) throw_errno(serve_error.call, serve_error.ec.value());
+  if (server.serve_error()) throw_errno(server.serve_error().call, server.serve_error().ec.value());
   if (failure) std::rethrow_exception(failure);
-  if (accept_error) throw_errno("accept", accept_error.value());
-  probe.note("connections_accepted", accepted);
-  probe.note("polls", polls);
-  probe.note("blocking_polls", blocking_polls);
+  if (server.accept_error()) throw_errno("accept", server.accept_error().value());
+  probe.note("connections_accepted", server.accepted());
+  probe.note("polls", server.polls());
+  probe.note("blocking_polls", server.blocking_polls());
   probe.verify(verdict);
 }
 

@@ -33,6 +33,7 @@
 #include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/echo/asio_done.hpp"
+#include "workloads/echo/coro_server.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo::coro {
@@ -44,61 +45,6 @@ using rt::error_code;
 
 namespace {
 
-// The sockets of the open connections, so that shutdown can close them; a
-// connection removes its own entry when it ends.
-using Sockets = std::list<tcp::socket>;
-
-struct Server {
-  asio::io_context& io;
-  tcp::acceptor& acceptor;
-  Sockets sockets;
-  error_code accept_error;
-  asio::posix::stream_descriptor& done;
-  ServeError serve_error = {};
-  uint64_t accepted = 0;
-  bool stopping = false;
-};
-
-rt::Task<> serve(Server& server, Sockets::iterator it) {
-  tcp::socket& conn = *it;
-  auto buf = std::make_unique<char[]>(kReadBuffer);
-  for (;;) {
-    auto [rec, got] =
-        co_await conn.async_read_some(asio::buffer(buf.get(), kReadBuffer), rt::kAwaitTuple);
-    if (rec) {  // end of stream, the client gone, closed at shutdown, or a failure
-      server.serve_error.note("read (connection)", rec);
-      break;
-    }
-    auto [wec, sent] =
-        co_await asio::async_write(conn, asio::buffer(buf.get(), got), rt::kAwaitTuple);
-    if (wec) {
-      server.serve_error.note("write (connection)", wec);
-      break;
-    }
-  }
-  error_code ignored;
-  conn.close(ignored);
-  server.sockets.erase(it);
-}
-
-rt::Task<> accept_loop(Server& server) {
-  for (;;) {
-    auto [ec, conn] = co_await server.acceptor.async_accept(rt::kAwaitTuple);
-    if (ec == asio::error::connection_aborted) continue;
-    if (ec) {
-      if (ec != asio::error::operation_aborted && !server.stopping) {
-        server.accept_error = ec;
-        server.done.cancel();  // wakes the watcher: stop serving
-      }
-      co_return;
-    }
-    ++server.accepted;
-    conn.set_option(tcp::no_delay(true));
-    server.sockets.push_back(std::move(conn));
-    rt::spawn(server.io, serve(server, std::prev(server.sockets.end())));
-  }
-}
-
 rt::Task<> watcher(Server& server, LoadGen& gen, Probe& probe, Verdict& verdict,
                    std::exception_ptr& failure) {
   co_await server.done.async_wait(asio::posix::stream_descriptor::wait_read, rt::kAwaitTuple);
@@ -109,11 +55,7 @@ rt::Task<> watcher(Server& server, LoadGen& gen, Probe& probe, Verdict& verdict,
       failure = std::current_exception();
     }
   }
-  server.stopping = true;
-  error_code ignored;
-  server.acceptor.close(ignored);
-  for (tcp::socket& s : server.sockets)
-    if (s.is_open()) s.close(ignored);
+  stop(server);
 }
 
 void run(const Params& params, Probe& probe) {
@@ -139,7 +81,7 @@ void run(const Params& params, Probe& probe) {
   DoneDescriptor done(io, gen);  // LoadGen's descriptor: released, not closed
   Server server{io, acceptor, {}, {}, done};
 
-  rt::spawn(io, accept_loop(server));
+  rt::spawn(io, accept_loop<kReadBuffer, BufferOn::heap>(server));
   rt::spawn(io, watcher(server, gen, probe, verdict, failure));
   io.run();
   probe.stop();

@@ -39,6 +39,7 @@
 #include "harness/registry/registry.hpp"
 #include "models/fiber/net.hpp"
 #include "models/fiber/scheduler.hpp"
+#include "workloads/echo/fiber_server.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo::fiber {
@@ -47,53 +48,6 @@ namespace rt = cmbench::fiber;
 namespace net = cmbench::fiber::net;
 
 namespace {
-
-// The open connections, so the controller can close them at shutdown: an
-// intrusive list of records on the connection fibers' own stacks.
-struct Open {
-  net::Socket* socket;
-  Open* prev = nullptr;
-  Open* next = nullptr;
-};
-
-struct OpenList {
-  std::mutex mu;  // fibers on different threads (threads > 1); never held across a park
-  Open* head = nullptr;
-  void link(Open* o) noexcept {
-    std::lock_guard lock(mu);
-    o->next = head;
-    if (head) head->prev = o;
-    head = o;
-  }
-  void unlink(Open* o) noexcept {
-    std::lock_guard lock(mu);
-    (o->prev ? o->prev->next : head) = o->next;
-    if (o->next) o->next->prev = o->prev;
-  }
-};
-
-void serve(net::Socket& conn, OpenList& open) {
-  Open self{&conn};
-  open.link(&self);
-  struct Unlink {
-    OpenList& open;
-    Open* self;
-    ~Unlink() { open.unlink(self); }
-  } unlink{open, &self};
-  std::unique_ptr<char[]> buf(new char[kReadBuffer]);
-  try {
-    for (;;) {
-      const std::size_t got = net::read_some(conn, buf.get(), kReadBuffer);
-      if (got == 0) break;  // end of stream, or closed at shutdown
-      if (!net::write_all(conn, buf.get(), got)) break;
-    }
-  } catch (const SystemError& e) {
-    // The client gone (a reset, a broken pipe) ends the connection, as end
-    // of stream does (spec.hpp); any other error escapes the fiber and
-    // stops the server with it.
-    if (!client_gone(e.err())) throw;
-  }
-}
 
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
@@ -128,7 +82,7 @@ void run(const Params& params, Probe& probe) {
     while (net::Socket conn = net::accept(listener)) {
       ++accepted;
       net::set_nodelay(conn);
-      sched.spawn([conn = std::move(conn), &open]() mutable { serve(conn, open); });
+      sched.spawn([conn = std::move(conn), &open]() mutable { serve<kReadBuffer, BufferOn::heap>(conn, open); });
     }
     listener.close();
   });
@@ -137,8 +91,7 @@ void run(const Params& params, Probe& probe) {
     sched.forget(gen.done_fd());
     sched.on_thread_stack([&] { verdict = gen.finish(probe); });
     net::shutdown(listen_fd);
-    std::lock_guard lock(open.mu);
-    for (Open* o = open.head; o; o = o->next) net::shutdown(o->socket->fd());
+    open.shutdown_all();
   });
   try {
     sched.run();

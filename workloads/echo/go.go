@@ -40,6 +40,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -293,11 +294,12 @@ func clientGone(err error) bool {
 	return e == syscall.ECONNRESET || e == syscall.EPIPE
 }
 
-// serveEcho echoes until the connection ends; any other error is the
-// server's failure, sent (the first one) to `failed` as the error the cell
-// ends with.
-func serveEcho(conn net.Conn, failed chan<- error) {
-	buf := make([]byte, echoReadBuffer)
+// serveEcho echoes, reading up to bufSize bytes at a time, until the
+// connection ends; any other error is the server's failure, sent (the first
+// one) to `failed` as the error the cell ends with. idle serves its
+// connections with it too (workloads/idle/go.go).
+func serveEcho(conn net.Conn, bufSize int, failed chan<- error) {
+	buf := make([]byte, bufSize)
 	report := func(call string, err error) {
 		if !clientGone(err) {
 			select {
@@ -318,6 +320,33 @@ func serveEcho(conn net.Conn, failed chan<- error) {
 			report("read (connection)", err)
 			return
 		}
+	}
+}
+
+// acceptAndServe is the accept loop (started with units.Add(1) done): a
+// goroutine per connection, serving it with serveEcho until it ends, each
+// one counted in `accepted`, added to `open` and to `units`. An accept error
+// other than the listener's closing goes to acceptErr. idle runs it too.
+func acceptAndServe(ln net.Listener, open *openConns, units *sync.WaitGroup, accepted *atomic.Uint64,
+	bufSize int, acceptErr, serveErr chan<- error) {
+	defer units.Done()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				acceptErr <- err
+			}
+			return
+		}
+		accepted.Add(1)
+		open.add(conn)
+		units.Add(1)
+		go func() {
+			defer units.Done()
+			defer open.remove(conn)
+			defer conn.Close()
+			serveEcho(conn, bufSize, serveErr)
+		}()
 	}
 }
 
@@ -346,7 +375,7 @@ func runEcho(p Params, probe *Probe) error {
 	port := ln.Addr().(*net.TCPAddr).Port
 	open := &openConns{conns: map[net.Conn]struct{}{}}
 	var units sync.WaitGroup
-	var accepted uint64
+	var accepted atomic.Uint64
 	acceptErr := make(chan error, 1)
 	serveErr := make(chan error, 1)
 	probe.Note("io", "a goroutine per connection; net.Conn Read/Write park the goroutine on EAGAIN in the "+
@@ -362,27 +391,7 @@ func runEcho(p Params, probe *Probe) error {
 	}
 	defer gen.close()
 	units.Add(1)
-	go func() { // the accept loop
-		defer units.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					acceptErr <- err
-				}
-				return
-			}
-			accepted++
-			open.add(conn)
-			units.Add(1)
-			go func() {
-				defer units.Done()
-				defer open.remove(conn)
-				defer conn.Close()
-				serveEcho(conn, serveErr)
-			}()
-		}
-	}()
+	go acceptAndServe(ln, open, &units, &accepted, echoReadBuffer, acceptErr, serveErr)
 	done := make(chan struct{})
 	go func() { // the generator's "done" byte, or end of file if it died
 		var b [1]byte
@@ -426,7 +435,7 @@ func runEcho(p Params, probe *Probe) error {
 	if ferr != nil {
 		return ferr
 	}
-	probe.Note("connections_accepted", accepted)
+	probe.Note("connections_accepted", accepted.Load())
 	probe.Verify(verdict)
 	return nil
 }

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo {
@@ -699,15 +700,6 @@ bool parse_args(int argc, char** argv, Config& cfg, std::string& error) {
   return true;
 }
 
-// An owned descriptor for the LoadGen constructor's error paths.
-struct ScopedFd {
-  int fd = -1;
-  ~ScopedFd() {
-    if (fd >= 0) ::close(fd);
-  }
-  int release() { return std::exchange(fd, -1); }
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -807,11 +799,11 @@ LoadGen::LoadGen(const LoadSpec& spec, uint16_t port)
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  ScopedFd report{::memfd_create("cmbench-loadgen-report", MFD_CLOEXEC)};
-  if (report.fd < 0) throw_errno("memfd_create (load generator report)");
-  if (::ftruncate(report.fd, sizeof(LoadGenShared)) != 0)
+  Fd report(::memfd_create("cmbench-loadgen-report", MFD_CLOEXEC));
+  if (!report) throw_errno("memfd_create (load generator report)");
+  if (::ftruncate(report.get(), sizeof(LoadGenShared)) != 0)
     throw_errno("ftruncate (load generator report)");
-  void* mem = ::mmap(nullptr, sizeof(LoadGenShared), PROT_READ | PROT_WRITE, MAP_SHARED, report.fd, 0);
+  void* mem = ::mmap(nullptr, sizeof(LoadGenShared), PROT_READ | PROT_WRITE, MAP_SHARED, report.get(), 0);
   if (mem == MAP_FAILED) throw_errno("mmap (load generator report)");
   shared_ = new (mem) LoadGenShared{};
   int p[2];
@@ -820,13 +812,13 @@ LoadGen::LoadGen(const LoadSpec& spec, uint16_t port)
     ::munmap(shared_, sizeof(LoadGenShared));
     throw_errno("pipe2 (load generator done)", err);
   }
-  ScopedFd done_r{p[0]}, done_w{p[1]};
+  Fd done_r(p[0]), done_w(p[1]);
   if (::pipe2(p, O_CLOEXEC) != 0) {
     const int err = errno;
     ::munmap(shared_, sizeof(LoadGenShared));
     throw_errno("pipe2 (load generator lifeline)", err);
   }
-  ScopedFd life_r{p[0]}, life_w{p[1]};
+  Fd life_r(p[0]), life_w(p[1]);
 
   LoadGenShared* shared = shared_;
   const pid_t mid = ::fork();
@@ -845,9 +837,9 @@ LoadGen::LoadGen(const LoadSpec& spec, uint16_t port)
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      const int a = ::fcntl(report.fd, F_DUPFD, 10);
-      const int b = ::fcntl(done_w.fd, F_DUPFD, 10);
-      const int c = ::fcntl(life_r.fd, F_DUPFD, 10);
+      const int a = ::fcntl(report.get(), F_DUPFD, 10);
+      const int b = ::fcntl(done_w.get(), F_DUPFD, 10);
+      const int c = ::fcntl(life_r.get(), F_DUPFD, 10);
       if (a < 0 || b < 0 || c < 0 || ::dup2(a, kReportFd) < 0 || ::dup2(b, kDoneFd) < 0 ||
           ::dup2(c, kLifelineFd) < 0) {
         shared->exec_errno = errno;
@@ -871,8 +863,8 @@ LoadGen::LoadGen(const LoadSpec& spec, uint16_t port)
   // Only the generator writes "done" and reads the lifeline: with our copies
   // closed, its exit is an end of file on done_fd and our exit one on its
   // lifeline.
-  ::close(done_w.release());
-  ::close(life_r.release());
+  done_w.reset();
+  life_r.reset();
   int status = 0;
   while (::wait4(mid, &status, 0, &fork_usage_) < 0 && errno == EINTR) {
   }

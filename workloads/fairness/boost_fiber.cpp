@@ -5,8 +5,8 @@
 // whole budget and ends, and every other fiber waits meanwhile.
 //
 // A bystander pair is pingpong's: two fibers and an unbuffered_channel each
-// way, until every hog is done; A then closes `ping`. The main fiber joins
-// every fiber.
+// way (workloads/common/bystanders/boost_fiber.hpp), until every hog is
+// done. The main fiber joins every fiber.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -16,6 +16,7 @@
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
+#include "workloads/common/bystanders/boost_fiber.hpp"
 #include "workloads/fairness/spec.hpp"
 
 namespace cmbench::fairness::boost_fiber {
@@ -24,10 +25,6 @@ namespace bf = cmbench::boost_fiber;
 namespace fibers = boost::fibers;
 
 namespace {
-
-struct Pair {
-  fibers::unbuffered_channel<uint64_t> ping, pong;
-};
 
 void run(const Params& params, Probe& probe) {
   const uint64_t nhogs = params.u("hogs");
@@ -39,8 +36,7 @@ void run(const Params& params, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   LocalBoard board(nhogs);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<std::unique_ptr<Pair>> channels;
-  for (uint64_t i = 0; i < npairs; ++i) channels.push_back(std::make_unique<Pair>());
+  bystanders::boost_fiber::Pairs bystander_pairs(pairs, hists);
 
   bf::prepare(probe, params.u("stack_size"));
   std::vector<fibers::fiber> units;
@@ -48,34 +44,7 @@ void run(const Params& params, Probe& probe) {
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    units.emplace_back(std::allocator_arg, salloc, [&, i] {  // A
-      Pair& c = *channels[i];
-      bystanders::Tally t;
-      bystanders::RoundTrips laps(hists[i]);
-      uint64_t v = 0;
-      do {
-        c.ping.push(v);
-        uint64_t got = 0;
-        if (c.pong.pop(got) != fibers::channel_op_status::success) got = 0;
-        laps.lap();
-        bystanders::reply(t, v, got);
-        ++v;
-      } while (!board->all_finished());
-      c.ping.close();
-      pairs[i].replies = t.replies;
-      pairs[i].wrong = t.wrong;
-    });
-    units.emplace_back(std::allocator_arg, salloc, [&, i] {  // B
-      Pair& c = *channels[i];
-      uint64_t v = 0, answered = 0;
-      while (c.ping.pop(v) == fibers::channel_op_status::success) {
-        ++answered;
-        c.pong.push(v + 1);
-      }
-      pairs[i].answered = answered;
-    });
-  }
+  bystander_pairs.spawn(units, salloc, [&board] { return board->all_finished(); });
   for (uint64_t h = 0; h < nhogs; ++h) {
     units.emplace_back(std::allocator_arg, salloc, [&, h] {
       for (uint64_t done = 0; done < budget;) {

@@ -7,8 +7,8 @@
 // coroutine waits meanwhile.
 //
 // A bystander pair is pingpong's: two coroutines and an unbuffered
-// experimental::channel each way (try_send / try_receive first), until every
-// hog is done; A then closes `ping` (empty, B parked in its receive).
+// experimental::channel each way (workloads/common/bystanders/coro.hpp),
+// until every hog is done.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -19,6 +19,7 @@
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
+#include "workloads/common/bystanders/coro.hpp"
 #include "workloads/fairness/spec.hpp"
 
 namespace cmbench::fairness::coro {
@@ -27,11 +28,6 @@ namespace rt = cmbench::coro;
 namespace asio = boost::asio;
 
 namespace {
-
-struct Pair {
-  rt::Channel<uint64_t> ping, pong;
-  explicit Pair(const rt::Executor& ex) : ping(ex, 0), pong(ex, 0) {}
-};
 
 rt::Task<> hog(Board& board, uint64_t h, uint64_t slice, uint64_t budget, bool yield) {
   const rt::Executor ex = co_await asio::this_coro::executor;
@@ -44,39 +40,6 @@ rt::Task<> hog(Board& board, uint64_t h, uint64_t slice, uint64_t budget, bool y
   board.finish(h);
 }
 
-rt::Task<> unit_a(Board& board, Pair& c, Histogram& hist, bystanders::Tally& out) {
-  bystanders::Tally t;
-  bystanders::RoundTrips laps(hist);
-  uint64_t v = 0;
-  do {
-    if (!c.ping.try_send(rt::error_code{}, v)) co_await c.ping.async_send(rt::error_code{}, v, rt::kAwait);
-    uint64_t got = 0;
-    rt::error_code ec;
-    if (!rt::try_receive(c.pong, got)) std::tie(ec, got) = co_await c.pong.async_receive(rt::kAwaitTuple);
-    laps.lap();
-    bystanders::reply(t, v, ec ? 0 : got);
-    ++v;
-  } while (!board.all_finished());
-  c.ping.close();
-  out.replies = t.replies;
-  out.wrong = t.wrong;
-}
-
-rt::Task<> unit_b(Pair& c, bystanders::Tally& out) {
-  uint64_t answered = 0;
-  for (;;) {
-    uint64_t v = 0;
-    if (!rt::try_receive(c.ping, v)) {
-      auto [ec, got] = co_await c.ping.async_receive(rt::kAwaitTuple);
-      if (ec) break;  // channel_closed: A is done
-      v = got;
-    }
-    ++answered;
-    if (!c.pong.try_send(rt::error_code{}, v + 1)) co_await c.pong.async_send(rt::error_code{}, v + 1, rt::kAwait);
-  }
-  out.answered = answered;
-}
-
 void run(const Params& params, Probe& probe) {
   const uint64_t nhogs = params.u("hogs");
   const uint64_t npairs = params.u("pairs");
@@ -85,17 +48,13 @@ void run(const Params& params, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   LocalBoard board(nhogs);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<std::unique_ptr<Pair>> channels;
-  for (uint64_t i = 0; i < npairs; ++i) channels.push_back(std::make_unique<Pair>(io.get_executor()));
+  bystanders::coro::Pairs bystander_pairs(io, pairs, hists);
 
   rt::prepare(probe);
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    rt::spawn(io, unit_a(*board, *channels[i], hists[i], pairs[i]));
-    rt::spawn(io, unit_b(*channels[i], pairs[i]));
-  }
+  bystander_pairs.spawn([&board] { return board->all_finished(); });
   for (uint64_t h = 0; h < nhogs; ++h)
     rt::spawn(io, hog(*board, h, work_units(params), budget_units(params), yield));
   io.run();

@@ -7,7 +7,7 @@
 // the other workers go on running the other fibers.
 //
 // A bystander pair is pingpong's: two fibers and an unbuffered channel each
-// way, until every hog is done; A then closes `ping`.
+// way (workloads/common/bystanders/fiber.hpp), until every hog is done.
 #include <algorithm>
 #include <cstdint>
 #include <optional>
@@ -16,8 +16,8 @@
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
-#include "models/fiber/channel.hpp"
 #include "models/fiber/scheduler.hpp"
+#include "workloads/common/bystanders/fiber.hpp"
 #include "workloads/fairness/spec.hpp"
 
 namespace cmbench::fairness::fiber {
@@ -25,10 +25,6 @@ namespace cmbench::fairness::fiber {
 namespace rt = cmbench::fiber;
 
 namespace {
-
-struct Pair {
-  rt::Channel<uint64_t> ping{0}, pong{0};
-};
 
 void run(const Params& params, Probe& probe) {
   const uint64_t nhogs = params.u("hogs");
@@ -40,7 +36,7 @@ void run(const Params& params, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   LocalBoard board(nhogs);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<Pair> channels(npairs);
+  bystanders::fiber::Pairs bystander_pairs(pairs, hists);
 
   probe.note("scheduler", "cmbench's own, cooperative (run-queue order: the threads note)");
   probe.note("threads", sched.threading());
@@ -49,33 +45,7 @@ void run(const Params& params, Probe& probe) {
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    sched.spawn([&, i] {  // A
-      Pair& c = channels[i];
-      bystanders::Tally t;
-      bystanders::RoundTrips laps(hists[i]);
-      uint64_t v = 0;
-      do {
-        c.ping.send(v);
-        const std::optional<uint64_t> got = c.pong.recv();
-        laps.lap();
-        bystanders::reply(t, v, got.value_or(0));
-        ++v;
-      } while (!board->all_finished());
-      c.ping.close();
-      pairs[i].replies = t.replies;
-      pairs[i].wrong = t.wrong;
-    });
-    sched.spawn([&, i] {  // B
-      Pair& c = channels[i];
-      uint64_t answered = 0;
-      while (std::optional<uint64_t> v = c.ping.recv()) {
-        ++answered;
-        c.pong.send(*v + 1);
-      }
-      pairs[i].answered = answered;
-    });
-  }
+  bystander_pairs.spawn(sched, [&board] { return board->all_finished(); });
   for (uint64_t h = 0; h < nhogs; ++h) {
     sched.spawn([&, h] {
       for (uint64_t done = 0; done < budget;) {

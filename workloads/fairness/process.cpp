@@ -7,8 +7,8 @@
 // process that means to yield would call; under CFS it only moves it behind
 // the others of its CPU's run queue). The hogs' record (fairness::Board) and
 // the bystanders' tallies live in a shared mapping. A bystander pair is
-// pingpong's two processes and a pipe each way; A closes its write end once
-// every hog is done, and B reads end of file.
+// pingpong's two processes and a pipe each way
+// (workloads/common/bystanders/process.hpp), until every hog is done.
 #include <sched.h>
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "models/process/process.hpp"
+#include "workloads/common/bystanders/process.hpp"
 #include "workloads/fairness/spec.hpp"
 
 namespace cmbench::fairness::process {
@@ -38,61 +39,15 @@ void run(const Params& p, Probe& probe) {
   // Zero-filled by the mapping; an implicit-lifetime aggregate.
   bystanders::Tally* pairs = mapping.at<bystanders::Tally>(pairs_at);
 
-  std::vector<pm::Pipe> to_b, to_a;
-  for (uint64_t i = 0; i < npairs; ++i) {
-    to_b.push_back(pm::make_pipe());
-    to_a.push_back(pm::make_pipe());
-  }
-  auto close_all_but = [&](uint64_t mine) {
-    for (uint64_t j = 0; j < npairs; ++j) {
-      if (j == mine) continue;
-      to_b[j].read.close();
-      to_b[j].write.close();
-      to_a[j].read.close();
-      to_a[j].write.close();
-    }
-  };
+  bystanders::process::Pairs bystander_pairs({pairs, npairs}, hists, "fairness");
 
   pm::Children children(nhogs + 2 * npairs);
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    children.spawn([&, i] {  // B
-      close_all_but(i);
-      to_b[i].write.close();
-      to_a[i].read.close();
-      uint64_t v, answered = 0;
-      while (pm::read_exact(to_b[i].read, &v, sizeof v)) {
-        const uint64_t r = v + 1;
-        pm::write_all(to_a[i].write, &r, sizeof r);
-        ++answered;
-      }
-      pairs[i].answered = answered;
-    });
-    children.spawn([&, i] {  // A
-      close_all_but(i);
-      to_b[i].read.close();
-      to_a[i].write.close();
-      bystanders::Tally t;
-      bystanders::RoundTrips laps(hists[i]);
-      uint64_t v = 0;
-      do {
-        pm::write_all(to_b[i].write, &v, sizeof v);
-        uint64_t got;
-        if (!pm::read_exact(to_a[i].read, &got, sizeof got))
-          throw SystemError("fairness: a bystander's answering process is gone", EPIPE);
-        laps.lap();
-        bystanders::reply(t, v, got);
-        ++v;
-      } while (!board.all_finished());
-      pairs[i].replies = t.replies;
-      pairs[i].wrong = t.wrong;
-      to_b[i].write.close();
-    });
-  }
+  bystander_pairs.spawn(children, [&board] { return board.all_finished(); });
   for (uint64_t h = 0; h < nhogs; ++h) {
     children.spawn([&, h] {
-      close_all_but(npairs);
+      bystander_pairs.close_all();
       for (uint64_t done = 0; done < budget;) {
         const uint64_t n = yield ? std::min(slice, budget - done) : budget;
         board.work(h, n);
@@ -102,7 +57,7 @@ void run(const Params& p, Probe& probe) {
       board.finish(h);
     });
   }
-  close_all_but(npairs);
+  bystander_pairs.close_all();
   children.reap_all();
   probe.stop();
 

@@ -7,27 +7,24 @@
 // every slice: what a C++ programmer writes to "yield", though under CFS it
 // only moves the thread behind the others of its CPU's run queue. A
 // bystander pair is two threads passing the turn through a condition
-// variable handoff (models/thread/court.hpp), until every hog is done.
+// variable handoff (workloads/common/bystanders/thread.hpp), until every hog
+// is done.
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <thread>
 #include <vector>
 
 #include "harness/cell/probe.hpp"
 #include "harness/registry/registry.hpp"
-#include "models/thread/court.hpp"
 #include "models/thread/stack.hpp"
 #include "models/thread/thread_group.hpp"
+#include "workloads/common/bystanders/thread.hpp"
 #include "workloads/fairness/spec.hpp"
 
 namespace cmbench::fairness::thread {
 namespace {
 
-using models::thread::Court;
 using models::thread::ThreadGroup;
-
-constexpr uint64_t kStop = std::numeric_limits<uint64_t>::max();
 
 void run(const Params& p, Probe& probe) {
   const uint64_t nhogs = p.u("hogs");
@@ -39,41 +36,13 @@ void run(const Params& p, Probe& probe) {
   std::span<Histogram> hists = probe.latency_histograms(npairs);
   LocalBoard board(nhogs);
   std::vector<bystanders::Tally> pairs(npairs);
-  std::vector<Court> courts(npairs);
+  bystanders::thread::Pairs bystander_pairs(pairs, hists);
 
   {
     ThreadGroup units(nhogs + 2 * npairs);
     probe.start();
     // The bystanders first, so that they are running when the others start.
-    for (uint64_t i = 0; i < npairs; ++i) {
-      units.spawn([&, i] {  // A
-        Court& court = courts[i];
-        bystanders::Tally t;
-        bystanders::RoundTrips laps(hists[i]);
-        uint64_t v = 0;
-        do {
-          court.hand(Court::Turn::b, v);
-          const uint64_t got = court.await(Court::Turn::a);
-          laps.lap();
-          bystanders::reply(t, v, got);
-          ++v;
-        } while (!board->all_finished());
-        court.hand(Court::Turn::b, kStop);
-        pairs[i].replies = t.replies;
-        pairs[i].wrong = t.wrong;
-      });
-      units.spawn([&, i] {  // B
-        Court& court = courts[i];
-        uint64_t answered = 0;
-        for (;;) {
-          const uint64_t v = court.await(Court::Turn::b);
-          if (v == kStop) break;
-          ++answered;
-          court.hand(Court::Turn::a, v + 1);
-        }
-        pairs[i].answered = answered;
-      });
-    }
+    bystander_pairs.spawn(units, [&board] { return board->all_finished(); });
     for (uint64_t h = 0; h < nhogs; ++h) {
       units.spawn([&, h] {
         for (uint64_t done = 0; done < budget;) {

@@ -6,7 +6,8 @@
 // yield=slice every work_ms; with yield=never its callback computes the whole
 // budget at once. A bystander pair is two callbacks handing the value to each
 // other through the loop's continuation policy; A starts each round trip on
-// the next loop iteration (Loop::defer), as the hogs do, so that the pair
+// the next loop iteration (Loop::defer; workloads/common/bystanders/uv.hpp),
+// as the hogs do, so that the pair
 // and the hogs take turns (a pair that only ever handed off inline would
 // never let the loop reach the deferred hogs). So in one loop iteration each
 // hog computes one slice and each pair makes one round trip: a round trip
@@ -18,6 +19,7 @@
 
 #include "harness/registry/registry.hpp"
 #include "models/uv/loop.hpp"
+#include "workloads/common/bystanders/uv.hpp"
 #include "workloads/fairness/spec.hpp"
 
 namespace cmbench::fairness::uv {
@@ -50,59 +52,6 @@ struct Hog {
   }
 };
 
-struct Ponger;
-
-// Unit A of a pair.
-struct Pinger {
-  Task reply;       // runs when B's answer arrives
-  Task next_round;  // deferred: sends the next value
-  Shared* s = nullptr;
-  Ponger* b = nullptr;
-  Histogram* hist = nullptr;
-  std::optional<bystanders::RoundTrips> laps;
-  bystanders::Tally* tally = nullptr;
-  uint64_t v = 0;
-  uint64_t got = 0;  // written by B
-  static void next_round_cb(Task* t);
-  static void reply_cb(Task* t);
-};
-
-// Unit B of a pair.
-struct Ponger {
-  Task task;
-  Pinger* a = nullptr;
-  Shared* s = nullptr;
-  uint64_t value = 0;
-  bool stop = false;
-  static void run_cb(Task* t) {
-    auto* self = static_cast<Ponger*>(t->data);
-    if (self->stop) return;
-    ++self->a->tally->answered;
-    self->a->got = self->value + 1;
-    self->s->loop.complete(&self->a->reply);
-  }
-};
-
-void Pinger::next_round_cb(Task* t) {
-  auto* self = static_cast<Pinger*>(t->data);
-  if (!self->laps) self->laps.emplace(*self->hist);
-  self->b->value = self->v;
-  self->s->loop.complete(&self->b->task);
-}
-
-void Pinger::reply_cb(Task* t) {
-  auto* self = static_cast<Pinger*>(t->data);
-  self->laps->lap();
-  bystanders::reply(*self->tally, self->v, self->got);
-  ++self->v;
-  if (!self->s->board.all_finished()) {
-    self->s->loop.defer(&self->next_round);
-    return;
-  }
-  self->b->stop = true;
-  self->s->loop.complete(&self->b->task);
-}
-
 void run(const Params& p, Probe& probe) {
   const uint64_t nhogs = p.u("hogs");
   const uint64_t npairs = p.u("pairs");
@@ -114,25 +63,11 @@ void run(const Params& p, Probe& probe) {
   Loop loop(continuation);
   Shared shared{loop, *board, work_units(p), budget_units(p), yields(p)};
   std::vector<Hog> hogs(nhogs);
-  std::vector<Pinger> as(npairs);
-  std::vector<Ponger> bs(npairs);
+  bystanders::uv::Pairs bystander_pairs(loop, pair_tallies, hists, [&board] { return board->all_finished(); });
 
   probe.start();
   // The bystanders first, so that they are running when the others start.
-  for (uint64_t i = 0; i < npairs; ++i) {
-    Pinger& a = as[i];
-    Ponger& b = bs[i];
-    a.reply = Task{nullptr, &Pinger::reply_cb, &a};
-    a.next_round = Task{nullptr, &Pinger::next_round_cb, &a};
-    a.s = &shared;
-    a.b = &b;
-    a.hist = &hists[i];
-    a.tally = &pair_tallies[i];
-    b.task = Task{nullptr, &Ponger::run_cb, &b};
-    b.a = &a;
-    b.s = &shared;
-    loop.post(&a.next_round);
-  }
+  bystander_pairs.start();
   for (uint64_t h = 0; h < nhogs; ++h) {
     hogs[h].task = Task{nullptr, &Hog::run_cb, &hogs[h]};
     hogs[h].s = &shared;

@@ -1,5 +1,5 @@
 // idle in the boost-fiber model: echo's server of Boost.Fiber fibers doing
-// Boost.Asio I/O (workloads/echo/boost_fiber.cpp): an acceptor fiber, a fiber
+// Boost.Asio I/O (workloads/echo/boost_fiber_server.hpp): an acceptor fiber, a fiber
 // per connection reading into a buffer on its own stack and writing back,
 // each operation's completion handler fulfilling a boost::fibers::promise
 // the fiber waits on, and a polling fiber driving the io_context on the same
@@ -30,6 +30,7 @@
 #include "harness/registry/registry.hpp"
 #include "models/boost_fiber/runtime.hpp"
 #include "workloads/echo/asio_done.hpp"
+#include "workloads/echo/boost_fiber_server.hpp"
 #include "workloads/idle/spec.hpp"
 
 namespace cmbench::idle::boost_fiber {
@@ -42,36 +43,9 @@ using boost::system::error_code;
 
 namespace {
 
-class PollingRoundRobin : public fibers::algo::round_robin {
- public:
-  explicit PollingRoundRobin(PollingRoundRobin** self) { *self = this; }
-};
-
-struct IoResult {
-  error_code ec;
-  std::size_t bytes = 0;
-};
-
-template <typename Start>
-IoResult await_io(Start&& start) {
-  fibers::promise<IoResult> promise;
-  fibers::future<IoResult> future = promise.get_future();
-  start([&promise](const error_code& ec, std::size_t n) { promise.set_value(IoResult{ec, n}); });
-  return future.get();
-}
-
-void serve(tcp::socket& conn) {
-  char buf[kReadBuffer];
-  for (;;) {
-    IoResult r = await_io([&](auto handler) { conn.async_read_some(asio::buffer(buf), std::move(handler)); });
-    if (r.ec) break;
-    const std::size_t got = r.bytes;
-    r = await_io([&](auto handler) { asio::async_write(conn, asio::buffer(buf, got), std::move(handler)); });
-    if (r.ec) break;
-  }
-  error_code ignored;
-  conn.close(ignored);
-}
+using echo::BufferOn;
+using echo::boost_fiber::Server;
+using echo::boost_fiber::wait_readable;
 
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
@@ -89,63 +63,15 @@ void run(const Params& params, Probe& probe) {
                             "else io_context::run_one() blocking in epoll");
   probe.note("read_buffer", fmt::format("{} bytes on the connection fiber's stack", kReadBuffer));
 
-  PollingRoundRobin* algo = nullptr;
-  fibers::use_scheduling_algorithm<PollingRoundRobin>(&algo);
-  struct Restore {
-    ~Restore() { fibers::use_scheduling_algorithm<fibers::algo::round_robin>(); }
-  } restore;
-
-  std::deque<tcp::socket> sockets;
-  std::vector<fibers::fiber> conns;
-  conns.reserve(connections);
-  uint64_t live = 0;
-  bool stopping = false;
-  error_code accept_error;
-  uint64_t accepted = 0;
+  Server server(io, acceptor, connections);
 
   probe.memory_baseline();
   probe.start();
   echo::LoadGen gen(load(params), port);
   echo::DoneDescriptor done(io, gen);
+  server.start<kReadBuffer, BufferOn::unit>(salloc, done);
 
-  fibers::fiber poller(std::allocator_arg, salloc, [&] {
-    while (!(stopping && live == 0)) {
-      if (algo->has_ready_fibers()) {
-        io.poll();
-        boost::this_fiber::yield();
-      } else {
-        io.run_one();
-      }
-    }
-  });
-  ++live;
-  fibers::fiber acceptor_fiber(std::allocator_arg, salloc, [&] {
-    for (;;) {
-      tcp::socket conn(io);
-      IoResult r = await_io([&](auto handler) {
-        acceptor.async_accept(conn, [h = std::move(handler)](const error_code& ec) mutable { h(ec, 0); });
-      });
-      if (r.ec == asio::error::connection_aborted) continue;
-      if (r.ec) {
-        if (r.ec != asio::error::operation_aborted) {
-          accept_error = r.ec;
-          done.cancel();
-        }
-        break;
-      }
-      ++accepted;
-      conn.set_option(tcp::no_delay(true));
-      tcp::socket& mine = sockets.emplace_back(std::move(conn));
-      ++live;
-      conns.emplace_back(std::allocator_arg, salloc, [&mine, &live] {
-        serve(mine);
-        --live;
-      });
-    }
-    --live;
-  });
-
-  for (bool finished = false; !finished && !accept_error;) {
+  for (bool finished = false; !finished && !server.accept_error();) {
     switch (gen.next_signal()) {
       case echo::LoadGen::Signal::ready:
         probe.memory_parked(connections);
@@ -155,42 +81,35 @@ void run(const Params& params, Probe& probe) {
         finished = true;
         break;
       case echo::LoadGen::Signal::none:
-        await_io([&](auto handler) {
-          done.async_wait(asio::posix::stream_descriptor::wait_read,
-                          [h = std::move(handler)](const error_code& ec) mutable { h(ec, 0); });
-        });
+        wait_readable(done);
         break;
     }
   }
   Verdict verdict = Verdict::fail("the load generator's result was never collected");
   std::exception_ptr failure;
-  if (!accept_error) {
+  if (!server.accept_error()) {
     try {
       verdict = gen.finish(probe);
     } catch (...) {
       failure = std::current_exception();
     }
   }
-  stopping = true;
-  error_code ignored;
-  acceptor.close(ignored);
-  acceptor_fiber.join();
-  for (tcp::socket& s : sockets)
-    if (s.is_open()) s.close(ignored);
-  for (fibers::fiber& f : conns) f.join();
-  poller.join();
+  server.stop();
   probe.stop();
 
+  // A connection's own failure first: the generator's error is its echo.
+  if (server.serve_error()) throw_errno(server.serve_error().call, server.serve_error().ec.value());
   if (failure) std::rethrow_exception(failure);
-  if (accept_error) {
+  if (const error_code accept_error = server.accept_error()) {
+    const uint64_t accepted = server.accepted();
     probe.note("reached", accepted);
     const int err = accept_error.value();
     const std::string msg = limit_message(params, accepted, "accept", err);
     if (is_limit_errno(err)) throw LimitError(msg, err);
     throw SystemError(msg, err);
   }
-  probe.note("connections_accepted", accepted);
-  if (verdict.ok) verdict = verify_accepted(params, accepted);
+  probe.note("connections_accepted", server.accepted());
+  if (verdict.ok) verdict = verify_accepted(params, server.accepted());
   probe.verify(verdict);
 }
 

@@ -31,6 +31,7 @@
 #include "harness/registry/registry.hpp"
 #include "models/coro/runtime.hpp"
 #include "workloads/echo/asio_done.hpp"
+#include "workloads/echo/coro_server.hpp"
 #include "workloads/idle/spec.hpp"
 
 namespace cmbench::idle::coro {
@@ -42,49 +43,8 @@ using rt::error_code;
 
 namespace {
 
-using Sockets = std::list<tcp::socket>;
-
-struct Server {
-  asio::io_context& io;
-  tcp::acceptor& acceptor;
-  Sockets sockets;
-  error_code accept_error;
-  asio::posix::stream_descriptor& done;
-  uint64_t accepted = 0;
-  bool stopping = false;
-};
-
-rt::Task<> serve(Server& server, Sockets::iterator it) {
-  tcp::socket& conn = *it;
-  std::array<char, kReadBuffer> buf;
-  for (;;) {
-    auto [rec, got] = co_await conn.async_read_some(asio::buffer(buf), rt::kAwaitTuple);
-    if (rec) break;
-    auto [wec, sent] = co_await asio::async_write(conn, asio::buffer(buf.data(), got), rt::kAwaitTuple);
-    if (wec) break;
-  }
-  error_code ignored;
-  conn.close(ignored);
-  server.sockets.erase(it);
-}
-
-rt::Task<> accept_loop(Server& server) {
-  for (;;) {
-    auto [ec, conn] = co_await server.acceptor.async_accept(rt::kAwaitTuple);
-    if (ec == asio::error::connection_aborted) continue;
-    if (ec) {
-      if (ec != asio::error::operation_aborted && !server.stopping) {
-        server.accept_error = ec;
-        server.done.cancel();
-      }
-      co_return;
-    }
-    ++server.accepted;
-    conn.set_option(tcp::no_delay(true));
-    server.sockets.push_back(std::move(conn));
-    rt::spawn(server.io, serve(server, std::prev(server.sockets.end())));
-  }
-}
+using echo::BufferOn;
+using echo::coro::Server;
 
 rt::Task<> watcher(Server& server, echo::LoadGen& gen, Probe& probe, uint64_t connections, Verdict& verdict,
                    std::exception_ptr& failure) {
@@ -109,11 +69,7 @@ rt::Task<> watcher(Server& server, echo::LoadGen& gen, Probe& probe, uint64_t co
       failure = std::current_exception();
     }
   }
-  server.stopping = true;
-  error_code ignored;
-  server.acceptor.close(ignored);
-  for (tcp::socket& s : server.sockets)
-    if (s.is_open()) s.close(ignored);
+  echo::coro::stop(server);
 }
 
 void run(const Params& params, Probe& probe) {
@@ -137,11 +93,13 @@ void run(const Params& params, Probe& probe) {
   echo::DoneDescriptor done(io, gen);
   Server server{io, acceptor, {}, {}, done};
 
-  rt::spawn(io, accept_loop(server));
+  rt::spawn(io, echo::coro::accept_loop<kReadBuffer, BufferOn::unit>(server));
   rt::spawn(io, watcher(server, gen, probe, connections, verdict, failure));
   io.run();
   probe.stop();
 
+  // A connection's own failure first: the generator's error is its echo.
+  if (server.serve_error) throw_errno(server.serve_error.call, server.serve_error.ec.value());
   if (failure) std::rethrow_exception(failure);
   if (server.accept_error) {
     probe.note("reached", server.accepted);

@@ -1,5 +1,6 @@
-// idle in the fiber model: echo's server on the project's own runtime, as
-// Go would write it: an accept-loop fiber, and a fiber per connection that
+// idle in the fiber model: echo's server on the project's own runtime
+// (its connection fibers: workloads/echo/fiber_server.hpp), as Go would
+// write it: an accept-loop fiber, and a fiber per connection that
 // reads into a buffer on its own stack and writes back, in synchronous-
 // looking code over models/fiber/net.hpp (each call tries the non-blocking
 // system call and parks the fiber in the reactor on EAGAIN). An idle
@@ -28,6 +29,7 @@
 #include "harness/registry/registry.hpp"
 #include "models/fiber/net.hpp"
 #include "models/fiber/scheduler.hpp"
+#include "workloads/echo/fiber_server.hpp"
 #include "workloads/idle/spec.hpp"
 
 namespace cmbench::idle::fiber {
@@ -37,43 +39,8 @@ namespace net = cmbench::fiber::net;
 
 namespace {
 
-struct Open {
-  net::Socket* socket;
-  Open* prev = nullptr;
-  Open* next = nullptr;
-};
-
-struct OpenList {
-  std::mutex mu;  // fibers on different threads (threads > 1); never held across a park
-  Open* head = nullptr;
-  void link(Open* o) noexcept {
-    std::lock_guard lock(mu);
-    o->next = head;
-    if (head) head->prev = o;
-    head = o;
-  }
-  void unlink(Open* o) noexcept {
-    std::lock_guard lock(mu);
-    (o->prev ? o->prev->next : head) = o->next;
-    if (o->next) o->next->prev = o->prev;
-  }
-};
-
-void serve(net::Socket& conn, OpenList& open) {
-  Open self{&conn};
-  open.link(&self);
-  struct Unlink {
-    OpenList& open;
-    Open* self;
-    ~Unlink() { open.unlink(self); }
-  } unlink{open, &self};
-  char buf[kReadBuffer];
-  for (;;) {
-    const std::size_t got = net::read_some(conn, buf, sizeof buf);
-    if (got == 0) break;
-    if (!net::write_all(conn, buf, got)) break;
-  }
-}
+using echo::BufferOn;
+using echo::fiber::OpenList;
 
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
@@ -102,7 +69,9 @@ void run(const Params& params, Probe& probe) {
     while (net::Socket conn = net::accept(listener)) {
       accepted.fetch_add(1, std::memory_order_relaxed);
       net::set_nodelay(conn);
-      sched.spawn([conn = std::move(conn), &open]() mutable { serve(conn, open); });
+      sched.spawn([conn = std::move(conn), &open]() mutable {
+        echo::fiber::serve<kReadBuffer, BufferOn::unit>(conn, open);
+      });
     }
     listener.close();
   });
@@ -124,8 +93,7 @@ void run(const Params& params, Probe& probe) {
     sched.forget(gen.done_fd());
     sched.on_thread_stack([&] { verdict = gen.finish(probe); });
     net::shutdown(listen_fd);
-    std::lock_guard lock(open.mu);
-    for (Open* o = open.head; o; o = o->next) net::shutdown(o->socket->fd());
+    open.shutdown_all();
   });
   try {
     sched.run();

@@ -106,21 +106,6 @@ func min64(a, b uint64) uint64 {
 	return b
 }
 
-func serveIdle(conn net.Conn) {
-	buf := make([]byte, idleReadBuffer)
-	for {
-		n, err := conn.Read(buf)
-		if n > 0 {
-			if _, werr := conn.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 func runIdle(p Params, probe *Probe) error {
 	connections := p.U("connections")
 	trickle := p.U("requests")
@@ -139,6 +124,7 @@ func runIdle(p Params, probe *Probe) error {
 	var units sync.WaitGroup
 	var accepted atomic.Uint64
 	acceptErr := make(chan error, 1)
+	serveErr := make(chan error, 1)
 	probe.Note("io", "a goroutine per connection; net.Conn Read/Write park the goroutine on EAGAIN in the "+
 		"runtime's netpoller (epoll, edge-triggered)")
 	probe.Note("read_buffer", fmt.Sprintf("%d bytes, make([]byte) per connection (on the heap)", idleReadBuffer))
@@ -161,27 +147,7 @@ func runIdle(p Params, probe *Probe) error {
 	}
 	defer gen.close()
 	units.Add(1)
-	go func() { // the accept loop
-		defer units.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					acceptErr <- err
-				}
-				return
-			}
-			accepted.Add(1)
-			open.add(conn)
-			units.Add(1)
-			go func() {
-				defer units.Done()
-				defer open.remove(conn)
-				defer conn.Close()
-				serveIdle(conn)
-			}()
-		}
-	}()
+	go acceptAndServe(ln, open, &units, &accepted, idleReadBuffer, acceptErr, serveErr)
 	// The generator's signals: 'r' (ready), then 'd' (done) or end of file.
 	ready := make(chan struct{})
 	done := make(chan struct{})
@@ -211,9 +177,19 @@ func runIdle(p Params, probe *Probe) error {
 		}
 		return &SystemError{msg, errnoOf(err)}
 	}
+	// A connection that failed otherwise than by its client leaving ends the
+	// run with its error, as in echo.
+	stopServing := func(err error) error {
+		ln.Close()
+		open.closeAll()
+		units.Wait()
+		return err
+	}
 	select {
 	case err := <-acceptErr:
 		return stopWith(err)
+	case err := <-serveErr:
+		return stopServing(err)
 	case <-ready:
 		probe.MemoryParked(connections)
 		if _, err := gen.lifeline.Write([]byte{'g'}); err != nil {
@@ -224,7 +200,16 @@ func runIdle(p Params, probe *Probe) error {
 	select {
 	case err := <-acceptErr:
 		return stopWith(err)
+	case err := <-serveErr:
+		return stopServing(err)
 	case <-done:
+		// A connection's own failure first: the generator's error would be
+		// its echo.
+		select {
+		case err := <-serveErr:
+			return stopServing(err)
+		default:
+		}
 	}
 	verdict, ferr := gen.finishIdle(connections, trickle, probe)
 	ln.Close()

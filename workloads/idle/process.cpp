@@ -1,5 +1,6 @@
-// idle in the process model: echo's forking server. The cell process owns
-// the listener and accepts; every connection gets a forked child that closes
+// idle in the process model: echo's forking server
+// (workloads/echo/process_server.hpp). The cell process owns the listener
+// and accepts; every connection gets a forked child that closes
 // its copy of the listener and echoes with blocking read()/send() into a
 // buffer on its stack until end of file. An idle connection is a process
 // asleep in read(): its task, kernel stack and page tables, the pages it
@@ -34,90 +35,17 @@
 #include "harness/cell/errors.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/process/process.hpp"
+#include "workloads/echo/process_server.hpp"
 #include "workloads/idle/spec.hpp"
 
 namespace cmbench::idle::process {
 namespace {
 
-using echo::client_gone;
 using models::process::Fd;
-using models::process::retry_on_eintr;
 
-constexpr int kReapIntervalMs = 50;
-
-void echo_until_eof(int fd) {
-  char buf[kReadBuffer];
-  for (;;) {
-    const ssize_t n = retry_on_eintr([&] { return ::read(fd, buf, sizeof buf); });
-    if (n == 0 || (n < 0 && client_gone(errno))) return;
-    if (n < 0) throw_errno("read (connection)");
-    for (ssize_t off = 0; off < n;) {
-      const ssize_t w = retry_on_eintr(
-          [&] { return ::send(fd, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL); });
-      if (w < 0 && client_gone(errno)) return;
-      if (w < 0) throw_errno("send (connection)");
-      off += w;
-    }
-  }
-}
-
-// The connections' children; none survives this object.
-class ConnectionChildren {
- public:
-  explicit ConnectionChildren(size_t expected) { live_.reserve(expected); }
-  ConnectionChildren(const ConnectionChildren&) = delete;
-  ConnectionChildren& operator=(const ConnectionChildren&) = delete;
-  ~ConnectionChildren() { kill_all(); }
-
-  void add(pid_t pid) {
-    live_.insert(pid);
-    ++forked_;
-  }
-  uint64_t forked() const noexcept { return forked_; }
-  void reap_ended() {
-    for (;;) {
-      int status = 0;
-      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) return;
-      if (live_.erase(pid) != 0) note_status(pid, status);
-    }
-  }
-  void reap_all() {
-    for (pid_t pid : live_) {
-      int status = 0;
-      if (retry_on_eintr([&] { return ::waitpid(pid, &status, 0); }) == pid) note_status(pid, status);
-    }
-    live_.clear();
-  }
-  void kill_all() noexcept {
-    for (pid_t pid : live_) ::kill(pid, SIGKILL);
-    for (pid_t pid : live_) {
-      int status;
-      retry_on_eintr([&] { return ::waitpid(pid, &status, 0); });
-    }
-    live_.clear();
-  }
-  const std::string& failure() const noexcept { return failure_; }
-
- private:
-  void note_status(pid_t pid, int status) {
-    if (!failure_.empty()) return;
-    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-      failure_ = fmt::format("connection child {} exited with status {}", pid, WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-      failure_ = fmt::format("connection child {} was killed by signal {}", pid, WTERMSIG(status));
-  }
-
-  std::unordered_set<pid_t> live_;
-  uint64_t forked_ = 0;
-  std::string failure_;
-};
-
-struct ServerError {
-  std::string call;
-  int err = 0;
-  explicit operator bool() const noexcept { return err != 0; }
-};
+using echo::process::ConnectionChildren;
+using echo::process::kReapIntervalMs;
+using echo::process::ServerError;
 
 void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
@@ -160,44 +88,14 @@ void run(const Params& p, Probe& probe) {
       }
     }
     if (fds[0].revents == 0) continue;
-    for (;;) {
-      const int c = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        error = {"accept", errno};
-        break;
-      }
-      Fd conn(c);
-      const int one = 1;
-      if (::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
-        error = {"setsockopt(TCP_NODELAY)", errno};
-        break;
-      }
-      const int listen_fd = listener.get();
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        ::close(listen_fd);
-        try {
-          echo_until_eof(c);
-        } catch (const std::exception& e) {
-          models::process::detail::child_failed(e.what());
-        }
-        ::_exit(0);
-      }
-      if (pid < 0) {
-        error = {"fork", errno};
-        break;
-      }
-      children.add(pid);
-    }
+    echo::process::accept_waiting<kReadBuffer>(listener, children, error);
   }
   if (children.failure().empty() && !error) {
     Verdict verdict = gen.finish(probe);
     listener.close();
     children.reap_all();
     probe.stop();
-    if (!children.failure().empty()) throw SystemError(children.failure(), 0);
+    if (!children.failure().empty()) throw SystemError(children.failure(), children.failure_err());
     probe.note("processes", children.forked());
     probe.note("connections_accepted", children.forked());
     if (verdict.ok) verdict = verify_accepted(p, children.forked());
@@ -213,7 +111,7 @@ void run(const Params& p, Probe& probe) {
     if (is_limit_errno(error.err)) throw LimitError(msg, error.err);
     throw SystemError(msg, error.err);
   }
-  throw SystemError(children.failure(), 0);
+  throw SystemError(children.failure(), children.failure_err());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// idle in the thread model: echo's thread-per-connection server. An
-// acceptor thread blocks in accept(); every connection gets a std::thread
+// idle in the thread model: echo's thread-per-connection server
+// (workloads/echo/thread_server.hpp) with idle's read buffer. An acceptor
+// thread blocks in accept(); every connection gets a std::thread
 // that blocks in read() into a buffer on its own stack and writes back what
 // it read, until end of file. An idle connection is a thread asleep in
 // read(): its stack (std::thread's default mapping, of which the pages it
@@ -36,173 +37,33 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 #include "harness/registry/registry.hpp"
 #include "models/thread/stack.hpp"
+#include "workloads/echo/thread_server.hpp"
 #include "workloads/idle/spec.hpp"
 
 namespace cmbench::idle::thread {
 namespace {
 
-using echo::client_gone;
+using Server = echo::thread::Server<kReadBuffer>;
 
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) noexcept : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  int get() const noexcept { return fd_; }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_;
-};
-
-class Server {
- public:
-  Server(int listen_fd, int wake_fd, size_t expected) : listen_fd_(listen_fd), wake_fd_(wake_fd) {
-    conns_.reserve(expected);
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-  ~Server() { stop(/*abort=*/true); }
-
-  void start() {
-    try {
-      acceptor_ = std::thread(&Server::accept_loop, this);
-    } catch (const std::system_error& e) {
-      throw_errno("std::thread (acceptor)", e.code().value());
-    }
-  }
-
-  // Stops the acceptor and joins every thread; `abort` first shuts every
-  // connection down, so threads still serving one return at once.
-  void stop(bool abort) {
-    if (stopped_) return;
-    stopped_ = true;
-    stopping_.store(true);
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    if (acceptor_.joinable()) acceptor_.join();
-    if (abort)
-      for (auto& c : conns_) ::shutdown(c.fd, SHUT_RDWR);
-    for (auto& c : conns_) {
-      if (c.thread.joinable()) c.thread.join();
-      ::close(c.fd);
-    }
-  }
-
-  bool failed() {
-    std::lock_guard lock(error_mutex_);
-    return error_err_ != 0;
-  }
-  // After stop(): the first error, as the cell's outcome.
-  [[noreturn]] void throw_error(const Params& p) {
-    std::lock_guard lock(error_mutex_);
-    const std::string msg = limit_message(p, accepted_, error_call_, error_err_);
-    if (is_limit_errno(error_err_)) throw LimitError(msg, error_err_);
-    throw SystemError(msg, error_err_);
-  }
-  uint64_t accepted() const noexcept { return accepted_; }
-
- private:
-  struct Connection {
-    int fd;
-    std::thread thread;
-  };
-
-  void fail(std::string call, int err) {
-    {
-      std::lock_guard lock(error_mutex_);
-      if (error_err_ == 0) {
-        error_call_ = std::move(call);
-        error_err_ = err;
-      }
-    }
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof one);
-  }
-
-  void accept_loop() {
-    for (;;) {
-      const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) {
-        if (stopping_.load()) return;
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        fail("accept", errno);
-        return;
-      }
-      if (stopping_.load()) {
-        ::close(c);
-        return;
-      }
-      const int one = 1;
-      if (::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
-        fail("setsockopt(TCP_NODELAY)", errno);
-        ::close(c);
-        return;
-      }
-      std::thread t;
-      try {
-        t = std::thread(&Server::serve, this, c);
-      } catch (const std::system_error& e) {
-        ::close(c);
-        fail("std::thread (pthread_create)", e.code().value());
-        return;
-      }
-      conns_.push_back({c, std::move(t)});
-      ++accepted_;
-    }
-  }
-
-  // A connection's thread: blocking reads into a buffer on its stack, each
-  // written back whole before the next read, until end of file.
-  void serve(int fd) {
-    char buf[kReadBuffer];
-    for (;;) {
-      ssize_t n;
-      do {
-        n = ::read(fd, buf, sizeof buf);
-      } while (n < 0 && errno == EINTR);
-      if (n == 0 || (n < 0 && client_gone(errno))) return;
-      if (n < 0) {
-        fail("read (connection)", errno);
-        return;
-      }
-      for (ssize_t off = 0; off < n;) {
-        const ssize_t w = ::send(fd, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && client_gone(errno)) return;
-        if (w < 0) {
-          fail("send (connection)", errno);
-          return;
-        }
-        off += w;
-      }
-    }
-  }
-
-  const int listen_fd_;
-  const int wake_fd_;
-  std::thread acceptor_;
-  // Written only by the acceptor until it is joined, then only by stop().
-  std::vector<Connection> conns_;
-  std::atomic<uint64_t> accepted_{0};
-  std::atomic<bool> stopping_{false};
-  bool stopped_ = false;
-  std::mutex error_mutex_;
-  std::string error_call_;
-  int error_err_ = 0;
-};
+// After stop(): the server's first error, as the cell's outcome, naming the
+// connections reached.
+[[noreturn]] void throw_error(const Params& p, Server& server) {
+  const Server::Error e = server.error();
+  const std::string msg = limit_message(p, server.accepted(), e.call, e.err);
+  if (is_limit_errno(e.err)) throw LimitError(msg, e.err);
+  throw SystemError(msg, e.err);
+}
 
 void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
   probe.note("fd_limit", raise_fd_limit(connections));
   uint16_t port = 0;
-  UniqueFd listener(echo::listen_loopback(echo::kBacklog(connections), 0, port));
-  UniqueFd wake(::eventfd(0, EFD_CLOEXEC));
-  if (wake.get() < 0) throw_errno("eventfd");
+  Fd listener(echo::listen_loopback(echo::kBacklog(connections), 0, port));
+  Fd wake(::eventfd(0, EFD_CLOEXEC));
+  if (!wake) throw_errno("eventfd");
   probe.note("server", "an acceptor std::thread blocking in accept(); a std::thread per connection, "
                        "blocking read() into a buffer on its stack and send() until EOF");
   probe.note("read_buffer", fmt::format("{} bytes on the connection thread's stack", kReadBuffer));
@@ -236,13 +97,13 @@ void run(const Params& p, Probe& probe) {
   if (server.failed()) {
     server.stop(/*abort=*/true);
     probe.note("reached", server.accepted());
-    server.throw_error(p);
+    throw_error(p, server);
   }
   Verdict verdict = gen.finish(probe);
   server.stop(/*abort=*/false);
   listener.reset();
   probe.stop();
-  if (server.failed()) server.throw_error(p);
+  if (server.failed()) throw_error(p, server);
   probe.note("threads", server.accepted() + 1);
   probe.note("connections_accepted", server.accepted());
   if (verdict.ok) verdict = verify_accepted(p, server.accepted());
