@@ -124,6 +124,11 @@ class Server {
         return;
       }
       const int one = 1;
+      // On a failure the error is recorded before the connection is closed:
+      // closing it resets the generator's side, and the generator, done with
+      // that error, wakes the main thread, which must then find the server's
+      // error already there (else the run ended `failed` on the reset, not
+      // `limit` on EAGAIN: Echo/EchoProcessLimit/"thread", 1 in 20 runs).
       if (::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
         fail("setsockopt(TCP_NODELAY)", errno);
         ::close(c);
@@ -133,8 +138,8 @@ class Server {
       try {
         t = std::thread(&Server::serve, this, c);
       } catch (const std::system_error& e) {
-        ::close(c);
         fail("std::thread (pthread_create)", e.code().value(), conns_.size() + 1);
+        ::close(c);
         return;
       }
       conns_.push_back({c, std::move(t)});
