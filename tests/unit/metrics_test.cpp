@@ -6,10 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "harness/cell/probe.hpp"
 #include "harness/history/direction.hpp"
@@ -17,6 +20,8 @@
 #include "harness/sandbox/instructions.hpp"
 #include "harness/stats/compare.hpp"
 #include "report/analysis.hpp"
+#include "workloads/blocking/spec.hpp"
+#include "workloads/fairness/spec.hpp"
 
 namespace cmbench {
 namespace {
@@ -87,6 +92,30 @@ TEST(MetricTable, HasARowForEveryMetricTheCounterAndTheRunnerWrite) {
     all.merge(names);
   }
   EXPECT_TRUE(all.count("memory_peak_bytes") && all.count("memory_method"));
+}
+
+// The workloads that write metrics of their own (Probe::metric) do it in
+// their spec's report(); together they write exactly the table's workload
+// rows.
+TEST(MetricTable, HasARowForEveryMetricAWorkloadWrites) {
+  Probe probe;
+  probe.start();
+  // Some wall time: blocking writes its rates only over a positive one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  probe.set_operations(4);
+  probe.stop();
+  const nlohmann::json before = probe.metrics();
+  blocking::report(probe, make_params(blocking::spec().params, {}), {}, 3, "inline");
+  fairness::LocalBoard board(2);
+  std::vector<Histogram> hists(1);
+  fairness::report(probe, make_params(fairness::spec().params, {}), *board, {}, hists, "yield");
+  const nlohmann::json after = probe.metrics();
+  std::set<std::string> written, rows;
+  for (const auto& [key, value] : after.items())
+    if (!before.contains(key)) written.insert(key);
+  for (const auto& m : metrics::all())
+    if (m.source == metrics::workload) rows.insert(m.name);
+  EXPECT_EQ(written, rows);
 }
 
 TEST(MetricTable, NamesAreUniqueAndEveryRowIsComplete) {
