@@ -165,10 +165,10 @@ json gb_context(const json& doc) {
 // results.cpp reads it; nothing when absent. A negative peak memory means
 // the probe could not read it.
 std::optional<double> metric_of(const json& metrics, const std::string& name) {
-  if (name.rfind("latency_", 0) == 0 && name.size() > 11) {
+  if (const metrics::Metric* row = metrics::find(name); row && row->source == metrics::flattened) {
     const json* latency = member(metrics, metrics::latency_ns.name);
     if (!latency) return std::nullopt;
-    return number_of(*latency, name.substr(8, name.size() - 11).c_str());
+    return number_of(*latency, row->latency_key);
   }
   auto v = number_of(metrics, name.c_str());
   if (v && name == metrics::memory_peak_bytes.name && *v < 0) return std::nullopt;

@@ -63,6 +63,8 @@ struct Uses {
   // The Google Benchmark field that carries it instead of a counter
   // (harness/results/gbench.cpp); "" for a counter of its own name.
   const char* gbench_field = "";
+  // Of a `flattened` row: the key of latency_ns it is ("p99").
+  const char* latency_key = "";
 };
 
 struct Metric : Uses {
@@ -137,19 +139,21 @@ inline constexpr Metric kTable[] = {
             .judged = true,
             .gate = Gate::timed,
             .short_label = "lat p50",
-            .report_label = "latency, p50"}),
+            .report_label = "latency, p50",
+            .latency_key = "p50"}),
     metric("latency_p90_ns", "ns", lower_is_better, "90th percentile of latency per operation", flattened,
-           {.aggregated = true, .judged = true}),
+           {.aggregated = true, .judged = true, .latency_key = "p90"}),
     metric("latency_p99_ns", "ns", lower_is_better, "99th percentile of latency per operation", flattened,
            {.aggregated = true,
             .judged = true,
             .gate = Gate::timed,
             .short_label = "lat p99",
-            .report_label = "latency, p99"}),
+            .report_label = "latency, p99",
+            .latency_key = "p99"}),
     metric("latency_p999_ns", "ns", lower_is_better, "99.9th percentile of latency per operation", flattened,
-           {.aggregated = true, .judged = true}),
+           {.aggregated = true, .judged = true, .latency_key = "p999"}),
     metric("latency_max_ns", "ns", lower_is_better, "largest latency of an operation", flattened,
-           {.aggregated = true, .judged = true, .report_label = "latency, max"}),
+           {.aggregated = true, .judged = true, .report_label = "latency, max", .latency_key = "max"}),
     // The runner's, from /proc after the cell; here, before memory_per_unit_bytes,
     // for the gate's order.
     metric("memory_peak_bytes", "bytes", lower_is_better,

@@ -96,9 +96,9 @@ void warn_about_lost_time(CellResult& r) {
 
 std::optional<double> metric_value(const nlohmann::json& m, const std::string& name) {
   if (!m.is_object()) return std::nullopt;
-  if (name.rfind("latency_", 0) == 0) {
+  if (const metrics::Metric* row = metrics::find(name); row && row->source == metrics::flattened) {
     // latency_p50_ns -> metrics.latency_ns.p50
-    std::string key = name.substr(8, name.size() - 8 - 3);
+    const char* key = row->latency_key;
     if (!m.contains(metrics::latency_ns.name) || !m[metrics::latency_ns.name].is_object() ||
         !m[metrics::latency_ns.name].contains(key) || !m[metrics::latency_ns.name][key].is_number())
       return std::nullopt;

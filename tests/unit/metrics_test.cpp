@@ -63,6 +63,11 @@ TEST(MetricTable, HasARowForEveryMetricTheProbeWrites) {
     EXPECT_TRUE(written.contains(name)) << name;
   const auto names = names_in(written);
   expect_every_name_has_a_row(names, "Probe::metrics");
+  // A percentile row reads a key the probe writes.
+  for (const auto& m : metrics::all())
+    if (m.source == metrics::flattened) {
+      EXPECT_TRUE(written.at("latency_ns").contains(m.latency_key)) << m.name;
+    }
   for (const auto& name : names) {
     const auto* m = metrics::find(name);
     if (m && m->source != metrics::workload) {
