@@ -255,9 +255,12 @@ inline constexpr const Metric& os_threads_peak = row("os_threads_peak");
 inline constexpr const Metric& jain_index = row("jain_index");
 inline constexpr const Metric& bystander_max_latency_ns = row("bystander_max_latency_ns");
 
-// Whether a cell's own code may write the metric through Probe::metric: not
-// a name the probe or the runner writes, so a workload cannot overwrite a
-// measured figure.
-constexpr bool reserved(const Metric& m) { return m.source == probe || m.source == runner; }
+// Whether Probe::metric refuses the name: one the probe or the runner
+// writes, so a workload cannot overwrite a measured figure. `passes` and
+// `memory_method` were never refused, and the cell client library keeps
+// its behaviour: refusing them too is a change of that library's contract.
+constexpr bool reserved(const Metric& m) {
+  return (m.source == probe || m.source == runner) && &m != &passes && &m != &memory_method;
+}
 
 }  // namespace cmbench::metrics

@@ -230,6 +230,16 @@ TEST(MetricTable, TheReportAndTheResultsReadTheTable) {
 }
 
 TEST(MetricTable, AWorkloadMayWriteItsOwnRowsButNotTheHarnesss) {
+  // The names Probe::metric has always refused (the cell client library's
+  // contract).
+  std::set<std::string> reserved;
+  for (const auto& m : metrics::all())
+    if (metrics::reserved(m)) reserved.insert(m.name);
+  EXPECT_EQ(reserved, (std::set<std::string>{"wall_s", "operations", "ops_per_s", "ns_per_op", "cpu_user_s",
+                                             "cpu_sys_s", "ctx_voluntary", "ctx_involuntary", "cpu_ns_per_op",
+                                             "ctx_per_op", "memory_units", "memory_baseline_bytes",
+                                             "memory_parked_bytes", "memory_per_unit_bytes", "memory_per_unit_method",
+                                             "kernel_per_unit_bytes", "latency_ns", "memory_peak_bytes"}));
   Probe probe;
   for (const auto& m : metrics::all()) {
     if (metrics::reserved(m)) {
