@@ -7,37 +7,19 @@
 #include <cstdlib>
 #include <map>
 
+#include "harness/results/metrics.hpp"
 #include "report/verdicts.hpp"
 
 namespace cmbench::report {
 
 using nlohmann::json;
 
-const MetricLabel& metric_label(const std::string& name) {
-  static const MetricLabel labels[] = {
-      {"ns_per_op", "time per operation", "ns", true},
-      {"ops_per_s", "throughput", "1/s", false},
-      {"cpu_user_s", "user CPU time", "s", true},
-      {"cpu_sys_s", "kernel CPU time", "s", true},
-      {"ctx_per_op", "context switches per operation", "", true},
-      {"memory_peak_bytes", "peak memory", "bytes", true},
-      {"memory_per_unit_bytes", "memory per unit", "bytes", true},
-      {"memory_parked_bytes", "memory with every unit parked", "bytes", true},
-      {"latency_p50_ns", "latency, p50", "ns", true},
-      {"latency_p99_ns", "latency, p99", "ns", true},
-      {"latency_max_ns", "latency, max", "ns", true},
-      {"blocking_calls_per_s", "blocking calls completed per second", "1/s", false},
-      {"bystander_round_trips_per_s", "bystanders' round trips per second", "1/s", false},
-      {"os_threads_peak", "OS threads of the cell, peak", "", true},
-      {"jain_index", "Jain's fairness index over the hogs' progress", "", false},
-      {"bystander_max_latency_ns", "bystanders' worst round trip", "ns", true},
-  };
-  for (const auto& l : labels)
-    if (name == l.name) return l;
-  // A metric the report does not name yet: no label, no unit, and like
-  // most of them better when lower.
-  static const MetricLabel unknown{"", "", "", true};
-  return unknown;
+MetricLabel metric_label(const std::string& name) {
+  // The rows the report has words for; any other metric it does not name
+  // yet: no label, no unit, and like most of them better when lower.
+  const metrics::Metric* m = metrics::find(name);
+  if (!m || !*m->report_label) return {"", "", "", true};
+  return {m->name, m->report_label, m->unit, m->direction != metrics::higher_is_better};
 }
 
 Traits traits_of(const Run& run, const std::string& model) {
@@ -136,9 +118,9 @@ std::vector<IdleFit> idle_fits(const WorkloadView& idle, const Run& run) {
     if (!c.ok()) continue;
     // Memory with every connection parked; a file that has only the
     // per-unit figure gives the same slope through (C, per_unit x C).
-    std::optional<double> memory = rep_median(c, "memory_parked_bytes");
+    std::optional<double> memory = rep_median(c, metrics::memory_parked_bytes.name);
     if (!memory)
-      if (auto per = rep_median(c, "memory_per_unit_bytes")) memory = *per * *conns;
+      if (auto per = rep_median(c, metrics::memory_per_unit_bytes.name)) memory = *per * *conns;
     if (!memory) continue;
     f.points.push_back({*conns, *memory});
   }
@@ -223,7 +205,7 @@ std::vector<ScalingSweep> core_scaling(const WorkloadView& w, const Run& run) {
     if (c.run != &run || !c.ok() || !axes[c.model]) continue;
     const auto& axis = *axes[c.model];
     auto workers = number_param(c, axis.param);
-    auto ops = c.metric("ops_per_s");
+    auto ops = c.metric(metrics::ops_per_s.name);
     if (!workers || !ops || ops->median <= 0) continue;
     bool explicit_count = *workers > 0;
     // 0 means one per core: a point of the sweep when the run says how

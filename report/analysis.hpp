@@ -11,15 +11,15 @@
 
 namespace cmbench::report {
 
-// The metrics the report names, with their labels, in one place: switching
-// to the harness's metric table (harness/results/metrics.*) is a change here.
+// What the report says of a metric: its row of the metric table
+// (harness/results/metrics.hpp), for the rows that have a report label.
 struct MetricLabel {
   const char* name;   // as in a cell's aggregates
   const char* label;  // "bystanders' round trip, p99"
-  const char* unit;   // "ns", "bytes", "1/s", ""
+  const char* unit;   // the table's: "ns", "bytes", "1/s", "count", ...
   bool lower_is_better;
 };
-const MetricLabel& metric_label(const std::string& name);
+MetricLabel metric_label(const std::string& name);
 
 // What a results file's `models` section says of a model (CONTRACTS.md's
 // traits); a trait the file does not state is empty.

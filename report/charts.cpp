@@ -11,6 +11,7 @@
 #include "harness/cli/table.hpp"
 #include "report/analysis.hpp"
 #include "report/escape.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench::report {
 
@@ -30,11 +31,11 @@ struct Percentile {
   const char* metric;
   const char* label;
 };
-constexpr Percentile kPercentiles[] = {{"latency_p50_ns", "p50"},
-                                       {"latency_p90_ns", "p90"},
-                                       {"latency_p99_ns", "p99"},
-                                       {"latency_p999_ns", "p99.9"},
-                                       {"latency_max_ns", "max"}};
+constexpr Percentile kPercentiles[] = {{metrics::latency_p50_ns.name, "p50"},
+                                       {metrics::latency_p90_ns.name, "p90"},
+                                       {metrics::latency_p99_ns.name, "p99"},
+                                       {metrics::latency_p999_ns.name, "p99.9"},
+                                       {metrics::latency_max_ns.name, "max"}};
 
 std::optional<double> number(const std::string& s) {
   if (s.empty()) return std::nullopt;
@@ -328,7 +329,7 @@ std::optional<Chart> scaling(const ReportData& d, const WorkloadView& w, const s
   std::vector<std::string> panels;
   for (const auto& c : w.cells) {
     if (!c.ok()) continue;
-    auto s = c.metric("ns_per_op");
+    auto s = c.metric(metrics::ns_per_op.name);
     if (!s) continue;
     std::string rest;
     for (const auto& k : w.varying)
@@ -654,7 +655,7 @@ std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
   auto add = [&](std::optional<Chart> c) {
     if (c) charts.push_back(std::move(*c));
   };
-  add(side_by_side(d, w, "ns_per_op", 1, human_ns, fmt::format("time per {}, ns", w.operation),
+  add(side_by_side(d, w, metrics::ns_per_op.name, 1, human_ns, fmt::format("time per {}, ns", w.operation),
                    {anchor(w.name, "time"), fmt::format("Time per {}", w.operation),
                     fmt::format("Median time per {} (1 / throughput) per model and configuration; the rule spans "
                                 "the fastest to the slowest repetition.",
@@ -663,12 +664,12 @@ std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
   for (const auto& p : w.varying) add(scaling(d, w, p));
   add(latency_spectrum(d, w));
   add(cpu_split(d, w));
-  add(side_by_side(d, w, "ctx_per_op", 1, count_text, fmt::format("context switches per {}", w.operation),
+  add(side_by_side(d, w, metrics::ctx_per_op.name, 1, count_text, fmt::format("context switches per {}", w.operation),
                    {anchor(w.name, "ctx"), fmt::format("Context switches per {}", w.operation),
                     "Voluntary plus involuntary context switches per operation in the timed region: a kernel "
                     "switch is what user-space scheduling avoids.",
                     {}}));
-  add(side_by_side(d, w, "memory_peak_bytes", 1.0 / (1024 * 1024), human_bytes, "peak memory, MiB",
+  add(side_by_side(d, w, metrics::memory_peak_bytes.name, 1.0 / (1024 * 1024), human_bytes, "peak memory, MiB",
                    {anchor(w.name, "memory"), "Peak memory",
                     "Peak resident memory of the cell (VmHWM; for the process model the peak PSS summed over its "
                     "process tree), including the binary and its libraries.",
@@ -676,7 +677,7 @@ std::vector<Chart> workload_charts(const ReportData& d, const WorkloadView& w) {
   add(core_scaling_chart(d, w, false));
   add(core_scaling_chart(d, w, true));
   add(idle_memory_fit(d, w));
-  add(side_by_side(d, w, "memory_per_unit_bytes", 1, human_bytes, "memory per unit, bytes",
+  add(side_by_side(d, w, metrics::memory_per_unit_bytes.name, 1, human_bytes, "memory per unit, bytes",
                    {anchor(w.name, "memory-per-unit"), "Memory per unit",
                     "(Memory with N units alive − memory before) / N, read while all units are parked.", {}}));
   for (auto& c : charts)

@@ -10,6 +10,7 @@
 
 #include "harness/cli/table.hpp"
 #include "harness/registry/registry.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench::report {
 
@@ -140,8 +141,8 @@ CellView view_of(const Run& run, const nlohmann::json& cell) {
   if (cell.contains("repetitions") && cell["repetitions"].is_array())
     for (const auto& rep : cell["repetitions"])
       if (rep.value("outcome", "") == "ok" && rep.contains("metrics") && rep["metrics"].is_object() &&
-          rep["metrics"].contains("operations") && rep["metrics"]["operations"].is_number()) {
-        c.operations = rep["metrics"]["operations"].get<double>();
+          rep["metrics"].contains(metrics::operations.name) && rep["metrics"][metrics::operations.name].is_number()) {
+        c.operations = rep["metrics"][metrics::operations.name].get<double>();
         break;
       }
   return c;

@@ -9,6 +9,7 @@
 
 #include "harness/cli/table.hpp"
 #include "report/charts.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench::report {
 
@@ -26,9 +27,9 @@ namespace {
 //  - prodcons: throughput is ops_per_s; CPU and context switches per
 //    operation come from the same cell, the model's fastest.
 constexpr const char* kPingpong = "pingpong";
-constexpr const char* kSwitchMetric = "latency_p50_ns";
+constexpr const char* kSwitchMetric = metrics::latency_p50_ns.name;
 constexpr const char* kSpawn = "spawn";
-constexpr const char* kMemoryPerUnitMetric = "memory_per_unit_bytes";
+constexpr const char* kMemoryPerUnitMetric = metrics::memory_per_unit_bytes.name;
 constexpr const char* kSpawnCountParams[] = {"N", "n", "units"};
 constexpr const char* kProdcons = "prodcons";
 
@@ -155,7 +156,7 @@ Measure largest_n(const ReportData& d, const std::set<std::string>& anchors, con
 // The prodcons cell a model moved messages through fastest: its throughput,
 // CPU and context switches go into the taxonomy together.
 const CellView* fastest_prodcons(const ReportData& d, const std::string& model, const Run& run) {
-  return best(cells_of(d, kProdcons, model, run), "ops_per_s", true);
+  return best(cells_of(d, kProdcons, model, run), metrics::ops_per_s.name, true);
 }
 
 Measure throughput(const ReportData& d, const std::set<std::string>& anchors, const std::string& model,
@@ -164,7 +165,7 @@ Measure throughput(const ReportData& d, const std::set<std::string>& anchors, co
   if (cells.empty()) return kNotRun;
   const auto* c = fastest_prodcons(d, model, run);
   if (!c) return not_ok(cells, kProdcons);
-  return {human_rate(c->metric("ops_per_s")->median), detail_of(*c), link_to(anchors, kProdcons, "time")};
+  return {human_rate(c->metric(metrics::ops_per_s.name)->median), detail_of(*c), link_to(anchors, kProdcons, "time")};
 }
 
 Measure cpu_per_op(const ReportData& d, const std::set<std::string>& anchors, const std::string& model,
@@ -173,7 +174,7 @@ Measure cpu_per_op(const ReportData& d, const std::set<std::string>& anchors, co
   if (cells.empty()) return kNotRun;
   const auto* c = fastest_prodcons(d, model, run);
   if (!c) return not_ok(cells, kProdcons);
-  auto user = c->metric("cpu_user_s"), sys = c->metric("cpu_sys_s");
+  auto user = c->metric(metrics::cpu_user_s.name), sys = c->metric(metrics::cpu_sys_s.name);
   if (!user || !sys || c->operations <= 0) return {"not measured", detail_of(*c), ""};
   double per = 1e9 / c->operations;
   return {fmt::format("{} / {}", time_text(user->median * per), time_text(sys->median * per)), detail_of(*c),
@@ -186,7 +187,7 @@ Measure ctx_per_op(const ReportData& d, const std::set<std::string>& anchors, co
   if (cells.empty()) return kNotRun;
   const auto* c = fastest_prodcons(d, model, run);
   if (!c) return not_ok(cells, kProdcons);
-  auto ctx = c->metric("ctx_per_op");
+  auto ctx = c->metric(metrics::ctx_per_op.name);
   if (!ctx) return {"not measured", detail_of(*c), ""};
   return {count_text(ctx->median), detail_of(*c), link_to(anchors, kProdcons, "ctx")};
 }
@@ -249,7 +250,7 @@ WorkloadTable workload_table(const WorkloadView& w, const std::vector<Run>& runs
       bool any = false;
       for (const auto& s : w.series)
         if (const auto* c = w.find(run, s, config); c && c->ok())
-          if (auto m = c->metric("ns_per_op"); m && m->median > 0 && (fastest == 0 || m->median < fastest))
+          if (auto m = c->metric(metrics::ns_per_op.name); m && m->median > 0 && (fastest == 0 || m->median < fastest))
             fastest = m->median;
       for (const auto& s : w.series) {
         const auto* c = w.find(run, s, config);
@@ -259,7 +260,7 @@ WorkloadTable workload_table(const WorkloadView& w, const std::vector<Run>& runs
         } else if (!c->ok()) {
           cell.text = c->outcome;
           any = true;
-        } else if (auto m = c->metric("ns_per_op")) {
+        } else if (auto m = c->metric(metrics::ns_per_op.name)) {
           cell.ok = true;
           cell.warned = !c->warnings.empty();
           cell.text = fmt::format("{} ({} – {})", time_text(m->median), time_text(m->min), time_text(m->max));

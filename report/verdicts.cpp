@@ -11,6 +11,7 @@
 #include "report/analysis.hpp"
 #include "report/charts.hpp"
 #include "report/tables.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench::report {
 
@@ -148,9 +149,9 @@ struct CostMetric {
   const char* what;
 };
 constexpr CostMetric kCosts[] = {
-    {"spawn", "ns_per_op", "time", "to create and join a unit"},
-    {"spawn", "memory_per_unit_bytes", "memory-per-unit", "of memory per unit"},
-    {"pingpong", "latency_p50_ns", "latency", "per round trip"},
+    {"spawn", metrics::ns_per_op.name, "time", "to create and join a unit"},
+    {"spawn", metrics::memory_per_unit_bytes.name, "memory-per-unit", "of memory per unit"},
+    {"pingpong", metrics::latency_p50_ns.name, "latency", "per round trip"},
 };
 
 // ---- The claims, in the notes' order ----
@@ -248,7 +249,8 @@ Verdict callbacks_little_memory_more_code(const Context& x) {
     if (!memory.empty()) v.link = x.link("idle", "memory-fit");
   }
   if (memory.empty()) {
-    auto cmp = compare(x, "spawn", "memory_per_unit_bytes", [&](const std::string& m) { return x.callback(m); });
+    auto cmp =
+        compare(x, "spawn", metrics::memory_per_unit_bytes.name, [&](const std::string& m) { return x.callback(m); });
     memory = cmp.values;
     memory_what = "per unit (spawn)";
     if (!memory.empty()) v.link = x.link("spawn", "memory-per-unit");
@@ -382,7 +384,7 @@ Verdict goroutines_yield(const Context& x) {
   std::map<std::string, std::pair<double, double>> worst;  // model -> (p99, delay) with the largest ratio
   for (const auto* c : x.cells("blocking")) {
     if (!c->ok() || c->param("offload") != std::string("inline")) continue;
-    auto p99 = rep_median(*c, "latency_p99_ns");
+    auto p99 = rep_median(*c, metrics::latency_p99_ns.name);
     auto delay = number_param(*c, "delay_us");
     if (!p99 || !delay || *delay <= 0) continue;
     const double delay_ns = *delay * 1000;
@@ -426,15 +428,15 @@ Verdict cooperative_starves(const Context& x) {
   std::map<std::string, Seen> seen;
   for (const auto* c : x.cells("fairness")) {
     if (!c->ok() || c->param("yield") != std::string("never")) continue;
-    auto worst = rep_median(*c, "bystander_max_latency_ns");
-    if (!worst) worst = rep_median(*c, "latency_max_ns");
+    auto worst = rep_median(*c, metrics::bystander_max_latency_ns.name);
+    if (!worst) worst = rep_median(*c, metrics::latency_max_ns.name);
     auto work = number_param(*c, "work_ms");
     if (!worst || !work) continue;
     auto& s = seen[c->model];
     if (*worst / (*work * 1e6) >= s.max_ns / std::max(s.work_ns, 1.0)) {
       s.max_ns = *worst;
       s.work_ns = *work * 1e6;
-      s.jain = rep_median(*c, "jain_index");
+      s.jain = rep_median(*c, metrics::jain_index.name);
     }
   }
   int light = 0, light_starved = 0, kernel_starved = 0;
@@ -475,7 +477,7 @@ Verdict share_by_communicating(const Context& x) {
   std::map<std::string, std::map<std::string, std::map<std::string, double>>> times;  // model -> rest -> mode -> ns
   for (const auto* c : x.cells("counter")) {
     auto mode = c->param("mode");
-    auto ns = c->metric("ns_per_op");
+    auto ns = c->metric(metrics::ns_per_op.name);
     if (!c->ok() || !mode || !ns) continue;
     std::string rest;
     for (const auto& [k, val] : c->params)

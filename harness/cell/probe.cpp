@@ -30,6 +30,7 @@
 
 #include "harness/cell/errors.hpp"
 #include "harness/cell/sample_clock.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -146,21 +147,11 @@ void Probe::verify(const Verdict& verdict) {
 
 void Probe::note(const std::string& key, nlohmann::json value) { notes_[key] = std::move(value); }
 
-namespace {
-
-// The names metrics() writes itself (and the runner adds: memory_peak_bytes).
-constexpr std::string_view kHarnessMetrics[] = {
-    "wall_s", "operations", "ops_per_s", "ns_per_op", "cpu_user_s", "cpu_sys_s",
-    "ctx_voluntary", "ctx_involuntary", "cpu_ns_per_op", "ctx_per_op", "memory_units",
-    "memory_baseline_bytes", "memory_parked_bytes", "memory_per_unit_bytes",
-    "memory_per_unit_method", "kernel_per_unit_bytes", "latency_ns", "memory_peak_bytes",
-};
-
-}  // namespace
-
 void Probe::metric(const std::string& name, double value) {
-  if (name.empty() || std::find(std::begin(kHarnessMetrics), std::end(kHarnessMetrics), name) !=
-                          std::end(kHarnessMetrics))
+  // The names metrics() writes itself and the runner adds (memory_peak_bytes)
+  // are the table's rows from the probe and the runner.
+  const metrics::Metric* known = metrics::find(name);
+  if (name.empty() || (known && metrics::reserved(*known)))
     throw std::invalid_argument("Probe::metric: '" + name +
                                 "' is empty or a metric the harness writes itself");
   extra_metrics_[name] = value;
@@ -222,31 +213,32 @@ nlohmann::json Probe::metrics() const {
   t.add(this_pass());
   nlohmann::json m;
   const double wall = static_cast<double>(t.wall_ns) / 1e9;
-  m["wall_s"] = wall;
-  m["operations"] = t.operations;
-  m["passes"] = passes();
-  m["ops_per_s"] = wall > 0 ? static_cast<double>(t.operations) / wall : 0.0;
-  m["ns_per_op"] = t.operations ? static_cast<double>(t.wall_ns) / static_cast<double>(t.operations) : 0.0;
-  m["cpu_user_s"] = t.user_s;
-  m["cpu_sys_s"] = t.sys_s;
+  m[metrics::wall_s.name] = wall;
+  m[metrics::operations.name] = t.operations;
+  m[metrics::passes.name] = passes();
+  m[metrics::ops_per_s.name] = wall > 0 ? static_cast<double>(t.operations) / wall : 0.0;
+  m[metrics::ns_per_op.name] = t.operations ? static_cast<double>(t.wall_ns) / static_cast<double>(t.operations) : 0.0;
+  m[metrics::cpu_user_s.name] = t.user_s;
+  m[metrics::cpu_sys_s.name] = t.sys_s;
   const long nvcsw = t.nvcsw;
   const long nivcsw = t.nivcsw;
-  m["ctx_voluntary"] = nvcsw;
-  m["ctx_involuntary"] = nivcsw;
+  m[metrics::ctx_voluntary.name] = nvcsw;
+  m[metrics::ctx_involuntary.name] = nivcsw;
   // Per operation, so models with different unit counts compare directly.
   const double ops = t.operations ? static_cast<double>(t.operations) : 1.0;
-  m["cpu_ns_per_op"] = (m["cpu_user_s"].get<double>() + m["cpu_sys_s"].get<double>()) * 1e9 / ops;
-  m["ctx_per_op"] = static_cast<double>(nvcsw + nivcsw) / ops;
+  m[metrics::cpu_ns_per_op.name] =
+      (m[metrics::cpu_user_s.name].get<double>() + m[metrics::cpu_sys_s.name].get<double>()) * 1e9 / ops;
+  m[metrics::ctx_per_op.name] = static_cast<double>(nvcsw + nivcsw) / ops;
   if (mem_units_ > 0 && mem_base_.user >= 0 && mem_parked_.user >= 0) {
     const double n = static_cast<double>(mem_units_);
-    m["memory_units"] = mem_units_;
-    m["memory_baseline_bytes"] = mem_base_.user;
-    m["memory_parked_bytes"] = mem_parked_.user;
-    m["memory_per_unit_bytes"] = static_cast<double>(mem_parked_.user - mem_base_.user) / n;
-    m["memory_per_unit_method"] =
+    m[metrics::memory_units.name] = mem_units_;
+    m[metrics::memory_baseline_bytes.name] = mem_base_.user;
+    m[metrics::memory_parked_bytes.name] = mem_parked_.user;
+    m[metrics::memory_per_unit_bytes.name] = static_cast<double>(mem_parked_.user - mem_base_.user) / n;
+    m[metrics::memory_per_unit_method.name] =
         process_tree_ ? "PSS summed over the process tree" : "VmRSS of the cell process";
     // Machine-wide: anything else running changes these too.
-    m["kernel_per_unit_bytes"] = {
+    m[metrics::kernel_per_unit_bytes.name] = {
         {"kernel_stack", static_cast<double>(mem_parked_.kernel.kernel_stack - mem_base_.kernel.kernel_stack) / n},
         {"page_tables", static_cast<double>(mem_parked_.kernel.page_tables - mem_base_.kernel.page_tables) / n},
         {"slab", static_cast<double>(mem_parked_.kernel.slab - mem_base_.kernel.slab) / n},
@@ -256,7 +248,7 @@ nlohmann::json Probe::metrics() const {
   Histogram lat = merged_latency();
   lat.merge(earlier_latency_);
   if (lat.count() > 0) {
-    m["latency_ns"] = {
+    m[metrics::latency_ns.name] = {
         {"count", lat.count()},      {"min", lat.min()},           {"mean", lat.mean()},
         {"p50", lat.quantile(0.5)},  {"p90", lat.quantile(0.9)},   {"p99", lat.quantile(0.99)},
         {"p999", lat.quantile(0.999)}, {"max", lat.max()},

@@ -73,7 +73,7 @@ class Probe {
   // A metric of the workload's own beside the harness's (ns_per_op, ...):
   // written into the cell's metrics object under `name`, e.g.
   // metric("jain_index", 0.97). Every name must also be in the metric table
-  // (harness/results/metrics.*) with its unit, direction and description.
+  // (harness/results/metrics.hpp) with its unit, direction and description.
   // A later call with the same name replaces the value. Throws
   // std::invalid_argument for a name the harness writes itself, so a
   // workload cannot overwrite a measured figure.

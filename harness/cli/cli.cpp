@@ -18,6 +18,7 @@
 #include "harness/results/context.hpp"
 #include "harness/results/gbench.hpp"
 #include "harness/results/merge.hpp"
+#include "harness/results/metrics.hpp"
 #include "harness/results/results.hpp"
 #include "harness/sandbox/cell.hpp"
 #include "harness/sandbox/runner.hpp"
@@ -28,6 +29,14 @@
 namespace cmbench {
 
 namespace {
+
+// The names of the metric table's rows the gate compares one way, for help.
+std::string gated_metric_names(metrics::Gate gate) {
+  std::vector<std::string> names;
+  for (const auto& m : metrics::all())
+    if (m.gate == gate) names.emplace_back(m.name);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
 
 
 void print_list() {
@@ -201,9 +210,9 @@ int cli_main(int argc, char** argv) {
                     "(false discovery rate) | none")
         ->check(CLI::IsMember({"holm", "bh", "none"}));
     sub->add_option("--metrics", cmp.metrics,
-                    "Metrics to compare, comma-separated (default: ns_per_op, cpu_ns_per_op, "
-                    "latency_p50_ns, latency_p99_ns, memory_peak_bytes, memory_per_unit_bytes; for --count "
-                    "instructions runs: instructions_per_op, d1_misses_per_op, ll_misses_per_op)")
+                    fmt::format("Metrics to compare, comma-separated (default: {}; for --count "
+                                "instructions runs: {})",
+                                gated_metric_names(metrics::Gate::timed), gated_metric_names(metrics::Gate::exact)))
         ->delimiter(',');
     sub->add_option("--format", format, "Output: console | md (a CI job summary) | json")
         ->check(CLI::IsMember({"console", "md", "json"}));

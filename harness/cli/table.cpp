@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 #include <utility>
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -194,22 +195,25 @@ std::string format_table(const nlohmann::json& cells, size_t columns) {
   if (!cells.is_array() || cells.empty()) return out;
   // The columns of numbers, each shown in a block only when some cell of it
   // has the metric: a workload that measures no latency spends no width on it.
+  // A column's title is its metric's short label, but for the spread.
   struct Column {
-    const char* title;
+    const metrics::Metric* metric;
     size_t width;
-    const char* metric;
     std::string (*format)(const nlohmann::json& aggregate);
+    const char* title = metric->short_label;
   };
   static const Column kColumns[] = {
-      {"time/op", 9, "ns_per_op", [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
-      {"cv", 6, "ns_per_op", [](const nlohmann::json& a) { return fmt::format("{:.1f}%", a.value("cv", 0.0) * 100); }},
-      {"ops/s", 10, "ops_per_s", [](const nlohmann::json& a) { return human_rate(a.value("median", 0.0)); }},
-      {"lat p50", 9, "latency_p50_ns", [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
-      {"lat p99", 9, "latency_p99_ns", [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
-      {"cpu/op", 9, "cpu_ns_per_op", [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
-      {"ctx/op", 7, "ctx_per_op", [](const nlohmann::json& a) { return fmt::format("{:.3f}", a.value("median", 0.0)); }},
-      {"memory", 10, "memory_peak_bytes", [](const nlohmann::json& a) { return human_bytes(a.value("median", -1.0)); }},
+      {&metrics::ns_per_op, 9, [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
+      {&metrics::ns_per_op, 6,
+       [](const nlohmann::json& a) { return fmt::format("{:.1f}%", a.value("cv", 0.0) * 100); }, "cv"},
+      {&metrics::ops_per_s, 10, [](const nlohmann::json& a) { return human_rate(a.value("median", 0.0)); }},
+      {&metrics::latency_p50_ns, 9, [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
+      {&metrics::latency_p99_ns, 9, [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
+      {&metrics::cpu_ns_per_op, 9, [](const nlohmann::json& a) { return human_ns(a.value("median", 0.0)); }},
+      {&metrics::ctx_per_op, 7, [](const nlohmann::json& a) { return fmt::format("{:.3f}", a.value("median", 0.0)); }},
+      {&metrics::memory_peak_bytes, 10, [](const nlohmann::json& a) { return human_bytes(a.value("median", -1.0)); }},
   };
+
   // Notes: warnings by kind (in order of first appearance), failures one by one.
   std::vector<std::pair<std::string, std::vector<std::string>>> by_kind;
   std::vector<std::string> failures;
@@ -218,7 +222,7 @@ std::string format_table(const nlohmann::json& cells, size_t columns) {
     std::vector<const Column*> shown;
     for (const auto& col : kColumns)
       if (std::any_of(b.rows.begin(), b.rows.end(), [&](const Row& r) {
-            return median_of(r.cell->value("aggregates", nlohmann::json::object()), col.metric) >= 0;
+            return median_of(r.cell->value("aggregates", nlohmann::json::object()), col.metric->name) >= 0;
           }))
         shown.push_back(&col);
     size_t numbers = 2;  // the mark of a cell with notes, after the numbers
@@ -257,7 +261,8 @@ std::string format_table(const nlohmann::json& cells, size_t columns) {
       } else {
         const nlohmann::json a = c.value("aggregates", nlohmann::json::object());
         for (const auto* col : shown)
-          line += fmt::format(" {:>{}}", median_of(a, col->metric) < 0 ? "-" : col->format(a[col->metric]), col->width);
+          line += fmt::format(" {:>{}}", median_of(a, col->metric->name) < 0 ? "-" : col->format(a[col->metric->name]),
+                              col->width);
         if (!warnings.empty()) line += " *";
       }
       line.erase(line.find_last_not_of(' ') + 1);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "harness/cli/table.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -67,10 +68,10 @@ std::string finished_line(const nlohmann::json& cell, size_t index, size_t count
   if (outcome != "ok")
     return fmt::format("{} {:<8} {:>9} {:>6}  {}: {}", position, outcome, "-", "-", name, cell.value("message", ""));
   const auto& a = cell.value("aggregates", nlohmann::json::object());
-  const bool timed = a.contains("ns_per_op");
+  const bool timed = a.contains(metrics::ns_per_op.name);
   return fmt::format("{} {:<8} {:>9} {:>6}  {}", position, outcome,
-                     timed ? human_ns(a["ns_per_op"].value("median", 0.0)) : "-",
-                     timed ? fmt::format("{:.1f}%", a["ns_per_op"].value("cv", 0.0) * 100) : "-", name);
+                     timed ? human_ns(a[metrics::ns_per_op.name].value("median", 0.0)) : "-",
+                     timed ? fmt::format("{:.1f}%", a[metrics::ns_per_op.name].value("cv", 0.0) * 100) : "-", name);
 }
 
 std::string live_line(size_t index, size_t count, double elapsed_s, std::optional<double> left_s,

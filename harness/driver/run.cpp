@@ -22,6 +22,7 @@
 #include "harness/results/results.hpp"
 #include "harness/sandbox/instructions.hpp"
 #include "harness/sandbox/runner.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -370,7 +371,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
       good = first.outcome == Outcome::ok;
       if (good && w == 0 && cell.entry->workload->passes_in_process)
         req.passes = r.passes =
-            passes_for(min_time, first.metrics.value("wall_s", 0.0), first.elapsed_s, opt.timeout_s);
+            passes_for(min_time, first.metrics.value(metrics::wall_s.name, 0.0), first.elapsed_s, opt.timeout_s);
     }
     for (int k = 0; k < cell_reps && good && !g_interrupted; ++k) {
       show(fmt::format("{}/{}", k + 1, cell_reps));

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "harness/cli/table.hpp"
+#include "harness/results/metrics.hpp"
 #include "harness/stats/stats.hpp"
 
 namespace cmbench::history {
@@ -30,6 +32,15 @@ std::string markdown_cell(std::string s) {
 }  // namespace
 
 std::string format_value(const std::string& metric, double v) {
+  // By the table's unit; a name it does not know (a workload's own metric
+  // not listed yet, a store written by an older cmbench) by its suffix.
+  if (const metrics::Metric* m = metrics::find(metric)) {
+    const std::string_view unit = m->unit;
+    if (unit == "ns") return human_ns(v);
+    if (unit == "bytes") return human_bytes(v);
+    if (unit == "1/s") return human_rate(v);
+    return fmt::format("{:.4g}", v);
+  }
   if (ends_with(metric, "_ns") || ends_with(metric, "ns_per_op")) return human_ns(v);
   if (ends_with(metric, "_bytes")) return human_bytes(v);
   if (ends_with(metric, "_per_s")) return human_rate(v);

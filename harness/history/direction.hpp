@@ -1,8 +1,7 @@
 #pragma once
-// Which way is worse for each metric the history judges. A stand-in: the
-// metrics table (harness/results/metrics.*: name, unit, direction) that the
-// harness is getting replaces it, and then this function reads that table.
-// A metric not listed here is stored and exported but not judged: the
+// Which way is worse for each metric the history judges: the metric
+// table's direction (harness/results/metrics.hpp) of the rows it marks
+// `judged`. A metric not judged is stored and exported but not judged: the
 // totals (wall_s, cpu_user_s, ctx_voluntary, operations, ...) grow with the
 // operation count, which calibration may change, so a step in them is not a
 // regression.

@@ -14,6 +14,7 @@
 
 #include "harness/results/results.hpp"
 #include "harness/stats/stats.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -164,13 +165,13 @@ json gb_context(const json& doc) {
 // results.cpp reads it; nothing when absent. A negative peak memory means
 // the probe could not read it.
 std::optional<double> metric_of(const json& metrics, const std::string& name) {
-  if (name.rfind("latency_", 0) == 0 && name.size() > 11) {
-    const json* latency = member(metrics, "latency_ns");
+  if (const metrics::Metric* row = metrics::find(name); row && row->source == metrics::flattened) {
+    const json* latency = member(metrics, metrics::latency_ns.name);
     if (!latency) return std::nullopt;
-    return number_of(*latency, name.substr(8, name.size() - 11).c_str());
+    return number_of(*latency, row->latency_key);
   }
   auto v = number_of(metrics, name.c_str());
-  if (v && name == "memory_peak_bytes" && *v < 0) return std::nullopt;
+  if (v && name == metrics::memory_peak_bytes.name && *v < 0) return std::nullopt;
   return v;
 }
 
@@ -178,7 +179,8 @@ std::optional<double> metric_of(const json& metrics, const std::string& name) {
 // not repeated as counters: time and CPU per operation are real_time and
 // cpu_time, operations per second is items_per_second.
 bool has_gb_field(const std::string& metric) {
-  return metric == "ns_per_op" || metric == "cpu_ns_per_op" || metric == "ops_per_s";
+  const metrics::Metric* m = metrics::find(metric);
+  return m && *m->gbench_field;
 }
 
 // One measured repetition as Google Benchmark sees a run.
@@ -198,18 +200,18 @@ std::optional<Run> read_run(const json& rep) {
   const json* found = member(rep, "metrics");
   if (!found || !found->is_object()) return std::nullopt;
   const json& m = *found;
-  const json* ops = member(m, "operations");
+  const json* ops = member(m, metrics::operations.name);
   if (!ops || !ops->is_number()) return std::nullopt;
   Run run;
   run.iterations = ops->is_number_float() ? std::llround(ops->get<double>()) : ops->get<int64_t>();
   const double n = static_cast<double>(run.iterations);
 
-  auto real = number_of(m, "ns_per_op");
+  auto real = number_of(m, metrics::ns_per_op.name);
   if (!real)
-    if (auto wall = number_of(m, "wall_s"); wall && n > 0) real = *wall * 1e9 / n;
-  auto cpu = number_of(m, "cpu_ns_per_op");
+    if (auto wall = number_of(m, metrics::wall_s.name); wall && n > 0) real = *wall * 1e9 / n;
+  auto cpu = number_of(m, metrics::cpu_ns_per_op.name);
   if (!cpu)
-    if (auto u = number_of(m, "cpu_user_s"), s = number_of(m, "cpu_sys_s"); u && s && n > 0)
+    if (auto u = number_of(m, metrics::cpu_user_s.name), s = number_of(m, metrics::cpu_sys_s.name); u && s && n > 0)
       cpu = (*u + *s) * 1e9 / n;
   if (!real || !cpu) return std::nullopt;
   run.real_ns = *real;
@@ -217,7 +219,7 @@ std::optional<Run> read_run(const json& rep) {
 
   // Google Benchmark's SetItemsProcessed gives items_per_second as items
   // over the real time, which is cmbench's operations per second.
-  if (auto rate = number_of(m, "ops_per_s"))
+  if (auto rate = number_of(m, metrics::ops_per_s.name))
     run.counters["items_per_second"] = *rate;
   else if (run.real_ns > 0)
     run.counters["items_per_second"] = 1e9 / run.real_ns;

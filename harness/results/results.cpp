@@ -14,6 +14,7 @@
 #include "harness/results/output.hpp"
 #include "harness/results/schema.hpp"
 #include "harness/stats/stats.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -43,8 +44,8 @@ nlohmann::json rep_json(const RepetitionResult& r) {
 
 // The timed region's CPU time (user + system) and wall time of a repetition.
 std::optional<std::pair<double, double>> cpu_and_wall(const RepetitionResult& rep) {
-  auto user = metric_value(rep.metrics, "cpu_user_s"), sys = metric_value(rep.metrics, "cpu_sys_s"),
-       wall = metric_value(rep.metrics, "wall_s");
+  auto user = metric_value(rep.metrics, metrics::cpu_user_s.name),
+       sys = metric_value(rep.metrics, metrics::cpu_sys_s.name), wall = metric_value(rep.metrics, metrics::wall_s.name);
   if (!user || !sys || !wall || !(*wall > 0)) return std::nullopt;
   return std::make_pair(*user + *sys, *wall);
 }
@@ -95,27 +96,27 @@ void warn_about_lost_time(CellResult& r) {
 
 std::optional<double> metric_value(const nlohmann::json& m, const std::string& name) {
   if (!m.is_object()) return std::nullopt;
-  if (name.rfind("latency_", 0) == 0) {
+  if (const metrics::Metric* row = metrics::find(name); row && row->source == metrics::flattened) {
     // latency_p50_ns -> metrics.latency_ns.p50
-    std::string key = name.substr(8, name.size() - 8 - 3);
-    if (!m.contains("latency_ns") || !m["latency_ns"].is_object() || !m["latency_ns"].contains(key) ||
-        !m["latency_ns"][key].is_number())
+    const char* key = row->latency_key;
+    if (!m.contains(metrics::latency_ns.name) || !m[metrics::latency_ns.name].is_object() ||
+        !m[metrics::latency_ns.name].contains(key) || !m[metrics::latency_ns.name][key].is_number())
       return std::nullopt;
-    return m["latency_ns"][key].get<double>();
+    return m[metrics::latency_ns.name][key].get<double>();
   }
   if (!m.contains(name) || !m[name].is_number()) return std::nullopt;
   double v = m[name].get<double>();
-  if (name == "memory_peak_bytes" && v < 0) return std::nullopt;
+  if (name == metrics::memory_peak_bytes.name && v < 0) return std::nullopt;
   return v;
 }
 
 const std::vector<std::string>& aggregated_metrics() {
-  static const std::vector<std::string> names = {
-      "wall_s",          "ns_per_op",         "ops_per_s",       "cpu_user_s",
-      "cpu_sys_s",       "cpu_ns_per_op",     "ctx_voluntary",   "ctx_involuntary",
-      "ctx_per_op",      "memory_peak_bytes", "latency_p50_ns",  "latency_p90_ns",
-      "latency_p99_ns",  "latency_p999_ns",   "latency_max_ns",  "memory_per_unit_bytes",
-  };
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& m : metrics::all())
+      if (m.aggregated) out.emplace_back(m.name);
+    return out;
+  }();
   return names;
 }
 
@@ -144,8 +145,8 @@ void finish_cell(CellResult& r, const std::string& build_type) {
     r.warnings.push_back(fmt::format(
         "built as {}: these numbers do not represent optimised code; build with the release preset",
         build_type));
-  if (r.aggregates.contains("ns_per_op")) {
-    const auto& a = r.aggregates["ns_per_op"];
+  if (r.aggregates.contains(metrics::ns_per_op.name)) {
+    const auto& a = r.aggregates[metrics::ns_per_op.name];
     double cv = a["cv"].get<double>();
     if (cv > kUnstableCv)
       r.warnings.push_back(fmt::format(
@@ -155,8 +156,8 @@ void finish_cell(CellResult& r, const std::string& build_type) {
   if (r.reps.size() >= 3) {
     std::vector<double> rest;
     for (size_t i = 1; i < r.reps.size(); ++i)
-      if (auto v = metric_of(r.reps[i], "ns_per_op")) rest.push_back(*v);
-    auto first = metric_of(r.reps[0], "ns_per_op");
+      if (auto v = metric_of(r.reps[i], metrics::ns_per_op.name)) rest.push_back(*v);
+    auto first = metric_of(r.reps[0], metrics::ns_per_op.name);
     double med = median(rest);
     if (first && med > 0 && *first > kSlowFirstRatio * med)
       r.warnings.push_back(fmt::format(
@@ -183,7 +184,7 @@ nlohmann::json to_json(const CellResult& r) {
     for (const auto& rep : *set)
       if (!rep.crash.is_null() && !j.contains("crash")) j["crash"] = rep.crash;
   j["warnings"] = r.warnings;
-  j["passes"] = r.passes;
+  j[metrics::passes.name] = r.passes;
   // Notes are the implementation's own account of itself; they are the same
   // for every repetition, so the first one that has them speaks for all.
   // A cell that stopped in its warm-up (a `limit`, say) has notes only there.

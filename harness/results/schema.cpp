@@ -4,10 +4,10 @@
 
 #include <cmath>
 #include <limits>
-#include <set>
 #include <stdexcept>
 
 #include "harness/cell/outcome.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -39,6 +39,13 @@ void check_json_depth(std::string_view text, const std::string& path) {
 namespace {
 
 enum class Sign { any, non_negative, positive };
+
+// Whether an ok repetition's value of a metric (and its summary) must be
+// above zero, as the metric table says.
+bool must_be_positive(const std::string& metric) {
+  const metrics::Metric* m = metrics::find(metric);
+  return m && m->positive;
+}
 
 // Walks a document, naming where it is ("cells[3].repetitions[0]"), and
 // refuses the first field that does not fit.
@@ -137,24 +144,23 @@ class Checker {
   // operations, zero time per operation), which are only bounded.
   void metrics(const json& m, const std::string& at, bool ok) const {
     object(m, at);
-    static const std::set<std::string> positive = {"wall_s", "ns_per_op", "ops_per_s"};
     for (const auto& [key, v] : m.items()) {
       const std::string where = at + "." + key;
-      if (key == "memory_method") {
+      if (key == metrics::memory_method.name) {
         string(v, where);
-      } else if (key == "latency_ns") {
+      } else if (key == metrics::latency_ns.name) {
         object(v, where);
         for (const auto& [p, x] : v.items()) number(x, where + "." + p, Sign::non_negative);
-      } else if (key == "memory_peak_bytes") {
+      } else if (key == metrics::memory_peak_bytes.name) {
         // -1: not measured.
         number(v, where, Sign::any);
         if (v.get<double>() < -1) fail(where, fmt::format("{} is not accepted: bytes, or -1 for not measured", v.dump()));
-      } else if (key == "memory_per_unit_bytes") {
+      } else if (key == metrics::memory_per_unit_bytes.name) {
         number(v, where, Sign::any);  // a difference of two readings: noise may make it negative
       } else if (v.is_object() || v.is_array() || v.is_string() || v.is_boolean() || v.is_null()) {
         // A workload's own structured metric: the depth limit bounds it.
       } else {
-        number(v, where, ok && positive.count(key) ? Sign::positive : Sign::non_negative);
+        number(v, where, ok && must_be_positive(key) ? Sign::positive : Sign::non_negative);
       }
     }
   }
@@ -218,8 +224,7 @@ class Checker {
       fail(at, "an ok cell without a measured repetition");
     if (const json* v = maybe(c, "aggregates"); v && !v->is_null()) {
       object(*v, at + ".aggregates");
-      static const std::set<std::string> positive = {"wall_s", "ns_per_op", "ops_per_s"};
-      for (const auto& [key, s] : v->items()) summary(s, at + ".aggregates." + key, positive.count(key) > 0);
+      for (const auto& [key, s] : v->items()) summary(s, at + ".aggregates." + key, must_be_positive(key));
     }
   }
 

@@ -15,6 +15,7 @@
 #include "harness/registry/external.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/sandbox/runner.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -71,7 +72,8 @@ void exec_external(const ExternalProgram& program, const std::string& workload, 
 void check_external_result(const RepetitionRequest& req, RepetitionResult& res) {
   const Entry* entry = find_entry(req.workload, req.model);
   if (!entry || !entry->model->external || res.outcome != Outcome::ok) return;
-  if (!res.metrics.is_object() || !res.metrics.contains("operations") || !res.metrics["operations"].is_number()) {
+  if (!res.metrics.is_object() || !res.metrics.contains(metrics::operations.name) ||
+      !res.metrics[metrics::operations.name].is_number()) {
     res.outcome = Outcome::failed;
     res.message = "the program reported ok without metrics.operations (docs/cell-protocol.md)";
     return;
@@ -79,7 +81,7 @@ void check_external_result(const RepetitionRequest& req, RepetitionResult& res) 
   if (!entry->workload->operations_exact) return;
   const uint64_t want =
       entry->workload->operations(make_params(cell_param_defs(*entry), req.params)) * static_cast<uint64_t>(req.passes);
-  const uint64_t got = res.metrics["operations"].get<uint64_t>();
+  const uint64_t got = res.metrics[metrics::operations.name].get<uint64_t>();
   if (got != want) {
     res.outcome = Outcome::invalid;
     res.message = fmt::format("the program reported {} operations; the {} spec counts {} for these parameters{}",

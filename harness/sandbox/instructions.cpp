@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "harness/registry/registry.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
@@ -159,22 +160,28 @@ CallgrindCounts parse_callgrind(const std::string& text) {
 }
 
 void add_count_metrics(nlohmann::json& metrics, const CallgrindCounts& c) {
-  const uint64_t ops = metrics.value("operations", uint64_t{0});
+  const uint64_t ops = metrics.value(metrics::operations.name, uint64_t{0});
   auto per_op = [&](uint64_t v) { return ops ? static_cast<double>(v) / static_cast<double>(ops) : 0.0; };
-  metrics["instructions"] = c.instructions;
-  metrics["instructions_per_op"] = per_op(c.instructions);
-  metrics["i1_misses"] = c.i1_misses;
-  metrics["d1_misses"] = c.d1_misses;
-  metrics["d1_misses_per_op"] = per_op(c.d1_misses);
-  metrics["ll_misses"] = c.ll_misses;
-  metrics["ll_misses_per_op"] = per_op(c.ll_misses);
-  metrics["count_method"] =
+  metrics[metrics::instructions.name] = c.instructions;
+  metrics[metrics::instructions_per_op.name] = per_op(c.instructions);
+  metrics[metrics::i1_misses.name] = c.i1_misses;
+  metrics[metrics::d1_misses.name] = c.d1_misses;
+  metrics[metrics::d1_misses_per_op.name] = per_op(c.d1_misses);
+  metrics[metrics::ll_misses.name] = c.ll_misses;
+  metrics[metrics::ll_misses_per_op.name] = per_op(c.ll_misses);
+  metrics[metrics::count_method.name] =
       "Valgrind callgrind --cache-sim=yes, timed region only (client requests); user space, "
       "simulated caches";
 }
 
 const std::vector<std::string>& count_metric_names() {
-  static const std::vector<std::string> names = {"instructions_per_op", "d1_misses_per_op", "ll_misses_per_op"};
+  // The per-operation counts, which the gate compares exactly.
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& m : metrics::all())
+      if (m.source == metrics::counter && m.gate == metrics::Gate::exact) out.emplace_back(m.name);
+    return out;
+  }();
   return names;
 }
 

@@ -40,6 +40,7 @@
 #include "harness/sandbox/crash.hpp"
 #include "harness/sandbox/external.hpp"
 #include "harness/sandbox/instructions.hpp"
+#include "harness/results/metrics.hpp"
 
 extern char** environ;
 
@@ -868,16 +869,16 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
     // copy-on-write page once per child.
     long long hwm = child.value("vm_hwm_bytes", -1LL);
     if (req.sample_tree_memory && samples > 0) {
-      res.metrics["memory_peak_bytes"] = peak_pss;
-      res.metrics["memory_method"] = fmt::format(
+      res.metrics[metrics::memory_peak_bytes.name] = peak_pss;
+      res.metrics[metrics::memory_method.name] = fmt::format(
           "tree PSS, sampled every {} ms or more ({} samples)", kSampleMs, samples);
     } else if (req.sample_tree_memory) {
-      res.metrics["memory_peak_bytes"] = hwm;
-      res.metrics["memory_method"] =
+      res.metrics[metrics::memory_peak_bytes.name] = hwm;
+      res.metrics[metrics::memory_method.name] =
           "VmHWM of the cell process only: the tree finished before its first PSS sample";
     } else {
-      res.metrics["memory_peak_bytes"] = hwm;
-      res.metrics["memory_method"] = "VmHWM of the cell process";
+      res.metrics[metrics::memory_peak_bytes.name] = hwm;
+      res.metrics[metrics::memory_method.name] = "VmHWM of the cell process";
     }
   }
   // What the harness can re-check of a program outside the build.

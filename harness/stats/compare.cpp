@@ -10,26 +10,31 @@
 
 #include "harness/results/results.hpp"
 #include "harness/cli/table.hpp"
+#include "harness/results/metrics.hpp"
 
 namespace cmbench {
 
 const std::vector<ComparedMetric>& compared_metrics() {
-  // Throughput is the inverse of time per operation and would only count
-  // the same evidence twice; context switches per operation are often zero
-  // and say why a time changed rather than whether it did.
-  static const std::vector<ComparedMetric> all = {
-      {"ns_per_op", "time/op", true, false},
-      {"cpu_ns_per_op", "cpu/op", true, false},
-      {"latency_p50_ns", "lat p50", true, false},
-      {"latency_p99_ns", "lat p99", true, false},
-      {"memory_peak_bytes", "memory", true, true},
-      {"memory_per_unit_bytes", "mem/unit", true, true},
-      // Exact counts of `run --count instructions`; absent from timed runs.
-      {"instructions_per_op", "instr/op", true, false, true},
-      {"d1_misses_per_op", "D1 miss/op", true, false, true},
-      {"ll_misses_per_op", "LL miss/op", true, false, true},
-  };
+  // The table's rows the gate compares, in its order. Throughput is the
+  // inverse of time per operation and would only count the same evidence
+  // twice; context switches per operation are often zero and say why a
+  // time changed rather than whether it did: the table leaves both out.
+  static const std::vector<ComparedMetric> all = [] {
+    std::vector<ComparedMetric> out;
+    for (const auto& m : metrics::all())
+      if (m.gate != metrics::Gate::no)
+        out.push_back({m.name, m.short_label, m.direction == metrics::lower_is_better,
+                       std::string_view(m.unit) == "bytes", m.gate == metrics::Gate::exact});
+    return out;
+  }();
   return all;
+}
+
+std::map<std::string, double> own_thresholds() {
+  std::map<std::string, double> out;
+  for (const auto& m : metrics::all())
+    if (m.gate != metrics::Gate::no && m.gate_threshold > 0) out[m.name] = m.gate_threshold;
+  return out;
 }
 
 namespace {
@@ -318,8 +323,8 @@ std::string verdict_line(const Comparison& c) {
         "{} cells compared by {} exact counts, no test needed (a change counts when it is larger than "
         "{:g}% in instructions, {:g}% in D1 and {:g}% in LL misses per operation): {} regressed{}, {} "
         "improved, {} unchanged",
-        c.cells.size(), exact, exact_of("instructions_per_op"), exact_of("d1_misses_per_op"),
-        exact_of("ll_misses_per_op"), c.regressed,
+        c.cells.size(), exact, exact_of(metrics::instructions_per_op.name), exact_of(metrics::d1_misses_per_op.name),
+        exact_of(metrics::ll_misses_per_op.name), c.regressed,
         c.broken ? fmt::format(" ({} of them broken)", c.broken) : "", c.improved,
         c.cells.size() - c.regressed - c.improved);
   return fmt::format(
@@ -345,7 +350,7 @@ void print_comparison(std::FILE* out, const Comparison& c) {
     }
     // The time per operation always; other metrics when they changed.
     for (const auto& m : cc.metrics) {
-      if (m.metric->name != "ns_per_op" && m.metric->name != "instructions_per_op" &&
+      if (m.metric->name != metrics::ns_per_op.name && m.metric->name != metrics::instructions_per_op.name &&
           m.change == Change::unchanged)
         continue;
       fmt::print(out, "{:<{}}  {:<8}  {:>10}  {:>10}  {:>8}  {:>20}  {:>8}  {}{}\n", cc.name, width,
@@ -396,7 +401,7 @@ std::string comparison_markdown(const Comparison& c) {
   for (const auto& cc : c.cells) {
     bool printed = false;
     for (const auto& m : cc.metrics)
-      if (m.metric->name == "ns_per_op" || m.metric->name == "instructions_per_op") {
+      if (m.metric->name == metrics::ns_per_op.name || m.metric->name == metrics::instructions_per_op.name) {
         row(cc, m);
         printed = true;
       }
