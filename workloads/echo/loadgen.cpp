@@ -170,8 +170,6 @@ class Generator {
  public:
   Generator(const Config& cfg, Result& res) : cfg_(cfg), res_(res), conns_(cfg.connections) {}
   ~Generator() {
-    for (auto& c : conns_)
-      if (c.fd >= 0) ::close(c.fd);
     if (epfd_ >= 0) ::close(epfd_);
   }
   Generator(const Generator&) = delete;
@@ -184,7 +182,7 @@ class Generator {
 
  private:
   struct Conn {
-    int fd = -1;
+    Fd fd;
     bool connected = false;
     bool busy = false;      // a request is outstanding (being written or answered)
     bool want_out = false;  // EPOLLOUT is registered
@@ -216,13 +214,9 @@ class Generator {
   void complete(uint64_t j);
   void set_want_out(uint64_t j, bool on);
   void send_due(int64_t now);
-  void close_conn(Conn& c) {
-    ::close(c.fd);
-    c.fd = -1;
-  }
+  void close_conn(Conn& c) { c.fd.reset(); }
   void close_all() {
-    for (auto& c : conns_)
-      if (c.fd >= 0) close_conn(c);
+    for (auto& c : conns_) close_conn(c);
   }
 
   const Config cfg_;
@@ -291,8 +285,8 @@ void Generator::open_more() {
 bool Generator::open_one(uint64_t j) {
   Conn& c = conns_[j];
   c.total = cfg_.idle ? 1 + cfg_.trickle : requests_of(cfg_.requests, cfg_.connections, j);
-  c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c.fd < 0) {
+  c.fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!c.fd) {
     const int err = errno;
     // Out of descriptors, perhaps: give them back before doing anything
     // else (the sanitizers, for one, need a pipe to check memory).
@@ -302,7 +296,7 @@ bool Generator::open_one(uint64_t j) {
     return false;
   }
   const int one = 1;
-  if (::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+  if (::setsockopt(c.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
     fail_call("setsockopt(TCP_NODELAY)", j, errno);
     return false;
   }
@@ -310,8 +304,8 @@ bool Generator::open_one(uint64_t j) {
     sockaddr_in src{};
     src.sin_family = AF_INET;
     src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + static_cast<uint32_t>(j / kConnsPerSource));
-    if (::setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) != 0 ||
-        ::bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+    if (::setsockopt(c.fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) != 0 ||
+        ::bind(c.fd.get(), reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
       const int err = errno;
       fail(err, is_generator_limit(err),
            fmt::format("bind to source 127.0.0.{} (connection {} of {}): {}", 1 + j / kConnsPerSource, j,
@@ -323,7 +317,7 @@ bool Generator::open_one(uint64_t j) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(cfg_.port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
+  if (::connect(c.fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
       errno != EINPROGRESS) {
     const int err = errno;
     fail(err, is_generator_limit(err),
@@ -336,7 +330,7 @@ bool Generator::open_one(uint64_t j) {
   ev.events = EPOLLOUT;
   ev.data.u64 = j;
   c.want_out = true;
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev) != 0) {
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd.get(), &ev) != 0) {
     const int err = errno;
     fail(err, is_generator_limit(err),
          fmt::format("epoll_ctl(ADD, connection {}): {}", j, std::strerror(err)));
@@ -399,7 +393,7 @@ void Generator::set_want_out(uint64_t j, bool on) {
   epoll_event ev{};
   ev.events = EPOLLIN | (on ? EPOLLOUT : 0u);
   ev.data.u64 = j;
-  if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) {
+  if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd.get(), &ev) != 0) {
     fail_call("epoll_ctl(MOD)", j, errno);
     return;
   }
@@ -410,7 +404,7 @@ void Generator::on_connected(uint64_t j) {
   Conn& c = conns_[j];
   int err = 0;
   socklen_t len = sizeof err;
-  if (::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err != 0) {
     fail(err, is_generator_limit(err),
          fmt::format("connect to 127.0.0.1:{} (connection {} of {}, {} established): {}", cfg_.port,
@@ -453,7 +447,7 @@ void Generator::write_some(uint64_t j) {
   pattern(k_of(j, c.next), c.wpos, wbuf_, n);
   ssize_t w;
   do {
-    w = ::send(c.fd, wbuf_, n, MSG_NOSIGNAL);
+    w = ::send(c.fd.get(), wbuf_, n, MSG_NOSIGNAL);
   } while (w < 0 && errno == EINTR);
   if (w < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -474,7 +468,7 @@ void Generator::on_readable(uint64_t j) {
     uint8_t b;
     ssize_t n;
     do {
-      n = ::recv(c.fd, &b, 1, 0);
+      n = ::recv(c.fd.get(), &b, 1, 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) {
@@ -493,7 +487,7 @@ void Generator::on_readable(uint64_t j) {
   }
   ssize_t n;
   do {
-    n = ::recv(c.fd, rbuf_, cfg_.size - c.rpos, 0);
+    n = ::recv(c.fd.get(), rbuf_, cfg_.size - c.rpos, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -571,20 +565,20 @@ void Generator::send_due(int64_t now) {
     const uint64_t j = cursor_ % cfg_.connections;
     const uint64_t i = cursor_ / cfg_.connections;
     Conn& c = conns_[j];
-    if (c.fd >= 0 && !c.busy && c.next == i) send_request(j, due);
+    if (c.fd && !c.busy && c.next == i) send_request(j, due);
     ++cursor_;
   }
 }
 
 void Generator::on_event(uint64_t j, uint32_t events) {
   Conn& c = conns_[j];
-  if (c.fd < 0) return;
+  if (!c.fd) return;
   if (!c.connected) {
     on_connected(j);
     return;
   }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(j);
-  if (!stopped_ && c.fd >= 0 && (events & EPOLLOUT) && c.busy && c.wpos < cfg_.size) write_some(j);
+  if (!stopped_ && c.fd && (events & EPOLLOUT) && c.busy && c.wpos < cfg_.size) write_some(j);
 }
 
 bool Generator::run() {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 #include "workloads/echo/spec.hpp"
 
 namespace cmbench::echo::thread {
@@ -69,10 +70,10 @@ class Server {
     if (acceptor_.joinable()) acceptor_.join();
     // The acceptor is gone: conns_ is this thread's now.
     if (abort)
-      for (auto& c : conns_) ::shutdown(c.fd, SHUT_RDWR);
+      for (auto& c : conns_) ::shutdown(c.fd.get(), SHUT_RDWR);
     for (auto& c : conns_) {
       if (c.thread.joinable()) c.thread.join();
-      ::close(c.fd);
+      c.fd.reset();
     }
   }
 
@@ -96,7 +97,7 @@ class Server {
 
  private:
   struct Connection {
-    int fd;
+    Fd fd;
     std::thread thread;
   };
 
@@ -142,7 +143,7 @@ class Server {
         ::close(c);
         return;
       }
-      conns_.push_back({c, std::move(t)});
+      conns_.push_back({Fd(c), std::move(t)});
       ++accepted_;
     }
   }
