@@ -118,7 +118,10 @@ void Scheduler::wake_all() noexcept {
   wake_seq_.notify_all();
 }
 
-void Scheduler::ready_shared(ControlBlock* cb, bool yielded) noexcept {
+// Not inlined, for the reason multi_here() is not: it reads the thread-local
+// current_worker_, whose address a caller that switched fibers (and so
+// perhaps threads) in between must not have kept.
+[[gnu::noinline]] void Scheduler::ready_shared(ControlBlock* cb, bool yielded) noexcept {
   if (!yielded) {
     // Made ready by this worker's fiber: this worker runs it next. Only the
     // fiber it displaces, if any, is shared.
