@@ -330,6 +330,29 @@ TEST(MinTime, AShortCellRunsEnoughPassesAndStaysTheSameCell) {
   expect_bad_input("run --min-time nan", "--min-time");
 }
 
+// Boost.Fiber's work_stealing can be set up once per process, so a
+// boost-fiber cell on two threads runs one pass per repetition whatever
+// --min-time asks. Before, its second pass failed ("work_stealing can be set
+// up once per process"): the scaling preset's prodcons rows at 2 and 4
+// threads did, while one pass of them was shorter than the minimum time.
+TEST(MinTime, ACellThatCanSetUpItsWorkersOnceRunsOnePass) {
+  Scratch s("min-time-once");
+  auto r = run_cmbench("run --workloads counter --models boost-fiber --param units=2 --param increments=2000 "
+                       "--param mode=atomic --param threads=1,2 --repetitions 2 --min-time 0.05 --out " +
+                       (s / "out.json"));
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto doc = read_json(s / "out.json");
+  ASSERT_EQ(doc["cells"].size(), 2u);
+  for (const auto& cell : doc["cells"]) {
+    EXPECT_EQ(cell["outcome"], "ok") << cell["name"];
+    const bool several = cell["params"]["threads"] != "1";
+    if (several)
+      EXPECT_EQ(cell["passes"], 1) << cell["name"];
+    else
+      EXPECT_GT(cell["passes"].get<int>(), 1) << cell["name"];
+  }
+}
+
 // --out: only a regular file or a new path; a device, a FIFO, a folder or a
 // symbolic link is refused and left as it was.
 TEST(Outputs, SpecialFilesAndLinksAreRefusedAndLeftAlone) {

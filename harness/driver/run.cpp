@@ -369,7 +369,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
       r.warmups.push_back(run_repetition(req));
       const RepetitionResult& first = r.warmups.back();
       good = first.outcome == Outcome::ok;
-      if (good && w == 0 && cell.entry->workload->passes_in_process)
+      if (good && w == 0 && passes_in_process(*cell.entry, cell.params))
         req.passes = r.passes =
             passes_for(min_time, first.metrics.value(metrics::wall_s.name, 0.0), first.elapsed_s, opt.timeout_s);
     }

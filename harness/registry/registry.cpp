@@ -134,6 +134,13 @@ const ModelInfo* find_model(const std::string& name) {
   return nullptr;
 }
 
+bool passes_in_process(const Entry& entry, const Params& params) {
+  if (!entry.workload->passes_in_process) return false;
+  const ModelInfo& m = *entry.model;
+  if (!m.workers_set_up_once || m.workers_param.empty() || !params.has(m.workers_param)) return true;
+  return params.u(m.workers_param) == 1;
+}
+
 const Entry* find_entry(const std::string& workload, const std::string& model) {
   for (const auto& e : all_entries())
     if (e.workload->name == workload && e.model->name == model) return &e;

@@ -134,6 +134,13 @@ struct ModelInfo {
   // written for it (the others refuse it in one line); the all-core rows
   // of the default matrix are for the models that take it everywhere.
   bool workers_in_every_workload = true;
+  // Whether more than one worker (workers_param above 1, or 0: one per
+  // core) can be set up only once per process. Boost.Fiber's work_stealing
+  // keeps its scheduler table in statics, sized by the first set-up, so a
+  // second pass of such a cell in the same process could not run: it runs
+  // one pass per repetition, as the cells whose size is the point do
+  // (passes_in_process() below).
+  bool workers_set_up_once = false;
   // Why `run --count instructions` cannot count this model's cells (a
   // program Valgrind cannot follow); empty: the usual rules decide.
   std::string uncountable{};
@@ -227,6 +234,11 @@ const Entry* find_entry(const std::string& workload, const std::string& model);
 // Adds a model and its entries to the registry (harness/registry/external.cpp
 // does, for a manifest); throws std::invalid_argument when the name is taken.
 const ModelInfo& add_model(ModelInfo model, const std::vector<std::pair<const WorkloadSpec*, std::string>>& entries);
+
+// Whether run --min-time may run this cell's workload again in the cell
+// process: the workload allows it (WorkloadSpec::passes_in_process), and
+// the model can set up its workers again (ModelInfo::workers_set_up_once).
+bool passes_in_process(const Entry& entry, const Params& params);
 
 // The workload's and the model's parameters together, workload first.
 std::vector<ParamDef> cell_param_defs(const Entry& entry);

@@ -45,6 +45,9 @@ const ModelInfo& info() {
       // prodcons, skynet, counter and pingpong take more than one.
       .workers_param = "threads",
       .workers_in_every_workload = false,
+      // work_stealing's scheduler table is static (runtime.hpp, WorkStealing):
+      // a cell on more than one thread runs one pass per repetition.
+      .workers_set_up_once = true,
   };
   return m;
 }
