@@ -160,21 +160,6 @@ json gb_context(const json& doc) {
   return c;
 }
 
-// A repetition's value of one metric cmbench aggregates, by the name its
-// aggregates use (latency percentiles flattened as latency_p50_ns ...), as
-// results.cpp reads it; nothing when absent. A negative peak memory means
-// the probe could not read it.
-std::optional<double> metric_of(const json& metrics, const std::string& name) {
-  if (const metrics::Metric* row = metrics::find(name); row && row->source == metrics::flattened) {
-    const json* latency = member(metrics, metrics::latency_ns.name);
-    if (!latency) return std::nullopt;
-    return number_of(*latency, row->latency_key);
-  }
-  auto v = number_of(metrics, name.c_str());
-  if (v && name == metrics::memory_peak_bytes.name && *v < 0) return std::nullopt;
-  return v;
-}
-
 // The metrics that have a Google Benchmark field of their own, and so are
 // not repeated as counters: time and CPU per operation are real_time and
 // cpu_time, operations per second is items_per_second.
@@ -225,7 +210,7 @@ std::optional<Run> read_run(const json& rep) {
     run.counters["items_per_second"] = 1e9 / run.real_ns;
   for (const auto& name : aggregated_metrics())
     if (!has_gb_field(name))
-      if (auto v = metric_of(m, name)) run.counters[name] = *v;
+      if (auto v = metric_value(m, name)) run.counters[name] = *v;
   return run;
 }
 
