@@ -66,7 +66,7 @@ const WorkloadSpec& spec() {
       .presets =
           {
               {"default", sizes({"10", "100", "1000"}, "40000", "10000")},
-              {"quick", sizes({"100"}, "20000", "5000")},
+              {"quick", sizes({"100"}, "10000", "2000")},
               {"full", sizes({"10", "100", "1000", "10000"}, "200000", "20000")},
               {"ci",
                {{.grids = {{{"connections", {"10"}},
