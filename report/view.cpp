@@ -90,6 +90,7 @@ json context_view(const ReportData& d) {
   row("cmbench", field("cmbench_version"));
   row("libraries", field("libraries"));
   row("governor", field("governor"));
+  row("CPU idle", field("cpuidle"));
   row("kernel limits", field("kernel_limits"));
   row("commit", [&](const Run& run) {
     auto ctx = ctx_of(run);

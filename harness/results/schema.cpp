@@ -126,7 +126,7 @@ class Checker {
   void context(const json& c, const std::string& at) const {
     object(c, at);
     for (const char* key : {"date", "host", "cpu_model", "kernel", "compiler", "cxx_flags", "build_type",
-                            "cmbench_version", "git_commit", "governor", "git_describe"})
+                            "cmbench_version", "git_commit", "governor", "cpuidle", "git_describe"})
       if (const json* v = maybe(c, key); v && !v->is_null()) string(*v, at + "." + key);
     for (const char* key : {"cores_online", "cores_available", "cores"})
       if (const json* v = maybe(c, key); v && !v->is_null()) integer(*v, at + "." + key, 0, 1 << 20);

@@ -77,6 +77,7 @@ def main():
         if isinstance(v, str):
             ctx[k] = h(v, f"context-{k}")
     ctx["governor"] = h("performance", "context-governor")
+    ctx["cpuidle"] = h("haltpoll, guest_halt_poll_ns=0", "context-cpuidle")
     ctx["libraries"] = {h(k, "library-name"): h(v, "library-version") for k, v in ctx["libraries"].items()}
     ctx["kernel_limits"] = {h("pid_max", "limit-name"): h("32768", "limit-value")}
     doc["options"]["preset"] = h(doc["options"]["preset"], "preset")

@@ -267,7 +267,7 @@ TEST_F(ReportTest, HostileStringsStayTextInHtml) {
   for (const char* tag : {"path", "workload", "model", "cell-name", "operation", "param-key", "param-value", "note-key",
                           "note-value", "warning", "message", "command", "context-host", "context-cpu_model",
                           "context-kernel", "context-compiler", "context-cxx_flags", "context-build_type",
-                          "context-cmbench_version", "context-git_commit", "context-date", "context-governor",
+                          "context-cmbench_version", "context-git_commit", "context-date", "context-governor", "context-cpuidle",
                           "library-name", "library-version", "limit-name", "limit-value", "preset", "taxonomy-unit",
                           "taxonomy-scheduled_by"})
     EXPECT_CONTAINS(markup, std::string(tag) == "path" ? "onerror=alert(&#39;path&#39;)&gt;|x.json"
