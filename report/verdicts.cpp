@@ -6,11 +6,13 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <string_view>
 
 #include "harness/cli/table.hpp"
 #include "report/analysis.hpp"
 #include "report/charts.hpp"
 #include "report/tables.hpp"
+#include "harness/results/context.hpp"
 #include "harness/results/metrics.hpp"
 
 namespace cmbench::report {
@@ -154,12 +156,21 @@ constexpr CostMetric kCosts[] = {
     {"pingpong", metrics::latency_p50_ns.name, "latency", "per round trip"},
 };
 
+// On a machine whose idle vCPUs halt at once, a kernel-scheduled model's
+// round trip is mostly the hypervisor's wake-up: the verdicts that stand on
+// one say so.
+void caveat_round_trips(const Context& x, Verdict& v) {
+  if (idle_cpus_halt_at_once(x.run.doc.value("context", nlohmann::json::object())))
+    v.evidence += fmt::format(" {}", kHaltAtOnceNote);
+}
+
 // ---- The claims, in the notes' order ----
 
 Verdict processes_cost_most(const Context& x) {
   Verdict v = make("processes", "Processes are the heaviest model: the kernel manages every one of them.",
                    "spawn (create and join, memory per unit), pingpong (round trip)");
   int measured = 0, heaviest = 0;
+  bool round_trip = false;
   std::vector<std::string> parts;
   for (const auto& cost : kCosts) {
     auto cmp = compare(x, cost.workload, cost.metric, [&](const std::string& m) { return x.process(m); });
@@ -175,12 +186,14 @@ Verdict processes_cost_most(const Context& x) {
     heaviest += most;
     parts.push_back(fmt::format("{} {} {} ({}), {} {}'s {}", proc_model, value_text(cost.metric, proc), cost.what,
                                 cmp.workload, most ? "above" : "not above", next_model, value_text(cost.metric, next)));
+    round_trip |= cost.workload == std::string_view("pingpong");
     if (v.link.empty()) v.link = x.link(cost.workload, cost.chart);
     if (most) x.avoid(proc_model, fmt::format("you need many units or cheap switches: {} {}", value_text(cost.metric, proc), cost.what));
   }
   if (!measured) return v;
   v.finding = heaviest == measured ? Finding::supports : heaviest == 0 ? Finding::refutes : Finding::qualifies;
   v.evidence = fmt::format("{}.", fmt::join(parts, "; "));
+  if (round_trip) caveat_round_trips(x, v);
   return v;
 }
 
@@ -188,6 +201,7 @@ Verdict threads_cost_less_but_much(const Context& x) {
   Verdict v = make("threads", "Threads cost much less than processes, but are still heavy at high concurrency.",
                    "spawn, pingpong: threads against processes and against user-space units");
   int cheaper_yes = 0, cheaper_no = 0, heavy_yes = 0, heavy_no = 0;
+  bool round_trip = false;
   std::vector<std::string> parts;
   for (const auto& cost : kCosts) {
     auto cmp = compare(x, cost.workload, cost.metric, [&](const std::string& m) { return x.thread(m); });
@@ -215,6 +229,7 @@ Verdict threads_cost_less_but_much(const Context& x) {
                                           cost.what, *thread / *light, light_model));
     }
     parts.push_back(part);
+    round_trip |= cost.workload == std::string_view("pingpong");
     if (v.link.empty()) v.link = x.link(cost.workload, cost.chart);
   }
   if (cheaper_yes + cheaper_no + heavy_yes + heavy_no == 0) return v;
@@ -224,6 +239,7 @@ Verdict threads_cost_less_but_much(const Context& x) {
   else
     v.finding = cheaper_all && heavy_all ? Finding::supports : Finding::qualifies;
   v.evidence = fmt::format("{} (heavy: at least ×{:g} the cheapest user-space unit).", fmt::join(parts, "; "), kHeavyFactor);
+  if (round_trip) caveat_round_trips(x, v);
   return v;
 }
 

@@ -418,7 +418,18 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     }
   }
 
-  if (!opt.quiet) print_table(stdout, table_cells);
+  if (!opt.quiet) {
+    print_table(stdout, table_cells);
+    // Once, under the table, when the figures of the thread and process
+    // cells are mostly the hypervisor's wake-ups.
+    bool kernel_cells = false;
+    for (const auto& c : table_cells) {
+      const auto& facts = doc["models"].value(c.value("model", ""), nlohmann::json::object());
+      kernel_cells |= facts.value("kernel_scheduled", false);
+    }
+    if (kernel_cells && idle_cpus_halt_at_once(doc["context"]))
+      fmt::print("\n{}\n", fold(fmt::format("NOTE: {}", kHaltAtOnceNote), kTableColumns, 0));
+  }
   // Every cell of the file counts, those kept from the run being resumed too.
   std::map<Outcome, size_t> outcomes;
   for (const auto& r : results) ++outcomes[r.outcome];

@@ -41,6 +41,16 @@ std::string cpu_model() {
 
 const char* build_type() { return CMBENCH_BUILD_TYPE; }
 
+bool idle_cpus_halt_at_once(const nlohmann::json& context) {
+  if (!context.is_object() || !context.contains("cpuidle") || !context["cpuidle"].is_string()) return false;
+  return context["cpuidle"].get<std::string>() == "haltpoll, guest_halt_poll_ns=0";
+}
+
+const char* const kHaltAtOnceNote =
+    "Idle CPUs on this machine halt at once (cpuidle \"haltpoll, guest_halt_poll_ns=0\"): a thread or process "
+    "woken onto an idle vCPU waits for the hypervisor, so the kernel-scheduled models' hand-offs measure several "
+    "times the kernel's own switch (results/README.md, \"Kernel-scheduled cells on a VM\").";
+
 nlohmann::json collect_context() {
   nlohmann::json c;
   std::time_t now = std::time(nullptr);

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "harness/results/context.hpp"
 #include "report/analysis.hpp"
 #include "report/verdicts.hpp"
 
@@ -55,6 +56,10 @@ class RunBuilder {
   }
   RunBuilder& cores(int n) {
     doc_["context"]["cores_available"] = n;
+    return *this;
+  }
+  RunBuilder& cpuidle(const std::string& driver) {
+    doc_["context"]["cpuidle"] = driver;
     return *this;
   }
   ReportData data() const { return build_report_data({Run{"run.json", "", 0, doc_}}, "/nonexistent"); }
@@ -119,6 +124,29 @@ TEST(Verdicts, ThreadsCostLessButStillMuch) {
   // Cheaper than processes, and never four times a fiber.
   EXPECT_FINDING(costs(100e3, 1e3, 300, 150e3, 2e3, 1e3, 6000, 200, 100).data(), "threads", Finding::refutes);
   EXPECT_FINDING(kinds().data(), "threads", Finding::not_measured);
+}
+
+// Where idle vCPUs halt at once, the kernel-scheduled round trips are mostly
+// the hypervisor's: the two verdicts that stand on them say so, the same
+// finding otherwise.
+TEST(Verdicts, RoundTripsOnAVmWhoseIdleCpusHaltAtOnceCarryACaveat) {
+  const auto plain = costs(100e3, 10e3, 300, 150e3, 12e3, 1e3, 6000, 5000, 100);
+  auto halting = plain;
+  halting.cpuidle("haltpoll, guest_halt_poll_ns=0");
+  auto polling = plain;
+  polling.cpuidle("haltpoll, guest_halt_poll_ns=200000");
+  for (const char* id : {"processes", "threads"}) {
+    const auto a = verdict_of(plain.data(), id), b = verdict_of(halting.data(), id), c = verdict_of(polling.data(), id);
+    EXPECT_EQ(b.finding, a.finding) << id;
+    EXPECT_EQ(b.evidence, a.evidence + " " + cmbench::kHaltAtOnceNote) << id;
+    EXPECT_EQ(c.evidence, a.evidence) << id;
+  }
+  // Without a round trip in the run, nothing to caveat.
+  auto spawn_only = kinds().cpuidle("haltpoll, guest_halt_poll_ns=0");
+  spawn_only.cell("spawn", "process", {{"units", "1000"}}, {{"ns_per_op", 100e3}})
+      .cell("spawn", "thread", {{"units", "1000"}}, {{"ns_per_op", 10e3}})
+      .cell("spawn", "fiber", {{"units", "1000"}}, {{"ns_per_op", 300}});
+  EXPECT_EQ(verdict_of(spawn_only.data(), "threads").evidence.find("hypervisor"), std::string::npos);
 }
 
 RunBuilder idle(double uv_slope, double thread_slope) {

@@ -190,6 +190,18 @@ TEST(Results, CarryEveryModelsTraitsAndEveryWorkloadsUnitsParameter) {
   EXPECT_THROW(validate_results(bad, "bad.json"), std::invalid_argument);
 }
 
+// Only the one setting in which an idle vCPU halts without polling: another
+// driver, guest polling, or no record at all says nothing about wake-ups.
+TEST(Context, IdleCpusHaltAtOnceOnlyWithHaltpollAndNoGuestPolling) {
+  EXPECT_TRUE(idle_cpus_halt_at_once({{"cpuidle", "haltpoll, guest_halt_poll_ns=0"}}));
+  EXPECT_FALSE(idle_cpus_halt_at_once({{"cpuidle", "haltpoll, guest_halt_poll_ns=200000"}}));
+  EXPECT_FALSE(idle_cpus_halt_at_once({{"cpuidle", "haltpoll"}}));
+  EXPECT_FALSE(idle_cpus_halt_at_once({{"cpuidle", "intel_idle"}}));
+  EXPECT_FALSE(idle_cpus_halt_at_once({{"cpuidle", nullptr}}));
+  EXPECT_FALSE(idle_cpus_halt_at_once(nlohmann::json::object()));
+  EXPECT_FALSE(idle_cpus_halt_at_once(nullptr));
+}
+
 TEST(Results, BadFilesAreRefused) {
   TempDir dir;
   auto write = [&](const std::string& name, const std::string& text) {
