@@ -353,6 +353,35 @@ TEST(MinTime, ACellThatCanSetUpItsWorkersOnceRunsOnePass) {
   }
 }
 
+// --pin auto (the default) pins the one-thread cells and records where;
+// --pin off pins none; the choice is kept for --resume.
+TEST(Pin, OneThreadCellsArePinnedAndSaySo) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  if (CPU_COUNT(&set) < 2) GTEST_SKIP() << "this process may run on one CPU only";
+  Scratch s("pin");
+  const std::string sel = "run --workloads counter --models uv,fiber,thread --param units=2 --param increments=2000 "
+                          "--param mode=atomic --param threads=1,0 --repetitions 1 --warmup 0 --out ";
+  for (const std::string pin : {"", "off"}) {
+    const std::string out = s / ("out" + pin + ".json");
+    auto r = run_cmbench(sel + out + (pin.empty() ? "" : " --pin " + pin));
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+    const auto doc = read_json(out);
+    ASSERT_EQ(doc["cells"].size(), 4u);  // uv, fiber x2, thread
+    for (const auto& cell : doc["cells"]) {
+      EXPECT_EQ(cell["outcome"], "ok") << cell["name"];
+      const bool one_thread = cell["model"] == "uv" || (cell["model"] == "fiber" && cell["params"]["threads"] == "1");
+      if (pin.empty() && one_thread)
+        EXPECT_EQ(cell.value("pinned", false), true) << cell["name"];
+      else
+        EXPECT_FALSE(cell.contains("pinned")) << cell["name"];
+    }
+    EXPECT_EQ(doc["options"]["selection"]["pin"], pin.empty() ? "auto" : pin);
+  }
+  expect_bad_input("run --pin sometimes", "--pin");
+}
+
 // --out: only a regular file or a new path; a device, a FIFO, a folder or a
 // symbolic link is refused and left as it was.
 TEST(Outputs, SpecialFilesAndLinksAreRefusedAndLeftAlone) {

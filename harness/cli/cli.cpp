@@ -21,6 +21,7 @@
 #include "harness/results/metrics.hpp"
 #include "harness/results/results.hpp"
 #include "harness/sandbox/cell.hpp"
+#include "harness/sandbox/pin.hpp"
 #include "harness/sandbox/runner.hpp"
 #include "harness/stats/compare.hpp"
 #include "report/report.hpp"
@@ -153,6 +154,12 @@ int cli_main(int argc, char** argv) {
       "compare flags a change beyond 1% without statistics. One-thread cells only (fiber "
       "threads:1, boost-fiber, coro, uv); default 3 repetitions, no warm-up";
   run->add_option("--count", opt.count, count_help)->check(CLI::IsMember({"instructions"}));
+  run->add_option("--pin", opt.pin,
+                  "auto: run each cell whose units all run on one thread (fiber, boost-fiber and coro at "
+                  "threads:1, uv; not echo, blocking or go) pinned to the CPU it starts on, so that it does not "
+                  "migrate mid-measurement (recorded as the cell's pinned); off: never pin")
+      ->check(CLI::IsMember({kPinAuto, kPinOff}))
+      ->capture_default_str();
   run->add_option("--keep-core", opt.keep_core,
                   "Keep the core file of a crashed cell in this folder (for gdb; default: cores are left "
                   "to the system's settings)");
@@ -180,7 +187,8 @@ int cli_main(int argc, char** argv) {
       "SIGHUP), every finished cell kept in the results file.");
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
-                           "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard", "--count"})
+                           "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard", "--count",
+                           "--pin"})
     resume_opt->excludes(run->get_option(name));
   resume_opt->excludes(out_opt);
 

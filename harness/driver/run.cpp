@@ -21,6 +21,7 @@
 #include "harness/results/output.hpp"
 #include "harness/results/results.hpp"
 #include "harness/sandbox/instructions.hpp"
+#include "harness/sandbox/pin.hpp"
 #include "harness/sandbox/runner.hpp"
 #include "harness/results/metrics.hpp"
 
@@ -66,7 +67,8 @@ nlohmann::json selection_json(const RunOptions& opt) {
           {"warmup", opt.warmup},           {"timeout_s", opt.timeout_s},
           {"min_time_s", opt.min_time_s},
           {"memory_limit_bytes", opt.memory_limit},
-          {"count", opt.count}};
+          {"count", opt.count},
+          {"pin", opt.pin}};
 }
 
 // Restores the selection of an interrupted run from its results file (its
@@ -91,6 +93,8 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.min_time_s = s.value("min_time_s", 0.0);
   opt.memory_limit = s.value("memory_limit_bytes", uint64_t{0});
   opt.count = s.value("count", "");
+  // A file from before --pin ran every cell unpinned.
+  opt.pin = s.value("pin", std::string(kPinOff));
 }
 
 }  // namespace
@@ -132,6 +136,13 @@ std::string check_count(const std::string& count, const std::vector<Cell>& cells
   return fmt::format("--count instructions: refused for {}{}; select one-thread cells, e.g. --models "
                      "fiber,boost-fiber,coro,uv --param threads=1",
                      first, refused > 1 ? fmt::format(" (and {} more cells)", refused - 1) : "");
+}
+
+std::string check_pin(const std::string& pin) {
+  if (pin != kPinAuto && pin != kPinOff)
+    return fmt::format("--pin: '{}' is not accepted; accepted: {} (one-thread cells on one CPU), {}", pin, kPinAuto,
+                       kPinOff);
+  return "";
 }
 
 std::string check_repetitions(int n) {
@@ -225,7 +236,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // could not read).
     for (const std::string& err : {check_timeout(opt.timeout_s), check_repetitions(opt.repetitions),
                                    check_min_time(opt.min_time_s),
-                                   check_shard(opt.shard), check_params(opt.sel.params)})
+                                   check_shard(opt.shard), check_params(opt.sel.params), check_pin(opt.pin)})
       if (!err.empty()) throw std::invalid_argument(opt.resume.empty() ? err : "--resume: " + opt.resume + ": " + err);
     if (opt.warmup < -1 || opt.warmup > 100)
       throw std::invalid_argument(fmt::format("--warmup: '{}' is not accepted; accepted: 0 to 100, or -1", opt.warmup));
@@ -260,6 +271,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const double min_time = counting ? 0 : opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
   const bool default_out = opt.out.empty();
   const std::string out = default_out ? claim_default_out_path() : opt.out;
+  const bool pin = opt.pin == kPinAuto && !counting && can_pin();
   const std::string gbench_out =
       (out.size() > 5 && out.ends_with(".json") ? out.substr(0, out.size() - 5) : out) + ".gbench.json";
   // One writer per results file, for the whole run.
@@ -282,6 +294,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                                         {"memory_limit_bytes", opt.memory_limit > 0 ? nlohmann::json(opt.memory_limit) : nlohmann::json()},
                                         {"memory_limit_method", opt.memory_limit > 0 ? nlohmann::json("RLIMIT_AS") : nlohmann::json()},
                                         {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
+                                        {"pin", opt.pin},
                                         {"selection", selection_json(opt)}});
   // Resuming: the earlier file's context and command stand (its cells were
   // measured there); cells it already has are kept and not run again.
@@ -357,6 +370,9 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     req.memory_limit_bytes = opt.memory_limit;
     req.core_dir = opt.keep_core;
     req.count_instructions = counting;
+    // Under Valgrind a cell's threads run one at a time anyway.
+    if (pin && pinned_cell(cell.entry->workload->name, cell.entry->model->name, cell.params.all()))
+      req.pin = r.pinned = true;
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;

@@ -35,6 +35,7 @@ struct RunOptions {
   bool strict = false;    // a cell that reached a `limit` fails the run too
   bool quiet = false;     // print only the summary: no progress, no table
   std::string count;      // --count: "" (timed) or "instructions" (under Valgrind)
+  std::string pin = "auto";  // --pin: auto (one-thread cells on one CPU) or off (harness/sandbox/pin.hpp)
 };
 
 // SIGINT, SIGTERM and SIGHUP set a flag that stops the running cell and the
@@ -56,6 +57,7 @@ std::string check_repetitions(int n);                    // -1, or 1 to 1000 (0 
 std::string check_min_time(double seconds);              // -1, or 0 to 60
 std::string check_shard(const std::string& spec);        // "" or I/N, digits, 1 <= I <= N <= 999999
 std::string check_params(const std::vector<std::string>& params);  // no key twice
+std::string check_pin(const std::string& pin);           // auto or off
 // --count: "" or "instructions"; with "instructions", every cell must be one
 // Valgrind can count (one thread, user space) and the machine must have it.
 std::string check_count(const std::string& count, const std::vector<Cell>& cells);

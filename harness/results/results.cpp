@@ -185,6 +185,7 @@ nlohmann::json to_json(const CellResult& r) {
       if (!rep.crash.is_null() && !j.contains("crash")) j["crash"] = rep.crash;
   j["warnings"] = r.warnings;
   j[metrics::passes.name] = r.passes;
+  if (r.pinned) j["pinned"] = true;
   // Notes are the implementation's own account of itself; they are the same
   // for every repetition, so the first one that has them speaks for all.
   // A cell that stopped in its warm-up (a `limit`, say) has notes only there.

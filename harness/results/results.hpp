@@ -40,6 +40,8 @@ struct CellResult {
   nlohmann::json aggregates;  // metric -> summary over the ok repetitions
   // How many times each repetition ran the workload (run --min-time).
   int passes = 1;
+  // Its repetitions ran pinned to one CPU each (run --pin).
+  bool pinned = false;
 };
 
 // Fills outcome (the first repetition not ok, if any), aggregates and warnings.

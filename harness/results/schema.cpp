@@ -211,6 +211,7 @@ class Checker {
       if (const json* v = maybe(c, key)) string(*v, at + "." + key);
     if (const json* v = maybe(c, "errno")) integer(*v, at + ".errno", 0, 4095);
     if (const json* v = maybe(c, "signal")) integer(*v, at + ".signal", 0, 128);
+    if (const json* v = maybe(c, "pinned")) boolean(*v, at + ".pinned");
     if (const json* v = maybe(c, "warnings")) strings(*v, at + ".warnings");
     if (const json* v = maybe(c, "notes")) object(*v, at + ".notes");
     if (const json* v = maybe(c, "crash"); v && !v->is_null()) object(*v, at + ".crash");
@@ -253,6 +254,10 @@ class Checker {
     if (const json* v = maybe(s, "timeout_s")) {
       number(*v, at + ".timeout_s", Sign::positive);
       if (v->get<double>() > 86400) fail(at + ".timeout_s", fmt::format("{} is not accepted: 0.1 to 86400 seconds", v->dump()));
+    }
+    if (const json* v = maybe(s, "pin")) {
+      string(*v, at + ".pin");
+      if (*v != "auto" && *v != "off") fail(at + ".pin", fmt::format("{} is not accepted: auto or off", v->dump()));
     }
     if (const json* v = maybe(s, "memory_limit_bytes"); v && !v->is_null())
       integer(*v, at + ".memory_limit_bytes", 0, std::numeric_limits<long long>::max());

@@ -29,6 +29,7 @@
 #include "harness/cell/protocol.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/sandbox/crash.hpp"
+#include "harness/sandbox/pin.hpp"
 #include "harness/sandbox/external.hpp"
 #include "harness/sandbox/runner.hpp"
 #include "models/fiber/scheduler.hpp"
@@ -367,12 +368,13 @@ int run_cell_child(const std::string& workload, const std::string& model,
     write_result(result_fd, out.dump());
     return 2;
   }
-  if (std::string err = apply_memory_limit(); !err.empty()) {
-    out["outcome"] = to_string(Outcome::failed);
-    out["message"] = err;
-    write_result(result_fd, out.dump());
-    return 2;
-  }
+  for (std::string err : {apply_memory_limit(), apply_pin()})
+    if (!err.empty()) {
+      out["outcome"] = to_string(Outcome::failed);
+      out["message"] = err;
+      write_result(result_fd, out.dump());
+      return 2;
+    }
   out = run_passes(*entry->workload, cell_param_defs(*entry), given,
                    entry->impl ? std::function<void(const Params&, Probe&)>(entry->impl->run) : nullptr,
                    entry->model->process_tree, passes, [&](const Params& params, Probe& probe, uint64_t nominal) {

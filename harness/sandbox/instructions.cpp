@@ -13,15 +13,11 @@
 
 #include "harness/registry/registry.hpp"
 #include "harness/results/metrics.hpp"
+#include "harness/sandbox/pin.hpp"
 
 namespace cmbench {
 
 namespace {
-
-std::string param(const std::map<std::string, std::string>& params, const std::string& key) {
-  auto it = params.find(key);
-  return it == params.end() ? std::string() : it->second;
-}
 
 std::optional<std::string> on_path(const std::string& program) {
   const char* path = std::getenv("PATH");
@@ -39,24 +35,14 @@ std::optional<std::string> on_path(const std::string& program) {
 
 std::optional<std::string> count_refusal(const std::string& workload, const std::string& model,
                                          const std::map<std::string, std::string>& params) {
-  const std::string why_threads =
-      "Valgrind runs threads one at a time and counts no kernel time, so a count would not describe it";
-  if (model == "process")
-    return fmt::format("{}/{}: its units are processes; {}", workload, model, why_threads);
-  if (model == "thread")
-    return fmt::format("{}/{}: its units are kernel threads; {}", workload, model, why_threads);
-  if (model == "fiber" && param(params, "threads") != "1")
-    return fmt::format("{}/{}: threads:{} runs fibers on several kernel threads; {}; only threads:1 is counted",
-                       workload, model, param(params, "threads"), why_threads);
   // A model whose program Valgrind cannot follow says why (its manifest's
   // `uncountable`).
   if (const ModelInfo* m = find_model(model); m && !m->uncountable.empty())
     return fmt::format("{}/{}: {}", workload, model, m->uncountable);
-  // Models outside the tree: only those known to run every unit on one thread.
-  if (model != "fiber" && model != "boost-fiber" && model != "coro" && model != "uv")
-    return fmt::format("{}/{}: not known to run every unit on one thread; only fiber (threads:1), "
-                       "boost-fiber, coro and uv are counted",
-                       workload, model);
+  if (auto why = not_on_one_thread(workload, model, params))
+    return fmt::format("{}; Valgrind runs threads one at a time and counts no kernel time, so a count would not "
+                       "describe it",
+                       *why);
   if (workload == "echo")
     return fmt::format(
         "{}/{}: its work is socket traffic paced by a load generator in another process, which "

@@ -40,6 +40,7 @@
 #include "harness/sandbox/crash.hpp"
 #include "harness/sandbox/external.hpp"
 #include "harness/sandbox/instructions.hpp"
+#include "harness/sandbox/pin.hpp"
 #include "harness/results/metrics.hpp"
 
 extern char** environ;
@@ -297,10 +298,11 @@ bool starts_with(const char* s, const std::string& prefix) {
 std::vector<std::string> cell_environment(const RepetitionRequest& req, const std::string& preload) {
   std::vector<std::string> env;
   const std::string limit = std::string(kMemoryLimitEnv) + "=", runner = std::string(kRunnerPidEnv) + "=",
-                    core = std::string(kKeepCoreEnv) + "=", ld = "LD_PRELOAD=", asan = "ASAN_OPTIONS=";
+                    core = std::string(kKeepCoreEnv) + "=", pin = std::string(kPinEnv) + "=", ld = "LD_PRELOAD=",
+                    asan = "ASAN_OPTIONS=";
   std::string ld_preload = preload, asan_options;
   for (char** e = environ; *e; ++e) {
-    if (starts_with(*e, limit) || starts_with(*e, runner) || starts_with(*e, core)) continue;
+    if (starts_with(*e, limit) || starts_with(*e, runner) || starts_with(*e, core) || starts_with(*e, pin)) continue;
     if (!preload.empty() && starts_with(*e, ld)) {
       ld_preload += ":" + std::string(*e + ld.size());
       continue;
@@ -314,6 +316,7 @@ std::vector<std::string> cell_environment(const RepetitionRequest& req, const st
   if (req.memory_limit_bytes > 0) env.push_back(limit + std::to_string(req.memory_limit_bytes));
   env.push_back(runner + std::to_string(getpid()));
   if (!req.core_dir.empty()) env.push_back(core + "1");
+  if (req.pin) env.push_back(pin + "1");
   if (!preload.empty()) {
     env.push_back(ld + ld_preload);
 #if defined(__SANITIZE_ADDRESS__)

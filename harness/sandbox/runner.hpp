@@ -46,6 +46,9 @@ struct RepetitionRequest {
   // metrics (harness/sandbox/instructions.hpp). The caller has checked that
   // the cell may be counted (count_refusal).
   bool count_instructions = false;
+  // --pin: the cell process pins itself to the CPU it starts on before the
+  // workload runs (harness/sandbox/pin.hpp).
+  bool pin = false;
 };
 
 struct RepetitionResult {

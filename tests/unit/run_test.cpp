@@ -1,8 +1,15 @@
 // The parts of `cmbench run` that decide without running a cell: which
-// outcomes fail a run.
+// outcomes fail a run, which cells --pin pins, and the pin itself.
 #include "harness/driver/run.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "harness/sandbox/pin.hpp"
 
 namespace cmbench {
 namespace {
@@ -16,6 +23,55 @@ TEST(RunStatus, ALimitIsAResultUnlessStrict) {
     EXPECT_FALSE(outcome_passes(o, false)) << to_string(o);
     EXPECT_FALSE(outcome_passes(o, true)) << to_string(o);
   }
+}
+
+TEST(Pin, OnlyCellsWhoseUnitsAllRunOnOneThread) {
+  EXPECT_TRUE(pinned_cell("pingpong", "uv", {{"continuation", "inline"}}));
+  EXPECT_TRUE(pinned_cell("prodcons", "fiber", {{"threads", "1"}}));
+  EXPECT_TRUE(pinned_cell("prodcons", "coro", {{"threads", "1"}}));
+  EXPECT_TRUE(pinned_cell("skynet", "boost-fiber", {}));
+  EXPECT_FALSE(pinned_cell("prodcons", "fiber", {{"threads", "0"}}));
+  EXPECT_FALSE(pinned_cell("prodcons", "coro", {{"threads", "2"}}));
+  EXPECT_FALSE(pinned_cell("prodcons", "boost-fiber", {{"threads", "4"}}));
+  EXPECT_FALSE(pinned_cell("prodcons", "thread", {}));
+  EXPECT_FALSE(pinned_cell("prodcons", "process", {}));
+  EXPECT_FALSE(pinned_cell("prodcons", "go", {{"gomaxprocs", "1"}}));
+  EXPECT_FALSE(pinned_cell("echo", "uv", {}));  // its load generator would share the CPU
+  EXPECT_FALSE(pinned_cell("blocking", "coro", {{"threads", "1"}}));  // its offload pool too
+  EXPECT_EQ(*not_on_one_thread("prodcons", "coro", {{"threads", "2"}}),
+            "prodcons/coro: threads:2 runs its units on several kernel threads; only threads:1 runs them on one");
+  EXPECT_EQ(check_pin("auto"), "");
+  EXPECT_EQ(check_pin("off"), "");
+  EXPECT_EQ(check_pin("on"), "--pin: 'on' is not accepted; accepted: auto (one-thread cells on one CPU), off");
+}
+
+// The cell side: asked, the process (and every thread it starts) may run on
+// one CPU only, the one it was on; a bad request is an error, not ignored;
+// not asked, nothing changes.
+TEST(Pin, TheCellPinsItselfToTheCpuItIsOn) {
+  if (!can_pin()) GTEST_SKIP() << "this process may run on one CPU only";
+  auto in_child = [](const char* value) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      cpu_set_t before;
+      CPU_ZERO(&before);
+      sched_getaffinity(0, sizeof before, &before);
+      if (value) setenv(kPinEnv, value, 1);
+      if (!apply_pin().empty()) _exit(3);
+      if (std::getenv(kPinEnv)) _exit(4);  // not passed on to what the cell starts
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      if (sched_getaffinity(0, sizeof set, &set) != 0) _exit(5);
+      if (!value) _exit(CPU_EQUAL(&set, &before) ? 0 : 6);
+      _exit(CPU_COUNT(&set) == 1 && CPU_ISSET(sched_getcpu(), &set) ? 0 : 6);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(in_child("1"), 0);
+  EXPECT_EQ(in_child(nullptr), 0);
+  EXPECT_EQ(in_child("yes"), 3);
 }
 
 }  // namespace

@@ -1,0 +1,57 @@
+#include "harness/sandbox/pin.hpp"
+
+#include <fmt/format.h>
+#include <sched.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "harness/registry/registry.hpp"
+
+namespace cmbench {
+
+std::optional<std::string> not_on_one_thread(const std::string& workload, const std::string& model,
+                                             const std::map<std::string, std::string>& params) {
+  if (model == "process") return fmt::format("{}/{}: its units are processes", workload, model);
+  if (model == "thread") return fmt::format("{}/{}: its units are kernel threads", workload, model);
+  // Models outside the tree: only those known to run every unit on one thread.
+  if (model != "fiber" && model != "boost-fiber" && model != "coro" && model != "uv")
+    return fmt::format("{}/{}: not known to run every unit on one thread; only fiber, boost-fiber and coro "
+                       "(at threads:1) and uv are",
+                       workload, model);
+  if (const ModelInfo* m = find_model(model); m && !m->workers_param.empty())
+    if (auto it = params.find(m->workers_param); it != params.end() && it->second != "1")
+      return fmt::format("{}/{}: {}:{} runs its units on several kernel threads; only {}:1 runs them on one",
+                         workload, model, m->workers_param, it->second, m->workers_param);
+  return std::nullopt;
+}
+
+bool pinned_cell(const std::string& workload, const std::string& model,
+                 const std::map<std::string, std::string>& params) {
+  return workload != "echo" && workload != "blocking" && !not_on_one_thread(workload, model, params);
+}
+
+bool can_pin() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 1;
+}
+
+std::string apply_pin() {
+  const char* env = std::getenv(kPinEnv);
+  if (!env || !*env) return "";
+  const std::string text = env;
+  unsetenv(kPinEnv);  // the pin itself is inherited; the variable need not be
+  if (text != "1") return fmt::format("{}='{}' is not accepted; accepted: 1", kPinEnv, text);
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return fmt::format("--pin: sched_getcpu: {}", std::strerror(errno));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0)
+    return fmt::format("--pin: sched_setaffinity(CPU {}): {}", cpu, std::strerror(errno));
+  return "";
+}
+
+}  // namespace cmbench

@@ -1,0 +1,56 @@
+#pragma once
+// run --pin: a cell whose units all run on one thread of its own process
+// runs pinned to one CPU, as pyperf's --affinity and `taskset` pin a
+// benchmark, so that the kernel does not move it between CPUs in the middle
+// of its timed region (a migration refills caches and the branch predictor
+// and waits for the other CPU). Measured on the 2-core development VM, the
+// default preset's 91 one-thread cells of uv, coro, boost-fiber and fiber
+// (all workloads but echo, blocking and idle), two runs each way, --pin off
+// then auto: cells with a CV of time per operation at most 3%, 64% and 57%
+// unpinned, 77% and 68% pinned; median CV 2.0% and 2.3% unpinned, 1.0% and
+// 1.5% pinned; the medians themselves unchanged (pinned/unpinned p10 0.96,
+// median 1.00, p90 1.02).
+//
+// Only those cells: a cell of threads, processes or an M:N runtime needs
+// every core, and pinning it would measure one core's contention instead.
+// Echo is not pinned (its load generator is a process the cell starts, and
+// would inherit the pin), nor blocking (its offload pools are threads), nor
+// Go (its runtime's own threads, the GC's and sysmon, would share the CPU).
+#include <map>
+#include <optional>
+#include <string>
+
+namespace cmbench {
+
+// The values --pin takes: auto (the default: the cells above are pinned)
+// and off.
+inline constexpr const char* kPinAuto = "auto";
+inline constexpr const char* kPinOff = "off";
+
+// The environment variable through which the runner asks the cell process
+// to pin itself (before the workload runs; every thread it starts inherits
+// the pin).
+inline constexpr const char* kPinEnv = "CMBENCH_PIN";
+
+// Why the cell's units do not all run on one thread of the cell process, in
+// one sentence; nothing when they do: fiber, boost-fiber and coro with their
+// worker threads at 1 (or not given), and uv.
+std::optional<std::string> not_on_one_thread(const std::string& workload, const std::string& model,
+                                             const std::map<std::string, std::string>& params);
+
+// Whether --pin auto pins this cell (see above).
+bool pinned_cell(const std::string& workload, const std::string& model,
+                 const std::map<std::string, std::string>& params);
+
+// Whether this process may run on more than one CPU (else a pin changes
+// nothing, and none is made).
+bool can_pin();
+
+// In the cell process, when the runner asked (kPinEnv): pins it to the CPU it
+// is running on, the one the kernel chose for it at exec, where the
+// scheduler places a new program on the idlest CPU. So two runs side by side
+// (ctest -j2) get a CPU each rather than both a fixed one. Returns an error
+// message when it cannot.
+std::string apply_pin();
+
+}  // namespace cmbench
