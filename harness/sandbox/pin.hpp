@@ -3,13 +3,9 @@
 // runs pinned to one CPU, as pyperf's --affinity and `taskset` pin a
 // benchmark, so that the kernel does not move it between CPUs in the middle
 // of its timed region (a migration refills caches and the branch predictor
-// and waits for the other CPU). Measured on the 2-core development VM, the
-// default preset's 91 one-thread cells of uv, coro, boost-fiber and fiber
-// (all workloads but echo, blocking and idle), two runs each way, --pin off
-// then auto: cells with a CV of time per operation at most 3%, 64% and 57%
-// unpinned, 77% and 68% pinned; median CV 2.0% and 2.3% unpinned, 1.0% and
-// 1.5% pinned; the medians themselves unchanged (pinned/unpinned p10 0.96,
-// median 1.00, p90 1.02).
+// and waits for the other CPU). What it changed on the 2-core development
+// VM is in results/README.md ("Pinned cells"): the median cell's CV of time
+// per operation about halved, the medians unchanged.
 //
 // Only those cells: a cell of threads, processes or an M:N runtime needs
 // every core, and pinning it would measure one core's contention instead.
