@@ -99,6 +99,8 @@ TEST(ExactCount, RefusesCellsWhoseUnitsAreNotOnOneThread) {
   EXPECT_TRUE(count_refusal("prodcons", "thread", {}));
   EXPECT_TRUE(count_refusal("prodcons", "fiber", {{"threads", "0"}}));
   EXPECT_TRUE(count_refusal("prodcons", "fiber", {{"threads", "4"}}));
+  EXPECT_TRUE(count_refusal("prodcons", "coro", {{"threads", "2"}}));  // counted before bfcc962
+  EXPECT_TRUE(count_refusal("prodcons", "boost-fiber", {{"threads", "0"}}));
   EXPECT_TRUE(count_refusal("prodcons", "go", {{"gomaxprocs", "1"}}));
   EXPECT_TRUE(count_refusal("echo", "uv", {}));
   EXPECT_FALSE(count_refusal("prodcons", "fiber", {{"threads", "1"}}));
