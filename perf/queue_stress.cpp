@@ -48,8 +48,7 @@ using Clock = std::chrono::steady_clock;
 // under the mutex, so a lost signal cannot strand one.
 class BroadcastCv {
  public:
-  template <typename Pred>
-  void wait(std::unique_lock<std::mutex>& lock, Pred pred) { cv_.wait(lock, pred); }
+  void wait(std::unique_lock<std::mutex>& lock) { cv_.wait(lock); }
   void notify_one() noexcept { cv_.notify_all(); }
   void notify_all() noexcept { cv_.notify_all(); }
 
@@ -61,14 +60,11 @@ class BroadcastCv {
 // the mutex) with std::atomic::wait in place of the raw FUTEX_WAIT.
 class AtomicCv {
  public:
-  template <typename Pred>
-  void wait(std::unique_lock<std::mutex>& lock, Pred pred) {
-    while (!pred()) {
-      const uint32_t seen = seq_.load(std::memory_order_relaxed);
-      lock.unlock();
-      seq_.wait(seen, std::memory_order_acquire);
-      lock.lock();
-    }
+  void wait(std::unique_lock<std::mutex>& lock) {
+    const uint32_t seen = seq_.load(std::memory_order_relaxed);
+    lock.unlock();
+    seq_.wait(seen, std::memory_order_acquire);
+    lock.lock();
   }
   void notify_one() noexcept {
     seq_.fetch_add(1, std::memory_order_release);

@@ -31,9 +31,14 @@
 // it matters — one FUTEX_WAKE per notify that has a sleeper to wake, one
 // FUTEX_WAIT per sleep — and no spinning (std::atomic::wait in libstdc++ 12
 // spins and calls sched_yield before it sleeps, which would change the
-// context switches and CPU time the thread model is measured by). The
-// callers (BoundedQueue, Court) count their waiters under the mutex and
-// notify only when one waits, as before.
+// context switches and CPU time the thread model is measured by).
+//
+// What it does not do by itself: know whether a notify_one() is needed.
+// glibc's condition variable counts its waiters and the signals already sent
+// to them, so a signal to a waiter that was signalled and has not yet woken
+// returns in user space; this Condition makes a FUTEX_WAKE system call per
+// notify. BoundedQueue keeps those counts itself, under its mutex, and
+// notifies only a waiter not yet notified (bounded_queue.hpp, Waiters).
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -56,12 +61,19 @@ class Condition {
   // pred() reads, and holds it again on return.
   template <typename Pred>
   void wait(std::unique_lock<std::mutex>& lock, Pred pred) {
-    while (!pred()) {
-      const uint32_t seen = seq_.load(std::memory_order_relaxed);
-      lock.unlock();
-      futex(FUTEX_WAIT_PRIVATE, seen);
-      lock.lock();
-    }
+    while (!pred()) wait(lock);
+  }
+
+  // Sleeps once: until a notification made after this call, or spuriously
+  // (a signal, or a notification the caller's predicate did not need).
+  // `lock` must hold the mutex; it is released while asleep and held again
+  // on return. The caller re-checks its predicate, as after
+  // std::condition_variable::wait(lock).
+  void wait(std::unique_lock<std::mutex>& lock) {
+    const uint32_t seen = seq_.load(std::memory_order_relaxed);
+    lock.unlock();
+    futex(FUTEX_WAIT_PRIVATE, seen);
+    lock.lock();
   }
 
   void notify_one() noexcept { notify(1); }

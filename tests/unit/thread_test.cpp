@@ -10,12 +10,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <optional>
+#include <semaphore>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -227,6 +229,77 @@ TEST(BoundedQueue, RendezvousDepositSurvivesClose) {
     EXPECT_EQ(v, std::nullopt);
   }
   EXPECT_EQ(q.pop(), std::nullopt);
+}
+
+// A condition variable the test drives, to check whom the queue notifies:
+// wait() sleeps until the test opens the gate once per waiter it wants back
+// (so it never returns on its own), and notify_*() only count. Its state is
+// shared by every instance, since the queue's are out of the test's reach.
+struct ScriptedCv {
+  void wait(std::unique_lock<std::mutex>& lock) {
+    asleep.fetch_add(1);
+    lock.unlock();
+    gate.acquire();
+    asleep.fetch_sub(1);
+    lock.lock();
+    returns.fetch_add(1);
+  }
+  void notify_one() noexcept { notify_ones.fetch_add(1); }
+  void notify_all() noexcept { notify_alls.fetch_add(1); }
+
+  static inline std::atomic<int> asleep{0}, returns{0}, notify_ones{0}, notify_alls{0};
+  static inline std::counting_semaphore<64> gate{0};
+};
+
+// A notify_one() is made for a waiter not yet notified, and only for one:
+// pushes made while the notified consumer is still on its way back to the
+// mutex make no system call (each one did before: 2.5 times glibc's cost per
+// value at 1 producer, 1 consumer, capacity 1024). And a notification that
+// another thread's return consumed leaves its waiter to be notified again.
+TEST(BoundedQueue, NotifiesEachWaiterOnceUntilItWakes) {
+  for (auto* n : {&ScriptedCv::asleep, &ScriptedCv::returns, &ScriptedCv::notify_ones, &ScriptedCv::notify_alls})
+    n->store(0);
+  BoundedQueue<int, ScriptedCv> q(8);
+  std::vector<int> got;
+  std::thread consumer([&] {
+    for (int i = 0; i < 3; ++i) got.push_back(*q.pop());
+  });
+  wait_until([] { return ScriptedCv::asleep.load() == 1; });
+  q.push(1);
+  q.push(2);
+  q.push(3);
+  EXPECT_EQ(ScriptedCv::notify_ones.load(), 1);  // one waiter, notified once
+  ScriptedCv::gate.release();
+  consumer.join();
+  EXPECT_EQ(got, (std::vector<int>{1, 2, 3}));
+
+  // Two consumers asleep; one value, so one of them is notified. A third
+  // consumer takes the value without waiting, and the notified one's return
+  // finds nothing: it sleeps again, counted as not notified, so the next
+  // value notifies again (2 waiters, 0 notified) rather than relying on it.
+  std::vector<std::optional<int>> two(2);
+  std::thread a([&] { two[0] = q.pop(); });
+  std::thread b([&] { two[1] = q.pop(); });
+  wait_until([] { return ScriptedCv::asleep.load() == 2; });
+  q.push(10);
+  EXPECT_EQ(ScriptedCv::notify_ones.load(), 2);
+  EXPECT_EQ(q.pop(), 10);  // the third consumer
+  ScriptedCv::gate.release();
+  wait_until([] { return ScriptedCv::returns.load() == 2 && ScriptedCv::asleep.load() == 2; });
+  q.push(11);
+  EXPECT_EQ(ScriptedCv::notify_ones.load(), 3);
+  q.push(12);
+  EXPECT_EQ(ScriptedCv::notify_ones.load(), 4);  // the second waiter, not yet notified
+  q.push(13);
+  EXPECT_EQ(ScriptedCv::notify_ones.load(), 4);  // both notified, neither back yet
+  ScriptedCv::gate.release(2);
+  a.join();
+  b.join();
+  std::vector<int> values{two[0].value(), two[1].value()};
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<int>{11, 12}));
+  EXPECT_EQ(q.pop(), 13);
+  EXPECT_EQ(ScriptedCv::notify_alls.load(), 0);
 }
 
 // Many producers and consumers: every value exactly once, nobody stuck (a
