@@ -271,6 +271,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const double min_time = counting ? 0 : opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
   const bool default_out = opt.out.empty();
   const std::string out = default_out ? claim_default_out_path() : opt.out;
+  // Under --count, Valgrind runs a cell's threads one at a time anyway.
   const bool pin = opt.pin == kPinAuto && !counting && can_pin();
   const std::string gbench_out =
       (out.size() > 5 && out.ends_with(".json") ? out.substr(0, out.size() - 5) : out) + ".gbench.json";
@@ -370,7 +371,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     req.memory_limit_bytes = opt.memory_limit;
     req.core_dir = opt.keep_core;
     req.count_instructions = counting;
-    // Under Valgrind a cell's threads run one at a time anyway.
+    // --pin auto: only cells whose units all run on one thread (harness/sandbox/pin.hpp).
     if (pin && pinned_cell(cell.entry->workload->name, cell.entry->model->name, cell.params.all()))
       req.pin = r.pinned = true;
     // A cell stops at its first repetition that is not ok: a hang or a crash
