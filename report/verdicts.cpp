@@ -156,12 +156,20 @@ constexpr CostMetric kCosts[] = {
     {"pingpong", metrics::latency_p50_ns.name, "latency", "per round trip"},
 };
 
-// On a machine whose idle vCPUs halt at once, a kernel-scheduled model's
-// round trip is mostly the hypervisor's wake-up: the verdicts that stand on
-// one say so.
+// Where a kernel-scheduled model's round trips ran says what they measure:
+// with both units on one CPU (run --pin auto, the default) the kernel's
+// switch; across CPUs, on a machine whose idle vCPUs halt at once, mostly
+// the hypervisor's wake-up. The verdicts that stand on one say which.
 void caveat_round_trips(const Context& x, Verdict& v) {
-  if (idle_cpus_halt_at_once(x.run.doc.value("context", nlohmann::json::object())))
+  bool across = false, pinned = false;
+  for (const auto* c : x.cells("pingpong"))
+    if (c->ok() && x.kernel(c->model))
+      (c->json && c->json->value("pinned", false) ? pinned : across) = true;
+  if (across && idle_cpus_halt_at_once(x.run.doc.value("context", nlohmann::json::object())))
     v.evidence += fmt::format(" {}", kHaltAtOnceNote);
+  else if (pinned && !across)
+    v.evidence += " The processes' and threads' round trips ran with both units on one CPU (run --pin auto): "
+                  "they measure the kernel's switch, not a wake-up across CPUs.";
 }
 
 // ---- The claims, in the notes' order ----

@@ -379,6 +379,19 @@ TEST(Pin, OneThreadCellsArePinnedAndSaySo) {
     }
     EXPECT_EQ(doc["options"]["selection"]["pin"], pin.empty() ? "auto" : pin);
   }
+  // Threads that hand the work on one at a time run on one CPU; those that
+  // can run side by side (a buffer of one) do not.
+  const std::string out = s / "handoff.json";
+  auto r = run_cmbench("run --workloads pingpong,prodcons --models thread --param rounds=200 --param messages=200 "
+                       "--param producers=1 --param consumers=1 --param capacity=0,1 --repetitions 1 --warmup 0 --out " +
+                       out);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto doc = read_json(out);
+  ASSERT_EQ(doc["cells"].size(), 3u);
+  for (const auto& cell : doc["cells"]) {
+    const bool hands_off = cell["workload"] == "pingpong" || cell["params"]["capacity"] == "0";
+    EXPECT_EQ(cell.value("pinned", false), hands_off) << cell["name"];
+  }
   expect_bad_input("run --pin sometimes", "--pin");
 }
 

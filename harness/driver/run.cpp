@@ -438,11 +438,12 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   if (!opt.quiet) {
     print_table(stdout, table_cells);
     // Once, under the table, when the figures of the thread and process
-    // cells are mostly the hypervisor's wake-ups.
+    // cells are mostly the hypervisor's wake-ups: those whose units may be
+    // woken on another CPU (not pinned).
     bool kernel_cells = false;
     for (const auto& c : table_cells) {
       const auto& facts = doc["models"].value(c.value("model", ""), nlohmann::json::object());
-      kernel_cells |= facts.value("kernel_scheduled", false);
+      kernel_cells |= facts.value("kernel_scheduled", false) && !c.value("pinned", false);
     }
     if (kernel_cells && idle_cpus_halt_at_once(doc["context"]))
       fmt::print("\n{}\n", fold(fmt::format("NOTE: {}", kHaltAtOnceNote), kTableColumns, 0));

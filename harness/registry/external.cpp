@@ -208,7 +208,8 @@ void load_external_model(const std::string& path, bool from_default_folder) {
       r.string(tax, "taxonomy.", "communication", false), r.string(tax, "taxonomy.", "library", false),
   };
   const json& traits = r.object(doc, "", "traits", true);
-  r.only(traits, "traits.", {"kernel_scheduled", "process_tree", "unit_ceiling", "unit_budget", "workers_param"});
+  r.only(traits, "traits.",
+         {"kernel_scheduled", "process_tree", "unit_ceiling", "unit_budget", "workers_param", "one_thread"});
   m.kernel_scheduled = r.boolean(traits, "traits.", "kernel_scheduled", false);
   m.process_tree = r.boolean(traits, "traits.", "process_tree", false);
   m.unit_ceiling = r.integer(traits, "traits.", "unit_ceiling", false, m.kernel_scheduled ? 32'768 : 1'000'000);
@@ -216,6 +217,9 @@ void load_external_model(const std::string& path, bool from_default_folder) {
   if (m.unit_ceiling < 1) r.fail("traits.unit_ceiling", fmt::format("{} is below 1; accepted: 1 or more", m.unit_ceiling));
   if (m.unit_budget < 1) r.fail("traits.unit_budget", fmt::format("{} is below 1; accepted: 1 or more", m.unit_budget));
   m.workers_param = r.string(traits, "traits.", "workers_param", false);
+  m.one_thread = r.boolean(traits, "traits.", "one_thread", false);
+  if (m.one_thread && m.kernel_scheduled)
+    r.fail("traits.one_thread", "true with kernel_scheduled true; accepted: false for a model whose units are kernel tasks");
 
   const json& params = r.array(doc, "", "params", false);
   for (size_t i = 0; i < params.size(); ++i) m.params.push_back(r.param(params[i], fmt::format("params[{}]", i)));

@@ -92,6 +92,19 @@ struct WorkloadSpec {
   // second pass while spawn/fiber stayed at 4.9-5.3 us; such a cell runs one
   // pass of N per repetition whatever --min-time asks.
   bool passes_in_process = true;
+  // Whether the implementations start threads or processes of their own
+  // beside the model's units (echo's load generator, blocking's offload
+  // pool). Such a cell is not pinned to one CPU (run --pin): they would
+  // inherit the pin and share the CPU with the units they serve.
+  bool own_threads = false;
+  // Whether, with these parameters, the units hand the work from one to the
+  // next so that only one of them can run at a time: pingpong's two, ring's
+  // token, prodcons with one producer, one consumer and no buffer. A
+  // kernel-scheduled cell of such a workload runs with all its units on one
+  // CPU (run --pin auto; harness/sandbox/pin.hpp), so that it measures the
+  // kernel's switch from one unit to the next, not where the scheduler put
+  // them. Null: never. The parameters are complete (defaults filled in).
+  std::function<bool(const Params&)> hands_off{};
 };
 
 // The notes' taxonomy of a model, kept as data so the report can print it.
@@ -141,6 +154,13 @@ struct ModelInfo {
   // one pass per repetition, as the cells whose size is the point do
   // (passes_in_process() below).
   bool workers_set_up_once = false;
+  // Whether, with workers_param at 1 (or without one), every unit runs on
+  // the thread that runs the cell and the runtime keeps no thread of its own
+  // beside it: such a cell is pinned to one CPU (run --pin) and may be
+  // counted under Valgrind (run --count instructions); harness/sandbox/pin.hpp.
+  // uv, fiber, boost-fiber and coro; not Go, whose runtime keeps threads of
+  // its own (sysmon, the GC's workers).
+  bool one_thread = false;
   // Why `run --count instructions` cannot count this model's cells (a
   // program Valgrind cannot follow); empty: the usual rules decide.
   std::string uncountable{};

@@ -48,8 +48,8 @@ bool idle_cpus_halt_at_once(const nlohmann::json& context) {
 
 const char* const kHaltAtOnceNote =
     "Idle CPUs on this machine halt at once (cpuidle \"haltpoll, guest_halt_poll_ns=0\"): a thread or process "
-    "woken onto an idle vCPU waits for the hypervisor, so the kernel-scheduled models' hand-offs measure several "
-    "times the kernel's own switch (results/README.md, \"Kernel-scheduled cells on a VM\").";
+    "woken onto an idle vCPU waits for the hypervisor, so the wake-ups of the kernel-scheduled cells not pinned to "
+    "one CPU measure several times the kernel's own switch (results/README.md, \"Kernel-scheduled cells on a VM\").";
 
 nlohmann::json collect_context() {
   nlohmann::json c;

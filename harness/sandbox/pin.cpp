@@ -13,14 +13,14 @@ namespace cmbench {
 
 std::optional<std::string> not_on_one_thread(const std::string& workload, const std::string& model,
                                              const std::map<std::string, std::string>& params) {
-  if (model == "process") return fmt::format("{}/{}: its units are processes", workload, model);
-  if (model == "thread") return fmt::format("{}/{}: its units are kernel threads", workload, model);
-  // Models outside the tree: only those known to run every unit on one thread.
-  if (model != "fiber" && model != "boost-fiber" && model != "coro" && model != "uv")
-    return fmt::format("{}/{}: not known to run every unit on one thread; only fiber, boost-fiber and coro "
-                       "(at threads:1) and uv are",
+  const ModelInfo* m = find_model(model);
+  if (m && m->kernel_scheduled)
+    return fmt::format("{}/{}: its units are {}", workload, model, m->process_tree ? "processes" : "kernel threads");
+  if (!m || !m->one_thread)
+    return fmt::format("{}/{}: its runtime is not known to run every unit on one thread (the model's trait "
+                       "one_thread)",
                        workload, model);
-  if (const ModelInfo* m = find_model(model); m && !m->workers_param.empty())
+  if (!m->workers_param.empty())
     if (auto it = params.find(m->workers_param); it != params.end() && it->second != "1")
       return fmt::format("{}/{}: {}:{} runs its units on several kernel threads; only {}:1 runs them on one",
                          workload, model, m->workers_param, it->second, m->workers_param);
@@ -29,7 +29,15 @@ std::optional<std::string> not_on_one_thread(const std::string& workload, const 
 
 bool pinned_cell(const std::string& workload, const std::string& model,
                  const std::map<std::string, std::string>& params) {
-  return workload != "echo" && workload != "blocking" && !not_on_one_thread(workload, model, params);
+  const WorkloadSpec* w = find_workload(workload);
+  if (!w || w->own_threads) return false;
+  if (const ModelInfo* m = find_model(model); m && m->kernel_scheduled) {
+    if (!w->hands_off) return false;
+    std::map<std::string, std::string> all = params;
+    for (const ParamDef& d : w->params) all.emplace(d.name, d.default_value);
+    return w->hands_off(Params(std::move(all)));
+  }
+  return !not_on_one_thread(workload, model, params);
 }
 
 bool can_pin() {

@@ -7,11 +7,13 @@
 // VM is in results/README.md ("Pinned cells"): the median cell's CV of time
 // per operation about halved, the medians unchanged.
 //
-// Only those cells: a cell of threads, processes or an M:N runtime needs
-// every core, and pinning it would measure one core's contention instead.
-// Echo is not pinned (its load generator is a process the cell starts, and
-// would inherit the pin), nor blocking (its offload pools are threads), nor
-// Go (its runtime's own threads, the GC's and sysmon, would share the CPU).
+// Only those cells, by traits (harness/registry/registry.hpp), never by
+// name: a cell of threads, processes or an M:N runtime needs every core, and
+// pinning it would measure one core's contention instead. Not pinned either:
+// a workload that starts threads or processes of its own (WorkloadSpec::
+// own_threads: echo's load generator, blocking's offload pools), which would
+// inherit the pin, and a model whose runtime keeps threads of its own
+// (ModelInfo::one_thread false: Go's sysmon and GC workers).
 #include <map>
 #include <optional>
 #include <string>
@@ -29,12 +31,19 @@ inline constexpr const char* kPinOff = "off";
 inline constexpr const char* kPinEnv = "CMBENCH_PIN";
 
 // Why the cell's units do not all run on one thread of the cell process, in
-// one sentence; nothing when they do: fiber, boost-fiber and coro with their
-// worker threads at 1 (or not given), and uv.
+// one sentence; nothing when they do: a model with the trait one_thread
+// (fiber, boost-fiber, coro, uv) with its workers parameter at 1 or not
+// given.
 std::optional<std::string> not_on_one_thread(const std::string& workload, const std::string& model,
                                              const std::map<std::string, std::string>& params);
 
-// Whether --pin auto pins this cell (see above).
+// Whether --pin auto pins this cell: its workload starts no threads of its
+// own, and either its units run on one thread (above) or they are kernel
+// tasks that hand the work on one at a time (WorkloadSpec::hands_off:
+// pingpong, ring, prodcons 1x1 at capacity 0), which on one CPU measure the
+// kernel's switch rather than a wake-up across CPUs (results/README.md,
+// "Pinned cells"). The params need not be complete: a workload parameter
+// not given is read at its default.
 bool pinned_cell(const std::string& workload, const std::string& model,
                  const std::map<std::string, std::string>& params);
 

@@ -48,6 +48,7 @@ const ModelInfo& info() {
       // work_stealing's scheduler table is static (runtime.hpp, WorkStealing):
       // a cell on more than one thread runs one pass per repetition.
       .workers_set_up_once = true,
+      .one_thread = true,  // at threads:1
   };
   return m;
 }

@@ -36,6 +36,7 @@ const ModelInfo& info() {
       // the OS threads, but only prodcons and skynet take more than one.
       .workers_param = "threads",
       .workers_in_every_workload = false,
+      .one_thread = true,  // at threads:1: the cell's thread runs the io_context
   };
   return m;
 }

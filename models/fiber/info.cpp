@@ -27,6 +27,7 @@ const ModelInfo& info() {
       },
       // Traits (harness/registry/registry.hpp): M:N on `threads` threads.
       .workers_param = "threads",
+      .one_thread = true,  // at threads:1
   };
   return m;
 }

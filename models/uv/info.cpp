@@ -23,6 +23,8 @@ const ModelInfo& info() {
                            "by the loop on its next iteration, from a uv_idle_t)",
                            "inline", {"inline", "deferred"}),
       },
+      // Traits (harness/registry/registry.hpp): one loop on the cell's thread.
+      .one_thread = true,
   };
   return m;
 }

@@ -62,6 +62,12 @@ class RunBuilder {
     doc_["context"]["cpuidle"] = driver;
     return *this;
   }
+  // Marks the workload's cells of kernel-scheduled models as run pinned.
+  RunBuilder& pinned(const std::string& workload) {
+    for (auto& c : doc_["cells"])
+      if (c["workload"] == workload && (c["model"] == "process" || c["model"] == "thread")) c["pinned"] = true;
+    return *this;
+  }
   ReportData data() const { return build_report_data({Run{"run.json", "", 0, doc_}}, "/nonexistent"); }
 
  private:
@@ -147,6 +153,16 @@ TEST(Verdicts, RoundTripsOnAVmWhoseIdleCpusHaltAtOnceCarryACaveat) {
       .cell("spawn", "thread", {{"units", "1000"}}, {{"ns_per_op", 10e3}})
       .cell("spawn", "fiber", {{"units", "1000"}}, {{"ns_per_op", 300}});
   EXPECT_EQ(verdict_of(spawn_only.data(), "threads").evidence.find("hypervisor"), std::string::npos);
+  // Round trips with both units on one CPU (run --pin auto) are the kernel's
+  // switch, on any VM: they say so, and carry no hypervisor caveat.
+  auto pinned = halting;
+  pinned.pinned("pingpong");
+  for (const char* id : {"processes", "threads"}) {
+    const auto a = verdict_of(plain.data(), id), p = verdict_of(pinned.data(), id);
+    EXPECT_EQ(p.finding, a.finding) << id;
+    EXPECT_EQ(p.evidence.find("hypervisor"), std::string::npos) << id;
+    EXPECT_NE(p.evidence.find("both units on one CPU"), std::string::npos) << p.evidence;
+  }
 }
 
 RunBuilder idle(double uv_slope, double thread_slope) {

@@ -94,6 +94,13 @@ TEST_F(Manifest, WrongTypesAndValuesAreNamed) {
   doc["traits"]["workers_param"] = "nosuch";
   expect_field(doc, "traits.workers_param");
   doc = good();
+  doc["traits"]["one_thread"] = "yes";
+  expect_field(doc, "traits.one_thread");
+  doc = good();
+  doc["traits"]["kernel_scheduled"] = true;
+  doc["traits"]["one_thread"] = true;
+  expect_field(doc, "traits.one_thread");
+  doc = good();
   doc["params"][0]["name"] = "units";  // counter's own parameter
   expect_field(doc, "params");
 }

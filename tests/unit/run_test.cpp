@@ -33,8 +33,23 @@ TEST(Pin, OnlyCellsWhoseUnitsAllRunOnOneThread) {
   EXPECT_FALSE(pinned_cell("prodcons", "fiber", {{"threads", "0"}}));
   EXPECT_FALSE(pinned_cell("prodcons", "coro", {{"threads", "2"}}));
   EXPECT_FALSE(pinned_cell("prodcons", "boost-fiber", {{"threads", "4"}}));
-  EXPECT_FALSE(pinned_cell("prodcons", "thread", {}));
-  EXPECT_FALSE(pinned_cell("prodcons", "process", {}));
+  EXPECT_FALSE(pinned_cell("prodcons", "thread", {}));  // capacity 1024 by default
+  EXPECT_FALSE(pinned_cell("prodcons", "process", {{"capacity", "1"}}));
+  EXPECT_FALSE(pinned_cell("prodcons", "thread", {{"capacity", "0"}, {"producers", "4"}, {"consumers", "4"}}));
+  EXPECT_FALSE(pinned_cell("counter", "thread", {}));
+  EXPECT_FALSE(pinned_cell("spawn", "process", {}));
+  // Kernel-scheduled cells whose units hand the work on one at a time
+  // (WorkloadSpec::hands_off) run on one CPU too: the kernel's switch, not
+  // where the scheduler put the two ends.
+  EXPECT_TRUE(pinned_cell("pingpong", "thread", {}));
+  EXPECT_TRUE(pinned_cell("pingpong", "process", {{"rounds", "100"}}));
+  EXPECT_TRUE(pinned_cell("ring", "thread", {{"units", "503"}}));
+  EXPECT_TRUE(pinned_cell("prodcons", "process", {{"capacity", "0"}}));
+  EXPECT_TRUE(pinned_cell("prodcons", "thread", {{"capacity", "0"}, {"producers", "1"}, {"consumers", "1"}}));
+  // A user-space model's hand-off is pinned only on one thread, as before.
+  EXPECT_FALSE(pinned_cell("pingpong", "fiber", {{"threads", "0"}}));
+  EXPECT_FALSE(pinned_cell("pingpong", "nosuch", {}));
+  EXPECT_FALSE(pinned_cell("nosuch", "uv", {}));
   EXPECT_FALSE(pinned_cell("prodcons", "go", {{"gomaxprocs", "1"}}));
   EXPECT_FALSE(pinned_cell("echo", "uv", {}));  // its load generator would share the CPU
   EXPECT_FALSE(pinned_cell("blocking", "coro", {{"threads", "1"}}));  // its offload pool too

@@ -74,6 +74,7 @@ const WorkloadSpec& spec() {
       // calls x delay_us long anyway, so one run is a timed region long
       // enough to measure.
       .passes_in_process = false,
+      .own_threads = true,  // the offload pools
   };
   return s;
 }

@@ -79,6 +79,7 @@ const WorkloadSpec& spec() {
                 {"rate", {"2000"}}},
       .latency_per_operation = true,
       .passes_in_process = false,  // N fresh units is the figure (registry.hpp)
+      .own_threads = true,         // the load generator, a process of its own
   };
   return s;
 }

@@ -38,6 +38,8 @@ const WorkloadSpec& spec() {
           },
       .smoke = {{"rounds", {"1000"}}},
       .latency_per_operation = true,
+      // Two units, one ball: one of them runs at a time (registry.hpp).
+      .hands_off = [](const Params&) { return true; },
   };
   return s;
 }

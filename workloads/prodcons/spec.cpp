@@ -95,6 +95,12 @@ const WorkloadSpec& spec() {
                 {"payload", {"0", "64", "1024"}},
                 {"messages", {"600"}}},
       .latency_per_operation = true,
+      // One producer hands each message to one consumer through no buffer:
+      // one of the two runs at a time (registry.hpp).
+      .hands_off =
+          [](const Params& p) {
+            return p.i("producers") == 1 && p.i("consumers") == 1 && p.i("capacity") == 0;
+          },
   };
   return s;
 }

@@ -36,6 +36,8 @@ const WorkloadSpec& spec() {
                  .models = by_traits::user_space}}},
           },
       .smoke = {{"units", {"5", "503"}}, {"hops", {"2000"}}},
+      // One token: one unit runs at a time (registry.hpp).
+      .hands_off = [](const Params&) { return true; },
   };
   return s;
 }
