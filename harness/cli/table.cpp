@@ -144,13 +144,20 @@ struct WarningKind {
 };
 
 WarningKind kind_of(const std::string& warning) {
-  // "unstable: time per operation varies by 12.3% (CV) over 5 repetitions, above 5%"
+  // "unstable: time per operation varies by 12.3% (CV) over 5 repetitions
+  // (the CPU's own speed by 1.1%), above 5%": "12.3%, CPU 1.1%"
   if (warning.rfind("unstable", 0) == 0) {
     const size_t by = warning.find("by "), pct = warning.find('%');
     const size_t above = warning.rfind("above ");
     const std::string threshold = above == std::string::npos ? "" : fmt::format(" (CV > {})", warning.substr(above + 6));
-    return {fmt::format("unstable{}", threshold),
-            by != std::string::npos && pct != std::string::npos && pct > by ? warning.substr(by + 3, pct - by - 2) : ""};
+    std::string detail =
+        by != std::string::npos && pct != std::string::npos && pct > by ? warning.substr(by + 3, pct - by - 2) : "";
+    const std::string speed_tag = "own speed by ";
+    if (const size_t s = warning.find(speed_tag); s != std::string::npos && !detail.empty()) {
+      const size_t from = s + speed_tag.size(), end = warning.find('%', from);
+      if (end != std::string::npos) detail += ", CPU " + warning.substr(from, end - from + 1);
+    }
+    return {fmt::format("unstable{}", threshold), detail};
   }
   // "the first repetition was 2.1x slower than the median of the rest: ... raise --warmup"
   if (warning.rfind("the first repetition was ", 0) == 0) {

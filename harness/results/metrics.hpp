@@ -115,6 +115,10 @@ inline constexpr Metric kTable[] = {
     metric(
         "cpu_ns_per_op", "ns", lower_is_better, "CPU time (user and kernel) per operation", probe,
         {.aggregated = true, .judged = true, .gate = Gate::timed, .short_label = "cpu/op", .gbench_field = "cpu_time"}),
+    metric("ref_loop_ns", "ns", none,
+           "the CPU's speed around the repetition: a fixed loop of 1,000,000 dependent multiply-adds, timed in the "
+           "cell just before and just after the workload, the mean of the two (harness/cell/speed.hpp)",
+           probe, {.aggregated = true, .positive = true}),
     metric("ctx_voluntary", "count", none, "voluntary context switches in the timed region", probe,
            {.aggregated = true}),
     metric("ctx_involuntary", "count", none, "involuntary context switches in the timed region", probe,
@@ -233,6 +237,7 @@ inline constexpr const Metric& ns_per_op = row("ns_per_op");
 inline constexpr const Metric& cpu_user_s = row("cpu_user_s");
 inline constexpr const Metric& cpu_sys_s = row("cpu_sys_s");
 inline constexpr const Metric& cpu_ns_per_op = row("cpu_ns_per_op");
+inline constexpr const Metric& ref_loop_ns = row("ref_loop_ns");
 inline constexpr const Metric& ctx_voluntary = row("ctx_voluntary");
 inline constexpr const Metric& ctx_involuntary = row("ctx_involuntary");
 inline constexpr const Metric& ctx_per_op = row("ctx_per_op");

@@ -148,10 +148,15 @@ void finish_cell(CellResult& r, const std::string& build_type) {
   if (r.aggregates.contains(metrics::ns_per_op.name)) {
     const auto& a = r.aggregates[metrics::ns_per_op.name];
     double cv = a["cv"].get<double>();
+    // With the CPU's own speed over the same repetitions (ref_loop_ns,
+    // harness/cell/speed.hpp): as large, the machine; far smaller, the cell.
+    std::string speed;
+    if (r.aggregates.contains(metrics::ref_loop_ns.name))
+      speed = fmt::format(" (the CPU's own speed by {:.1f}%)", r.aggregates[metrics::ref_loop_ns.name]["cv"].get<double>() * 100);
     if (cv > kUnstableCv)
       r.warnings.push_back(fmt::format(
-          "unstable: time per operation varies by {:.1f}% (CV) over {} repetitions, above {:.0f}%",
-          cv * 100, a["n"].get<size_t>(), kUnstableCv * 100));
+          "unstable: time per operation varies by {:.1f}% (CV) over {} repetitions{}, above {:.0f}%",
+          cv * 100, a["n"].get<size_t>(), speed, kUnstableCv * 100));
   }
   if (r.reps.size() >= 3) {
     std::vector<double> rest;

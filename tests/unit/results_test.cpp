@@ -71,6 +71,26 @@ TEST(Results, WarningsForUnstableDebugAndSlowFirst) {
   EXPECT_NE(r.warnings[2].find("first repetition"), std::string::npos);
 }
 
+// The unstable warning says how much the CPU's own speed (ref_loop_ns)
+// varied over the same repetitions, where the cell measured it.
+TEST(Results, TheUnstableWarningGivesTheCpusOwnSpeed) {
+  Selection sel;
+  sel.filter = "^counter/thread/units:2/.*mode:lock";
+  auto cells = expand(sel);
+  CellResult r;
+  r.cell = &cells[0];
+  for (double v : {100.0, 120.0, 80.0}) {
+    r.reps.push_back(fake_rep(v));
+    r.reps.back().metrics["ref_loop_ns"] = 1.5e6 * v / 100;  // the machine: as much as the cell
+  }
+  finish_cell(r, "Release");
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0],
+            "unstable: time per operation varies by 20.0% (CV) over 3 repetitions (the CPU's own speed by 20.0%), "
+            "above 5%");
+  EXPECT_TRUE(r.aggregates.contains("ref_loop_ns"));
+}
+
 TEST(Results, ACellIsNotOkWhenAnyRepetitionIsNot) {
   Selection sel;
   sel.filter = "^counter/thread/units:2/.*mode:lock";

@@ -76,6 +76,15 @@ TEST(Table, FixedParametersOnceVaryingOnesInTheRowsNotesByKind) {
             std::string::npos)
       << table;
   EXPECT_NE(table.find("WARNING: some cells are unstable"), std::string::npos) << table;
+  // With the CPU's own speed over the same repetitions, the note gives both.
+  const std::string with_speed =
+      "unstable: time per operation varies by 12.0% (CV) over 5 repetitions (the CPU's own speed by 0.4%), above 5%";
+  const std::string t2 = format_table(nlohmann::json::array(
+      {cell("prodcons/thread/producers:1/capacity:0", "thread", {{"producers", "1"}, {"capacity", "0"}}, "ok",
+            {with_speed})}));
+  EXPECT_NE(t2.find("1 cell unstable (CV > 5%): prodcons/thread (12.0%, CPU 0.4%)"),
+            std::string::npos)
+      << t2;
 }
 
 TEST(Table, FoldKeepsWordsWhole) {
