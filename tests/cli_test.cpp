@@ -361,17 +361,19 @@ TEST(Pin, OneThreadCellsArePinnedAndSaySo) {
   ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
   if (CPU_COUNT(&set) < 2) GTEST_SKIP() << "this process may run on one CPU only";
   Scratch s("pin");
-  const std::string sel = "run --workloads counter --models uv,fiber,thread --param units=2 --param increments=2000 "
-                          "--param mode=atomic --param threads=1,0 --repetitions 1 --warmup 0 --out ";
+  const std::string sel = "run --workloads counter --models uv,fiber,thread,go --param units=2 --param increments=2000 "
+                          "--param mode=atomic --param threads=1,0 --param gomaxprocs=1,0 --repetitions 1 --warmup 0 "
+                          "--out ";
   for (const std::string pin : {"", "off"}) {
     const std::string out = s / ("out" + pin + ".json");
     auto r = run_cmbench(sel + out + (pin.empty() ? "" : " --pin " + pin));
     ASSERT_EQ(r.status, 0) << r.err << r.out;
     const auto doc = read_json(out);
-    ASSERT_EQ(doc["cells"].size(), 4u);  // uv, fiber x2, thread
+    ASSERT_EQ(doc["cells"].size(), 6u);  // uv, fiber x2, thread, go x2
     for (const auto& cell : doc["cells"]) {
       EXPECT_EQ(cell["outcome"], "ok") << cell["name"];
-      const bool one_thread = cell["model"] == "uv" || (cell["model"] == "fiber" && cell["params"]["threads"] == "1");
+      const bool one_thread = cell["model"] == "uv" || (cell["model"] == "fiber" && cell["params"]["threads"] == "1") ||
+                              (cell["model"] == "go" && cell["params"]["gomaxprocs"] == "1");
       if (pin.empty() && one_thread)
         EXPECT_EQ(cell.value("pinned", false), true) << cell["name"];
       else

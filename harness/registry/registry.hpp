@@ -154,12 +154,12 @@ struct ModelInfo {
   // one pass per repetition, as the cells whose size is the point do
   // (passes_in_process() below).
   bool workers_set_up_once = false;
-  // Whether, with workers_param at 1 (or without one), every unit runs on
-  // the thread that runs the cell and the runtime keeps no thread of its own
-  // beside it: such a cell is pinned to one CPU (run --pin) and may be
-  // counted under Valgrind (run --count instructions); harness/sandbox/pin.hpp.
-  // uv, fiber, boost-fiber and coro; not Go, whose runtime keeps threads of
-  // its own (sysmon, the GC's workers).
+  // Whether, with workers_param at 1 (or without one), the units run one at
+  // a time on one thread: such a cell is pinned to one CPU (run --pin) and,
+  // unless the model is `uncountable`, may be counted under Valgrind (run
+  // --count instructions); harness/sandbox/pin.hpp. uv, fiber, boost-fiber,
+  // coro and go (at gomaxprocs:1 its goroutines run on one P; its runtime's
+  // own threads, sysmon mostly asleep, share that CPU when pinned).
   bool one_thread = false;
   // Why `run --count instructions` cannot count this model's cells (a
   // program Valgrind cannot follow); empty: the usual rules decide.

@@ -20,10 +20,16 @@ std::optional<std::string> not_on_one_thread(const std::string& workload, const 
     return fmt::format("{}/{}: its runtime is not known to run every unit on one thread (the model's trait "
                        "one_thread)",
                        workload, model);
-  if (!m->workers_param.empty())
-    if (auto it = params.find(m->workers_param); it != params.end() && it->second != "1")
+  if (!m->workers_param.empty()) {
+    // Given, or the model's default.
+    std::string workers = "1";
+    for (const ParamDef& d : m->params)
+      if (d.name == m->workers_param) workers = d.default_value;
+    if (auto it = params.find(m->workers_param); it != params.end()) workers = it->second;
+    if (workers != "1")
       return fmt::format("{}/{}: {}:{} runs its units on several kernel threads; only {}:1 runs them on one",
-                         workload, model, m->workers_param, it->second, m->workers_param);
+                         workload, model, m->workers_param, workers, m->workers_param);
+  }
   return std::nullopt;
 }
 

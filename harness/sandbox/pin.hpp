@@ -12,8 +12,10 @@
 // pinning it would measure one core's contention instead. Not pinned either:
 // a workload that starts threads or processes of its own (WorkloadSpec::
 // own_threads: echo's load generator, blocking's offload pools), which would
-// inherit the pin, and a model whose runtime keeps threads of its own
-// (ModelInfo::one_thread false: Go's sysmon and GC workers).
+// inherit the pin, and a model not known to run its units one at a time on
+// one thread (ModelInfo::one_thread false). Go at gomaxprocs:1 is pinned:
+// its goroutines run on one P, and its runtime's own threads (sysmon, mostly
+// asleep) share the CPU, as under `taskset`.
 #include <map>
 #include <optional>
 #include <string>

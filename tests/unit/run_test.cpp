@@ -50,7 +50,6 @@ TEST(Pin, OnlyCellsWhoseUnitsAllRunOnOneThread) {
   EXPECT_FALSE(pinned_cell("pingpong", "fiber", {{"threads", "0"}}));
   EXPECT_FALSE(pinned_cell("pingpong", "nosuch", {}));
   EXPECT_FALSE(pinned_cell("nosuch", "uv", {}));
-  EXPECT_FALSE(pinned_cell("prodcons", "go", {{"gomaxprocs", "1"}}));
   EXPECT_FALSE(pinned_cell("echo", "uv", {}));  // its load generator would share the CPU
   EXPECT_FALSE(pinned_cell("blocking", "coro", {{"threads", "1"}}));  // its offload pool too
   EXPECT_EQ(*not_on_one_thread("prodcons", "coro", {{"threads", "2"}}),
