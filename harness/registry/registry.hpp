@@ -93,8 +93,8 @@ struct WorkloadSpec {
   // pass of N per repetition whatever --min-time asks.
   bool passes_in_process = true;
   // Whether the implementations start threads or processes of their own
-  // beside the model's units (echo's load generator, blocking's offload
-  // pool). Such a cell is not pinned to one CPU (run --pin): they would
+  // beside the model's units (echo's and idle's load generator, blocking's
+  // offload pool). Such a cell is not pinned to one CPU (run --pin): they would
   // inherit the pin and share the CPU with the units they serve.
   bool own_threads = false;
   // Whether, with these parameters, the units hand the work from one to the

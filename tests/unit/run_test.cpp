@@ -52,6 +52,7 @@ TEST(Pin, OnlyCellsWhoseUnitsAllRunOnOneThread) {
   EXPECT_FALSE(pinned_cell("nosuch", "uv", {}));
   EXPECT_FALSE(pinned_cell("echo", "uv", {}));  // its load generator would share the CPU
   EXPECT_FALSE(pinned_cell("blocking", "coro", {{"threads", "1"}}));  // its offload pool too
+  EXPECT_FALSE(pinned_cell("idle", "fiber", {{"threads", "1"}}));    // echo's load generator
   EXPECT_EQ(*not_on_one_thread("prodcons", "coro", {{"threads", "2"}}),
             "prodcons/coro: threads:2 runs its units on several kernel threads; only threads:1 runs them on one");
   EXPECT_EQ(check_pin("auto"), "");
