@@ -31,11 +31,16 @@ RepetitionResult fake_rep(double ns_per_op) {
   return r;
 }
 
-TEST(Results, WrittenAndReadBack) {
-  TempDir dir;
+// The one cell these tests finish: counter/thread at 2 units, by lock.
+std::vector<Cell> counter_lock_cells() {
   Selection sel;
   sel.filter = "^counter/thread/units:2/.*mode:lock";
-  auto cells = expand(sel);
+  return expand(sel);
+}
+
+TEST(Results, WrittenAndReadBack) {
+  TempDir dir;
+  auto cells = counter_lock_cells();
   ASSERT_EQ(cells.size(), 1u);
   CellResult r;
   r.cell = &cells[0];
@@ -58,9 +63,7 @@ TEST(Results, WrittenAndReadBack) {
 }
 
 TEST(Results, WarningsForUnstableDebugAndSlowFirst) {
-  Selection sel;
-  sel.filter = "^counter/thread/units:2/.*mode:lock";
-  auto cells = expand(sel);
+  auto cells = counter_lock_cells();
   CellResult r;
   r.cell = &cells[0];
   for (double v : {300.0, 100.0, 130.0, 90.0}) r.reps.push_back(fake_rep(v));
@@ -74,9 +77,7 @@ TEST(Results, WarningsForUnstableDebugAndSlowFirst) {
 // The unstable warning says how much the CPU's own speed (ref_loop_ns)
 // varied over the same repetitions, where the cell measured it.
 TEST(Results, TheUnstableWarningGivesTheCpusOwnSpeed) {
-  Selection sel;
-  sel.filter = "^counter/thread/units:2/.*mode:lock";
-  auto cells = expand(sel);
+  auto cells = counter_lock_cells();
   CellResult r;
   r.cell = &cells[0];
   for (double v : {100.0, 120.0, 80.0}) {
@@ -92,9 +93,7 @@ TEST(Results, TheUnstableWarningGivesTheCpusOwnSpeed) {
 }
 
 TEST(Results, ACellIsNotOkWhenAnyRepetitionIsNot) {
-  Selection sel;
-  sel.filter = "^counter/thread/units:2/.*mode:lock";
-  auto cells = expand(sel);
+  auto cells = counter_lock_cells();
   CellResult r;
   r.cell = &cells[0];
   r.reps.push_back(fake_rep(100));
@@ -117,9 +116,7 @@ RepetitionResult timed_rep(double wall, double cpu) {
 }
 
 std::vector<std::string> lost_time_warnings(const std::vector<RepetitionResult>& reps) {
-  Selection sel;
-  sel.filter = "^counter/thread/units:2/.*mode:lock";
-  static auto cells = expand(sel);
+  static auto cells = counter_lock_cells();
   CellResult r;
   r.cell = &cells[0];
   r.reps = reps;
