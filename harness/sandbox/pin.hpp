@@ -34,7 +34,7 @@ inline constexpr const char* kPinEnv = "CMBENCH_PIN";
 
 // Why the cell's units do not all run on one thread of the cell process, in
 // one sentence; nothing when they do: a model with the trait one_thread
-// (fiber, boost-fiber, coro, uv) with its workers parameter at 1 or not
+// (fiber, boost-fiber, coro, uv, go) with its workers parameter at 1 or not
 // given.
 std::optional<std::string> not_on_one_thread(const std::string& workload, const std::string& model,
                                              const std::map<std::string, std::string>& params);
