@@ -41,13 +41,14 @@ nlohmann::json run_passes(const WorkloadSpec& spec, const std::vector<ParamDef>&
   nlohmann::json out;
   Outcome outcome = Outcome::ok;
   Probe probe;
+  const bool timed_speed = speed_loop_applies();
   double speed_before = 0;
   try {
     const Params params = make_params(defs, given);
     const uint64_t nominal = spec.operations(params);
     if (before) before(params, probe, nominal);
     probe.set_process_tree(process_tree);
-    speed_before = speed_loop_ns();  // the CPU's speed around the repetition (speed.hpp)
+    if (timed_speed) speed_before = speed_loop_ns();  // the CPU's speed around the repetition (speed.hpp)
     // --passes (run --min-time): the whole workload, run again in this
     // process until the repetition has its passes, each verified; the first
     // pass that is not ok ends the repetition with its outcome.
@@ -86,7 +87,8 @@ nlohmann::json run_passes(const WorkloadSpec& spec, const std::vector<ParamDef>&
   out["outcome"] = to_string(outcome);
   if (probe.stopped()) {
     out["metrics"] = probe.metrics();
-    if (outcome == Outcome::ok) out["metrics"][metrics::ref_loop_ns.name] = (speed_before + speed_loop_ns()) / 2;
+    if (outcome == Outcome::ok && timed_speed)
+      out["metrics"][metrics::ref_loop_ns.name] = (speed_before + speed_loop_ns()) / 2;
   }
   out["notes"] = probe.notes();
   // The cell's own peak resident memory. It is read here, from /proc, and

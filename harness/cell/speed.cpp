@@ -2,7 +2,16 @@
 
 #include "harness/cell/probe.hpp"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CMBENCH_ON_VALGRIND() (RUNNING_ON_VALGRIND != 0)
+#else
+#define CMBENCH_ON_VALGRIND() false
+#endif
+
 namespace cmbench {
+
+bool speed_loop_applies() { return !CMBENCH_ON_VALGRIND(); }
 
 double speed_loop_ns(uint64_t steps) {
   // A linear congruential step: each depends on the last (a multiply and an

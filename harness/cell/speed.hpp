@@ -21,4 +21,9 @@ inline constexpr uint64_t kSpeedLoopSteps = 1'000'000;
 // The loop's time in nanoseconds (CLOCK_MONOTONIC), once.
 double speed_loop_ns(uint64_t steps = kSpeedLoopSteps);
 
+// Whether the loop's time says anything of the CPU: not under Valgrind
+// (`run --count instructions`), which emulates it at a speed of its own, and
+// where the repetition's figures are counts, not times.
+bool speed_loop_applies();
+
 }  // namespace cmbench

@@ -18,7 +18,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
@@ -77,12 +80,12 @@ void run(const Params& params, Probe& probe) {
   probe.stop();
 
   report(probe, params, pairs, peak.peak(),
-         pool ? "a boost::fibers::packaged_task per call, run by one of " +
-                    std::to_string(kPoolThreads) +
-                    " worker std::threads (a mutex + condition_variable queue); the fiber waits on "
-                    "its future, which parks only the fiber"
-              : "inline: the fiber makes the call on the scheduler's thread, which sleeps with every "
-                "fiber; the fiber yields after each call");
+         pool ? fmt::format("a boost::fibers::packaged_task per call, run by one of {} worker "
+                            "std::threads (a mutex + condition_variable queue); the fiber waits on "
+                            "its future, which parks only the fiber",
+                            kPoolThreads)
+              : std::string("inline: the fiber makes the call on the scheduler's thread, which "
+                            "sleeps with every fiber; the fiber yields after each call"));
   probe.note("bystanders", "two fibers and two boost::fibers::unbuffered_channel<uint64_t> per pair");
   probe.verify(verify(params, tallies, pairs, hists));
 }
