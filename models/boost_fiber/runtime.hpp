@@ -75,6 +75,8 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "harness/cell/errors.hpp"
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
@@ -186,11 +188,11 @@ class WorkStealing {
 // The unsupported() of a workload written for one thread only.
 inline std::optional<std::string> one_thread_only(const Params& params, const char* shares) {
   if (threads_of(params) == 1) return std::nullopt;
-  return std::string("parameter 'threads': the boost-fiber model runs this workload on one thread only: its "
-                     "fibers share ") +
-         shares +
-         " unguarded (models/boost_fiber/runtime.hpp, 3); accepted: threads=1 (prodcons, skynet, counter and "
-         "pingpong take more)";
+  return fmt::format(
+      "parameter 'threads': the boost-fiber model runs this workload on one thread only: its fibers share {} "
+      "unguarded (models/boost_fiber/runtime.hpp, 3); accepted: threads=1 (prodcons, skynet, counter and "
+      "pingpong take more)",
+      shares);
 }
 
 // The smallest power of two >= n (n >= 1).
