@@ -21,7 +21,7 @@ const ModelInfo& info() {
       .params = {
           ParamDef::integer("stack_size", "bytes of stack per fiber", 16384, 4096, 8 << 20),
           ParamDef::integer("threads",
-                            "kernel threads running the fibers (M:N, one shared run queue); "
+                            "kernel threads running the fibers (M:N, a queue per thread with work stealing); "
                             "0 = one per core",
                             1, 0, 256),
       },

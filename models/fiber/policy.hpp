@@ -28,9 +28,9 @@
 // concept below states the interface the scheduler relies on).
 //
 // GoOrder is Go's order on one P (models/fiber/run_queue.hpp). The one-thread
-// mode uses it alone; M:N mode shares one GoOrder between its workers, under
-// the scheduler's lock (Boost.Fiber's shared_work shape), and gives each
-// worker a runnext slot of its own in front of it (scheduler_mn.cpp).
+// mode uses it alone; in M:N mode it is the global queue, under the
+// scheduler's lock, and each worker has a runnext slot and a StealQueue of
+// its own in front of it (scheduler_mn.cpp).
 #include <concepts>
 #include <cstddef>
 

@@ -29,11 +29,11 @@
 // and 7 with a plain FIFO, and skynet's peak of live fibers 77,386 with 61
 // and 80,586 with 4.
 //
-// In M:N mode the scheduler's one shared queue is a RunQueue too, used under
-// its lock, and each worker has its own `next` slot besides (Go's per-P
-// runnext, Scheduler::Worker::runnext): a fiber made ready by a fiber runs
-// next on the same worker, so a hand-off between two fibers stays on one
-// thread. With the slot shared instead, every hand-off woke the other
+// In M:N mode the scheduler's global queue is a RunQueue too, used under
+// its lock, and each worker has its own `next` slot (Go's per-P runnext,
+// Scheduler::Worker::runnext) and its own StealQueue (below): a fiber made
+// ready by a fiber runs next on the same worker, so a hand-off between two
+// fibers stays on one thread. With the slot shared instead, every hand-off woke the other
 // worker and moved both fibers between cores: fiber pingpong at threads:0
 // cost 674 ns of CPU per round trip against 91 ns with the slot per worker
 // (scripts/perf-check --rows "all cores: pingpong", both under load).
@@ -48,10 +48,13 @@
 // (the ring doubles).
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
+
+#include "models/fiber/spinlock.hpp"
 
 namespace cmbench::fiber {
 
@@ -145,6 +148,97 @@ class RunQueue {
   std::size_t gcap_ = 0, ghead_ = 0, gsize_ = 0;  // gcap_: a power of two
   uint32_t ticks_ = 0;   // picks that did not take `next`
   uint32_t streak_ = 0;  // picks of `next` in a row
+};
+
+// M:N mode: one worker's own queue (Go's p.runq), a ring of kCapacity
+// fibers that its worker pushes to and pops from, and of which an idle
+// worker takes half (Go's runqsteal). Go's ring is lock-free; this one is
+// under a SpinLock of its own, as each thread's queue in Boost.Fiber's
+// work_stealing is: the lock is the owner's alone except while a thief is
+// in it, so an owner's push or pop costs one uncontended atomic exchange,
+// and no lock is ever held with another worker's. Only the owner adds
+// fibers (what it spawns or readies); thieves and the owner take them.
+template <typename T>
+class StealQueue {
+ public:
+  static constexpr std::size_t kCapacity = 256;  // Go: len(p.runq)
+
+  StealQueue() = default;
+  StealQueue(const StealQueue&) = delete;
+  StealQueue& operator=(const StealQueue&) = delete;
+
+  // Queues `node` at the tail. When the ring is full it first moves its
+  // older half into `spill` (Go's runqputslow), which the caller puts on
+  // the global queue; returns how many it moved there.
+  std::size_t push(T* node, std::array<T*, kCapacity / 2>& spill) noexcept {
+    lock_.lock();
+    std::size_t spilled = 0;
+    if (size_ == kCapacity) {
+      for (; spilled < kCapacity / 2; ++spilled) spill[spilled] = pop_locked();
+    }
+    ring_[(head_ + size_) % kCapacity] = node;
+    set_size(size_ + 1);
+    lock_.unlock();
+    return spilled;
+  }
+
+  // The head, or null. The owner's call: only the owner adds fibers, so a
+  // size of 0 read without the lock is exact, and the lock is skipped.
+  T* pop() noexcept {
+    if (size_hint() == 0) return nullptr;
+    lock_.lock();
+    T* node = size_ > 0 ? pop_locked() : nullptr;
+    lock_.unlock();
+    return node;
+  }
+
+  // A thief's call: takes the older half (rounded up) of this queue, returns
+  // the first of it and puts the rest into `into` (the thief's own queue,
+  // which has room: a thief steals only when its own is empty).
+  T* steal_into(StealQueue& into) noexcept {
+    std::array<T*, kCapacity / 2> taken;
+    lock_.lock();
+    const std::size_t n = std::min((size_ + 1) / 2, kCapacity / 2);
+    for (std::size_t i = 0; i < n; ++i) taken[i] = pop_locked();
+    lock_.unlock();
+    if (n == 0) return nullptr;
+    if (n > 1) {
+      into.lock_.lock();
+      for (std::size_t i = 1; i < n; ++i) into.ring_[(into.head_ + into.size_ + i - 1) % kCapacity] = taken[i];
+      into.set_size(into.size_ + n - 1);
+      into.lock_.unlock();
+    }
+    return taken[0];
+  }
+
+  // Fibers queued, read without the lock: a hint to a thief (exact for the
+  // owner, see pop()).
+  std::size_t size_hint() const noexcept { return size_atomic_.load(std::memory_order_relaxed); }
+
+  // Drops every entry (shutdown: the fibers are unwound from the live list).
+  void clear() noexcept {
+    lock_.lock();
+    head_ = 0;
+    set_size(0);
+    lock_.unlock();
+  }
+
+ private:
+  T* pop_locked() noexcept {
+    T* node = ring_[head_];
+    head_ = (head_ + 1) % kCapacity;
+    set_size(size_ - 1);
+    return node;
+  }
+  void set_size(std::size_t n) noexcept {
+    size_ = n;
+    size_atomic_.store(n, std::memory_order_relaxed);
+  }
+
+  alignas(64) SpinLock lock_;  // its own cache line: the other workers' thieves touch it
+  std::size_t head_ = 0, size_ = 0;  // under lock_
+  std::atomic<std::size_t> size_atomic_{0};
+  std::array<T*, kCapacity> ring_{};
 };
 
 }  // namespace cmbench::fiber

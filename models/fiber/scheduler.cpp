@@ -61,9 +61,10 @@ std::string Scheduler::threading() const {
     return "one thread; Go's run-queue order: a fiber just spawned or made ready runs next, "
            "then a local FIFO of 256 that spills into a global FIFO (models/fiber/run_queue.hpp)";
   return fmt::format(
-      "M:N on {} threads sharing one run queue in Go's order, under a lock (no work stealing: "
-      "simpler, and correct by construction); wait queues handed over locked and unlocked after the parked context is "
-      "saved (resume_with), idle workers sleep on a futex",
+      "M:N on {} threads in Go's shape: each with a runnext slot, a queue of 256 that idle threads "
+      "steal half of, and a stock of finished fibers' stacks; a global queue under a lock; wait "
+      "queues handed over locked and unlocked after the parked context is saved (resume_with), "
+      "idle threads sleep on a futex",
       threads_);
 }
 
@@ -184,9 +185,14 @@ void Scheduler::park(SpinLock* held) {
   ControlBlock* next;
   if (held == &lock_) {
     // The caller holds the scheduler's lock (reactor, timers): take the next
-    // fiber under it, without a poll.
-    next = stopping_.load(std::memory_order_relaxed) ? nullptr : std::exchange(w.runnext, nullptr);
-    if (!next && !stopping_.load(std::memory_order_relaxed)) next = runq_.pick_next();
+    // fiber under it, without a poll (a worker's own queue is locked inside
+    // lock_, never the other way round).
+    next = nullptr;
+    if (!stopping_.load(std::memory_order_relaxed)) {
+      next = std::exchange(w.runnext, nullptr);
+      if (!next) next = w.local.pop();
+      if (!next) next = runq_.pick_next();
+    }
     if (!next) next = &w.main;
   } else {
     next = next_to_run_shared(w);
@@ -214,9 +220,9 @@ ControlBlock* Scheduler::next_to_run() noexcept {
 // just before the first switch to it — not at spawn, where in skynet most
 // fibers would have waited with a resident page they had not yet used.
 void Scheduler::start(ControlBlock* cb) noexcept {
-  CMBENCH_FIBER_INVARIANT(cb->stack_bottom == nullptr,
-                          "a fiber is started once: it has no stack before its first switch");
-  pool_.attach_stack(cb);
+  CMBENCH_FIBER_INVARIANT(cb != here().current, "a fiber is started once: never while it runs");
+  // M:N: a block from a worker's stock (StackPool::Cache) has its stack.
+  if (!cb->stack_bottom) pool_.attach_stack(cb);
   // The context function receives the fiber that resumed it; that is always
   // empty here, because switch_to() saves the switching fiber's context on
   // the way in (resume_with) instead of passing it along.
@@ -320,9 +326,12 @@ boost::context::fiber Scheduler::finish(ControlBlock* self) noexcept {
     lock_.lock();
     unlink_live(self);
     const bool last = live_ == 0;
-    next = stopping_.load(std::memory_order_relaxed) ? nullptr : std::exchange(w.runnext, nullptr);
-    if (!next && !stopping_.load(std::memory_order_relaxed)) next = runq_.pick_next();
     lock_.unlock();
+    next = nullptr;
+    if (!stopping_.load(std::memory_order_relaxed)) {
+      next = std::exchange(w.runnext, nullptr);
+      if (!next) next = pick_queued(w);
+    }
     if (!next) next = &w.main;
     if (last) {
       // run() ends: wake the workers asleep and the one in epoll.
@@ -368,6 +377,7 @@ void Scheduler::shutdown() {
   }
   runq_.clear();
   w0_.runnext = nullptr;  // the other workers' are gone with them
+  w0_.local.clear();
   stopping_.store(false, std::memory_order_relaxed);
 }
 

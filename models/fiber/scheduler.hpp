@@ -55,29 +55,36 @@
 // scheduler is exactly the above, and no lock, atomic read-modify-write or
 // thread-local lookup of a worker is on any path: every M:N branch is behind
 // one `multi_` flag. With threads = T > 1 it is M:N: the thread that calls
-// run() and T-1 threads it starts are workers that share ONE run queue (the
-// same RunQueue, under a lock: Boost.Fiber's shared_work shape) rather than
-// a queue per worker with work stealing. Chosen because it is the simpler
-// protocol that is plainly correct — idle detection, deadlock detection and
-// the run-queue order all follow from one queue under one lock — and
-// because every cell here is dominated by cross-fiber handoffs,
-// where stealing would mostly move the same fibers through two queues
-// instead of one; a per-worker design is the next step if the shared lock
-// shows up in profiles. In M:N mode:
-//   - the run queue, the live list, the timer heap and the reactor's tables
-//     are guarded by the scheduler's mutex; a channel, a fiber mutex and a
-//     fiber's joiners by a SpinLock each; the stack pool by its own;
+// run() and T-1 threads it starts are workers in the shape of Go's Ps. Each
+// has a runnext slot (a fiber its fibers spawn or make ready runs next on
+// it), its own queue of 256 (StealQueue, run_queue.hpp: what runnext
+// displaces) that idle workers steal half of, and its own stock of finished
+// fibers' control blocks and stacks (StackPool::Cache), so that a spawn, a
+// hand-off and a finish on one worker take no lock that another worker
+// takes. The global queue (a GoOrder) takes what the reactor, the timers
+// and yields make runnable and a worker's overflow, and serves one pick in
+// 61. The first M:N design shared one queue and the pool's lock between the
+// workers: skynet at threads:0 then took 2.0x Go's time per leaf, against
+// 0.65x with the per-worker pieces (scripts/perf-check). In M:N mode:
+//   - the global queue, the live list, the timer heap and the reactor's
+//     tables are guarded by the scheduler's lock; a worker's own queue by a
+//     SpinLock of its own (taken inside the scheduler's, never around it); a
+//     channel, a fiber mutex and a fiber's joiners by a SpinLock each; the
+//     stack pool by its own;
 //   - the parking race (a parked fiber made ready by another thread before
 //     its context is saved) is closed as Boost.Fiber closes it: the parking
 //     fiber keeps its wait queue locked across the switch, and the function
 //     that resume_with() runs on the next context — after the context is
 //     saved — unlocks it (park()); a yielding fiber is likewise put back on
 //     the run queue only from inside that function;
-//   - a worker with nothing to run sleeps on a condition variable; one of
-//     the idle workers (the poller) blocks in epoll instead while descriptors
+//   - a worker with nothing to run (runnext, its queue, the global queue,
+//     half of another's queue) looks at every other worker's queue once
+//     more under the scheduler's lock, then sleeps on a futex; one of the
+//     idle workers (the poller) blocks in epoll instead while descriptors
 //     or timers are waited for, and an eventfd in the epoll set wakes it
-//     when an earlier timer is added or the run ends; ready() wakes a
-//     sleeping worker;
+//     when an earlier timer is added or the run ends; a fiber queued on a
+//     worker's own queue wakes a sleeping worker to steal it, unless one is
+//     already on its way (Go's wakep);
 //   - run() returns once every fiber has finished (the other workers are
 //     joined first); with every worker idle, no poller, no descriptor or
 //     timer waited for and fibers left, it throws FiberDeadlock.
@@ -310,6 +317,14 @@ class Scheduler {
     // an idle worker is woken for it.
     ControlBlock* runnext = nullptr;
     uint32_t runnext_streak = 0;  // runnext picks in a row (see next_to_run_shared)
+    // M:N: this worker's own queue (Go's p.runq), which idle workers steal
+    // half of; the fiber runnext displaces goes here, and what a fiber
+    // spawns.
+    StealQueue<ControlBlock> local;
+    uint32_t ticks = 0;     // picks past runnext: every kGlobalEvery-th serves the global queue first
+    uint32_t victim = 0;    // the worker the next steal looks at first
+    // M:N: finished fibers' blocks and stacks for this worker's spawns.
+    StackPool::Cache stack_cache;
     std::size_t since_poll = 0;  // switches since the last poll
     std::size_t round = kPollRound;
     std::vector<epoll_event> events;
@@ -352,9 +367,21 @@ class Scheduler {
   void run_threads();
   void run_worker(Worker& w);
   ControlBlock* next_to_run_shared(Worker& w) noexcept;
+  // M:N: the next fiber from this worker's own queue or the global one
+  // (every kGlobalEvery-th pick the global first), or null.
+  ControlBlock* pick_queued(Worker& w) noexcept;
+  // M:N: takes half of another worker's queue, or null.
+  ControlBlock* steal(Worker& w, bool every_victim) noexcept;
+  // M:N: queues `cb` on this worker's own queue and wakes an idle worker to
+  // steal it.
+  void push_local(Worker& w, ControlBlock* cb) noexcept;
+  void wake_to_steal() noexcept;
+  // M:N: reserves room in the run queue, links `cb` live and queues it; on
+  // failure destroys its function, releases it and throws LimitError.
   void enqueue_spawned(ControlBlock* cb, bool from_fiber);
   // Room in the run queue for every live fiber and the ones being spawned,
-  // so that queueing never allocates. Throws LimitError (ENOMEM).
+  // so that queueing never allocates (M:N: under lock_). Throws LimitError
+  // (ENOMEM).
   void reserve_queue();
   void ready_shared(ControlBlock* cb, bool yielded = false) noexcept;
   void notify_idle() noexcept;
@@ -404,7 +431,14 @@ class Scheduler {
   // idle workers sleep on (bumped by every wake).
   SpinLock lock_;
   std::atomic<uint32_t> wake_seq_{0};
-  std::size_t idle_ = 0;         // workers asleep on wake_seq_
+  // Workers asleep on wake_seq_ (or about to be): changed under lock_,
+  // read without it by push_local().
+  std::atomic<std::size_t> idle_{0};
+  // A worker was woken to steal and has not yet looked (Go's nmspinning):
+  // no other is woken for a fiber queued meanwhile.
+  std::atomic<bool> waking_{false};
+  // Every worker of the run, for the thieves (set before any starts).
+  std::vector<Worker*> workers_;
   bool poller_ = false;          // a worker blocks in epoll
   int64_t poller_deadline_ = 0;  // ... until then (INT64_MAX: no timeout)
   bool deadlocked_ = false;
@@ -432,7 +466,7 @@ void sleep_until(int64_t deadline_ns);
 
 template <typename F>
 JoinHandle Scheduler::spawn(F&& fn) {
-  reserve_queue();
+  if (!multi_) reserve_queue();  // M:N: enqueue_spawned() reserves, under the lock it takes anyway
   // A control block with a stack reserved; the stack itself is attached
   // when the fiber first runs (start()).
   ControlBlock* cb = pool_.acquire();

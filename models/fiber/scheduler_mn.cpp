@@ -20,7 +20,8 @@ namespace cmbench::fiber {
 
 // This thread is worker 0; threads_ - 1 more run the same loop. They are
 // joined before run() goes on, so that shutdown and the errors it reports
-// see the fibers' state from one thread again.
+// see the fibers' state from one thread again. Every worker exists (in
+// workers_, for the thieves) before the first thread starts.
 void Scheduler::run_threads() {
   deadlocked_ = false;
   multi_running.fetch_add(1, std::memory_order_relaxed);
@@ -29,11 +30,21 @@ void Scheduler::run_threads() {
   } running;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
+  workers_.assign(1, &w0_);
   try {
     for (unsigned i = 1; i < threads_; ++i) {
       workers.push_back(std::make_unique<Worker>());
-      Worker* w = workers.back().get();
-      w->sched = this;
+      workers.back()->sched = this;
+      workers_.push_back(workers.back().get());
+    }
+  } catch (...) {
+    fail(std::current_exception());  // std::bad_alloc: nothing started yet
+    workers.clear();
+    workers_.assign(1, &w0_);
+  }
+  try {
+    for (std::unique_ptr<Worker>& owned : workers) {
+      Worker* w = owned.get();
       threads.emplace_back([this, w] {
         current_scheduler_ = this;
         current_worker_ = w;
@@ -45,24 +56,42 @@ void Scheduler::run_threads() {
   } catch (...) {
     fail(std::current_exception());  // e.g. std::system_error (EAGAIN): stop the others
   }
+  // A worker that never started sits in workers_ with an empty queue: a
+  // thief finds nothing there, and nothing is ever queued on it.
   run_worker(w0_);
   for (std::thread& t : threads) t.join();
+  workers_.clear();
 }
 
-// One worker's loop: run what the shared queue holds; with nothing to run,
-// block in epoll if descriptors, timers or offloads are waited for and no
-// other worker does already, else sleep until ready() or the end wakes it.
+// One worker's loop: run this worker's runnext, its own queue, the global
+// queue, or half of another worker's queue; with nothing to run, block in
+// epoll if descriptors, timers or offloads are waited for and no other
+// worker does already, else sleep until a fiber is queued or the end.
 void Scheduler::run_worker(Worker& w) {
-  lock_.lock();
+  pool_.bind_cache(w.stack_cache);
+  struct Unbind {
+    StackPool& pool;
+    StackPool::Cache& cache;
+    ~Unbind() { pool.unbind_cache(cache); }
+  } unbind{pool_, w.stack_cache};
   for (;;) {
+    if (!stopping_.load(std::memory_order_relaxed)) {
+      ControlBlock* next = std::exchange(w.runnext, nullptr);
+      if (!next) next = pick_queued(w);
+      if (!next) next = steal(w, false);
+      if (next) {
+        switch_to(next);
+        while (w.thread_call) run_thread_call(w);
+        continue;
+      }
+    }
+    lock_.lock();
     if (live_ == 0 || error_ || deadlocked_) break;
-    ControlBlock* next = std::exchange(w.runnext, nullptr);
-    if (!next) next = runq_.pick_next();
-    if (next) {
+    // Queued on the global queue since it was looked at without the lock.
+    if (ControlBlock* next = runq_.pick_next()) {
       lock_.unlock();
       switch_to(next);
       while (w.thread_call) run_thread_call(w);
-      lock_.lock();
       continue;
     }
     if (has_waiters() && !poller_) {
@@ -81,29 +110,46 @@ void Scheduler::run_worker(Worker& w) {
       dispatch(w, n);
       fire_timers();
       // More became runnable than this worker will take: wake the others.
-      if (idle_ > 0 && runq_.ready_count() > 1) {
-        lock_.unlock();
-        wake_all();
-        lock_.lock();
-      }
+      const bool wake = idle_.load(std::memory_order_relaxed) > 0 && runq_.ready_count() > 1;
+      lock_.unlock();
+      if (wake) wake_all();
       continue;
     }
-    if (!poller_ && !has_waiters() && idle_ + 1 == threads_) {
-      // Every other worker sleeps, nothing is runnable and nothing can make
-      // a fiber runnable: the live fibers are deadlocked.
+    if (!poller_ && !has_waiters() && idle_.load(std::memory_order_relaxed) + 1 == threads_) {
+      // Every other worker sleeps (so its own queue is empty: only its own
+      // fibers fill it), nothing is runnable here or in the global queue,
+      // and nothing can make a fiber runnable: the live fibers are
+      // deadlocked.
       deadlocked_ = true;
       lock_.unlock();
       wake_all();
       return;
     }
-    ++idle_;
+    idle_.fetch_add(1, std::memory_order_relaxed);
     const uint32_t seen = wake_seq_.load(std::memory_order_acquire);
+    // One last look at every other worker's queue, each under its lock,
+    // now that idle_ counts this worker: a fiber queued before the look
+    // took that lock is found here, and one queued after it sees idle_ and
+    // wakes a worker (push_local). The look is made under lock_ too, so
+    // that no worker's deadlock check above counts this one idle while it
+    // holds fibers it has just taken.
+    if (ControlBlock* next = steal(w, true)) {
+      idle_.fetch_sub(1, std::memory_order_relaxed);
+      lock_.unlock();
+      waking_.exchange(false, std::memory_order_acq_rel);
+      switch_to(next);
+      while (w.thread_call) run_thread_call(w);
+      continue;
+    }
     lock_.unlock();
     // A futex wait; any wake after `seen` was read (under the lock) returns
     // at once, so no wake-up is lost between the unlock and the wait.
     wake_seq_.wait(seen, std::memory_order_acquire);
     lock_.lock();
-    --idle_;
+    idle_.fetch_sub(1, std::memory_order_relaxed);
+    lock_.unlock();
+    // Awake and about to look: the next fiber queued may wake another.
+    waking_.exchange(false, std::memory_order_acq_rel);
   }
   lock_.unlock();
 }
@@ -118,17 +164,76 @@ void Scheduler::wake_all() noexcept {
   wake_seq_.notify_all();
 }
 
+// A fiber went on this worker's own queue: if a worker sleeps and none is
+// already on its way to look (Go's wakep under nmspinning), wake one to
+// steal it. The push released the queue's lock before idle_ is read, and a
+// worker going to sleep counts itself in idle_ before it takes that lock
+// for its last look (run_worker), so either it finds the fiber or this
+// finds it counted.
+void Scheduler::wake_to_steal() noexcept {
+  if (idle_.load(std::memory_order_relaxed) == 0) return;
+  if (waking_.exchange(true, std::memory_order_acq_rel)) return;
+  wake_one();
+}
+
+void Scheduler::push_local(Worker& w, ControlBlock* cb) noexcept {
+  std::array<ControlBlock*, StealQueue<ControlBlock>::kCapacity / 2> spill;
+  if (const std::size_t n = w.local.push(cb, spill); n > 0) {
+    // Go's runqputslow: the older half to the global queue's tail.
+    lock_.lock();
+    for (std::size_t i = 0; i < n; ++i) runq_.polled(spill[i]);
+    lock_.unlock();
+  }
+  wake_to_steal();
+}
+
+ControlBlock* Scheduler::pick_queued(Worker& w) noexcept {
+  // One pick in kGlobalEvery serves the global queue first, so that what the
+  // reactor, the timers and yields put there does not starve behind a
+  // worker's own queue (Go's schedtick % 61).
+  if (++w.ticks % RunQueue<ControlBlock>::kGlobalEvery == 0) {
+    lock_.lock();
+    ControlBlock* next = runq_.pick_next();
+    lock_.unlock();
+    if (next) return next;
+  }
+  if (ControlBlock* next = w.local.pop()) return next;
+  lock_.lock();
+  ControlBlock* next = runq_.pick_next();
+  lock_.unlock();
+  return next;
+}
+
+ControlBlock* Scheduler::steal(Worker& w, bool every_victim) noexcept {
+  const std::size_t n = workers_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t at = (w.victim + i) % n;
+    Worker* victim = workers_[at];
+    if (victim == &w) continue;
+    // A thief that is about to sleep looks under each lock; otherwise the
+    // size read without it is enough to skip an empty queue.
+    if (!every_victim && victim->local.size_hint() == 0) continue;
+    if (ControlBlock* next = victim->local.steal_into(w.local)) {
+      w.victim = static_cast<uint32_t>(at);  // the next steal starts there
+      return next;
+    }
+  }
+  return nullptr;
+}
+
 // Not inlined, for the reason multi_here() is not: it reads the thread-local
 // current_worker_, whose address a caller that switched fibers (and so
 // perhaps threads) in between must not have kept.
 [[gnu::noinline]] void Scheduler::ready_shared(ControlBlock* cb, bool yielded) noexcept {
   if (!yielded) {
-    // Made ready by this worker's fiber: this worker runs it next. Only the
-    // fiber it displaces, if any, is shared.
+    // Made ready by this worker's fiber: this worker runs it next. The fiber
+    // it displaces, if any, goes to this worker's own queue, where an idle
+    // worker may steal it.
     Worker* w = current_worker_;
     if (w && w->sched == this) {
       cb = std::exchange(w->runnext, cb);
-      if (!cb) return;
+      if (cb) push_local(*w, cb);
+      return;
     }
   }
   lock_.lock();
@@ -136,13 +241,12 @@ void Scheduler::wake_all() noexcept {
     runq_.yielded(cb);
   else
     runq_.awakened(cb);
-  const bool wake = idle_ > 0;
+  const bool wake = idle_.load(std::memory_order_relaxed) > 0;
   lock_.unlock();
   if (wake) wake_one();
 }
 
 void Scheduler::reserve_queue() {
-  MaybeLock guard(lock_, multi_);
   try {
     // + threads_: the spawns that other workers may have under way.
     runq_.reserve(live_ + threads_);
@@ -151,13 +255,31 @@ void Scheduler::reserve_queue() {
   }
 }
 
+// A fiber spawned by a fiber runs next on the spawning worker (Go's
+// newproc puts it in runnext), the fiber it displaces going to the worker's
+// own queue; one spawned by the thread before run() goes to the global
+// queue's tail.
 void Scheduler::enqueue_spawned(ControlBlock* cb, bool from_fiber) {
   lock_.lock();
+  try {
+    reserve_queue();
+  } catch (...) {
+    lock_.unlock();
+    cb->run(cb, false);  // destroys the stored function
+    pool_.release(cb);
+    throw;
+  }
   link_live(cb);
-  runq_.spawned(cb, from_fiber);
-  const bool wake = idle_ > 0;
+  Worker* w = current_worker_;
+  const bool mine = from_fiber && w && w->sched == this;
+  if (!mine) runq_.spawned(cb, false);
+  const bool wake = !mine && idle_.load(std::memory_order_relaxed) > 0;
   lock_.unlock();
-  if (wake) wake_one();
+  if (mine) {
+    if (ControlBlock* displaced = std::exchange(w->runnext, cb)) push_local(*w, displaced);
+  } else if (wake) {
+    wake_one();
+  }
 }
 
 // After fibers were made runnable under the lock (reactor, timers): let a
@@ -165,7 +287,7 @@ void Scheduler::enqueue_spawned(ControlBlock* cb, bool from_fiber) {
 void Scheduler::notify_idle() noexcept {
   if (!multi_) return;
   lock_.lock();
-  const bool wake = idle_ > 0 && runq_.has_ready_fibers();
+  const bool wake = idle_.load(std::memory_order_relaxed) > 0 && runq_.has_ready_fibers();
   lock_.unlock();
   if (wake) wake_all();
 }
@@ -177,24 +299,16 @@ ControlBlock* Scheduler::next_to_run_shared(Worker& w) noexcept {
     return std::exchange(w.runnext, nullptr);
   // The chain of runnext picks is bounded as the one-thread queue bounds
   // its `next` (run_queue.hpp): after kNextStreak in a row, runnext goes to
-  // the shared queue's tail when fibers wait there, and this worker takes
-  // the head, so two fibers handing a value back and forth on one worker
-  // cannot starve the fibers the reactor, the timers or the others queued.
+  // this worker's own queue's tail when fibers wait there or in the global
+  // queue, and the queued fiber runs, so two fibers handing a value back
+  // and forth on one worker cannot starve the fibers the reactor, the
+  // timers or the others queued.
   w.runnext_streak = 0;
-  lock_.lock();
-  ControlBlock* next = nullptr;
-  bool wake = false;
-  if (!w.runnext) {
-    next = runq_.pick_next();
-  } else if (runq_.has_ready_fibers()) {
-    runq_.polled(std::exchange(w.runnext, nullptr));
-    next = runq_.pick_next();
-    wake = idle_ > 0;
-  }
-  lock_.unlock();
-  if (wake) wake_one();
-  if (!next) next = std::exchange(w.runnext, nullptr);
-  return next ? next : &w.main;
+  ControlBlock* displaced = std::exchange(w.runnext, nullptr);
+  ControlBlock* next = pick_queued(w);
+  if (!next) return displaced ? displaced : &w.main;
+  if (displaced) push_local(w, displaced);
+  return next;
 }
 
 // The zero-timeout poll between rounds: epoll outside the lock (the epoll
@@ -207,7 +321,7 @@ void Scheduler::poll_round_shared(Worker& w) noexcept {
   fire_timers();
   w.since_poll = 0;
   w.round = std::max(runq_.ready_count(), kPollRound);
-  const bool wake = idle_ > 0 && runq_.ready_count() > 1;
+  const bool wake = idle_.load(std::memory_order_relaxed) > 0 && runq_.ready_count() > 1;
   lock_.unlock();
   if (wake) wake_all();
 }

@@ -67,6 +67,12 @@ StackPool::~StackPool() {
 }
 
 ControlBlock* StackPool::acquire() {
+  if (shared_) {
+    if (Cache* c = my_cache()) {
+      if (c->size == 0) refill(*c);
+      if (c->size > 0) return c->blocks[--c->size];
+    }
+  }
   MaybeLock guard(lock_, shared_);
   if (!free_blocks_) grow_blocks();
   if (in_use_ + reserved_ == carved_) carve();
@@ -98,6 +104,8 @@ void StackPool::attach_stack(ControlBlock* cb) noexcept {
     while (fresh_slot_ == slabs_[fresh_slab_].carved) {
       ++fresh_slab_;
       fresh_slot_ = 0;
+      CMBENCH_FIBER_INVARIANT(fresh_slab_ < slabs_.size(),
+                              "every reserved stack is a free or a fresh slot (in_use_ + reserved_ <= carved_)");
     }
     const Slab& slab = slabs_[fresh_slab_];
     bottom = bottom_of(slab, fresh_slot_++);
@@ -109,21 +117,79 @@ void StackPool::attach_stack(ControlBlock* cb) noexcept {
 }
 
 void StackPool::release(ControlBlock* cb) noexcept {
-  MaybeLock guard(lock_, shared_);
   if (cb->stack_bottom) {
-    char* bottom = static_cast<char*>(const_cast<void*>(cb->stack_bottom));
     // A stack handed to the next fiber, or back to the system, must carry
     // no AddressSanitizer poison from this one (see unpoison()).
-    unpoison(bottom, size_);
-    (cb->guarded ? free_guarded_ : free_unguarded_).push_back(bottom);  // capacity reserved
-    cb->stack_bottom = nullptr;
-    cb->stack_size = 0;
-    --in_use_;
-  } else {
-    --reserved_;
+    unpoison(cb->stack_bottom, size_);
+    if (shared_) {
+      if (Cache* c = my_cache()) {
+        if (c->size == Cache::kSize) {
+          // Half back to the pool, the older half: the newer stacks are warmer.
+          MaybeLock guard(lock_, true);
+          for (std::size_t i = 0; i < Cache::kSize / 2; ++i) free_locked(c->blocks[i]);
+          std::copy(c->blocks.begin() + Cache::kSize / 2, c->blocks.end(), c->blocks.begin());
+          c->size -= Cache::kSize / 2;
+        }
+        cb->next = nullptr;
+        c->blocks[c->size++] = cb;  // keeps its stack (in_use_ counts it)
+        return;
+      }
+    }
+    MaybeLock guard(lock_, shared_);
+    free_locked(cb);
+    return;
   }
+  MaybeLock guard(lock_, shared_);
+  --reserved_;
   cb->next = free_blocks_;
   free_blocks_ = cb;
+}
+
+void StackPool::free_locked(ControlBlock* cb) noexcept {
+  char* bottom = static_cast<char*>(const_cast<void*>(cb->stack_bottom));
+  (cb->guarded ? free_guarded_ : free_unguarded_).push_back(bottom);  // capacity reserved
+  cb->stack_bottom = nullptr;
+  cb->stack_size = 0;
+  --in_use_;
+  cb->next = free_blocks_;
+  free_blocks_ = cb;
+}
+
+void StackPool::bind_cache(Cache& cache) noexcept {
+  cache.pool = this;
+  tls_cache_ = &cache;
+}
+
+void StackPool::unbind_cache(Cache& cache) noexcept {
+  {
+    MaybeLock guard(lock_, shared_);
+    for (std::size_t i = 0; i < cache.size; ++i) free_locked(cache.blocks[i]);
+    cache.size = 0;
+  }
+  if (tls_cache_ == &cache) tls_cache_ = nullptr;
+}
+
+// Up to half a cache of free blocks, each given a free stack now: only
+// stacks that fibers have used (their pages resident already), never a
+// fresh slot, which stays for attach_stack() to hand out when a fiber
+// first runs. And only stacks that no fiber has reserved: every fiber
+// spawned and not yet started counts on one (free_count() > 0), so taking
+// theirs would leave attach_stack() without a slot to hand out.
+void StackPool::refill(Cache& cache) noexcept {
+  MaybeLock guard(lock_, true);
+  while (cache.size < Cache::kSize / 2 && free_blocks_ && free_count() > 0 &&
+         !(free_guarded_.empty() && free_unguarded_.empty())) {
+    ControlBlock* cb = free_blocks_;
+    free_blocks_ = cb->next;
+    cb->next = nullptr;
+    std::vector<char*>& from = free_guarded_.empty() ? free_unguarded_ : free_guarded_;
+    cb->guarded = &from == &free_guarded_;
+    cb->stack_bottom = from.back();
+    cb->stack_size = size_;
+    from.pop_back();
+    ++in_use_;
+    cache.blocks[cache.size++] = cb;
+  }
 }
 
 // One more array of control blocks (64, then twice as many each time, up to

@@ -266,6 +266,15 @@ TEST(FiberMNWorkloads, PingpongSpawnSkynetRing) {
             params_for(cmbench::ring::spec(), mn({{"units", "503"}, {"hops", "2000"}})));
 }
 
+// Enough fibers that each worker's stock of finished fibers' stacks
+// (StackPool::Cache) fills, spills half back to the pool and is refilled,
+// while fibers are stolen between the workers.
+TEST(FiberMNWorkloads, SkynetPastTheWorkersStacksStock) {
+  for (int i = 0; i < 3; ++i)
+    expect_ok(cmbench::impls::skynet_fiber,
+              params_for(cmbench::skynet::spec(), mn({{"leaves", "100000"}})));
+}
+
 TEST(FiberMNWorkloads, SleepersAndEcho) {
   expect_ok(cmbench::impls::sleepers_fiber,
             params_for(cmbench::sleepers::spec(),

@@ -2,6 +2,7 @@
 // on one thread, tested on the queue itself and through the scheduler.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <vector>
 
 #include "models/fiber/policy.hpp"
@@ -99,6 +100,48 @@ TEST(RunQueue, AChainOfNextPicksIsBoundedSoTheQueueIsNotStarved) {
 }
 
 // --- GoOrder: the reasons a fiber becomes runnable, mapped onto the queue -----
+// --- StealQueue: a worker's own queue in M:N mode -----------------------------
+using Steal = cmbench::fiber::StealQueue<QNode>;
+
+TEST(StealQueue, AThiefTakesTheOlderHalfAndTheOwnerKeepsTheRestInOrder) {
+  std::vector<QNode> n(7);
+  std::array<QNode*, Steal::kCapacity / 2> spill{};
+  Steal victim, thief;
+  for (int i = 0; i < 7; ++i) {
+    n[i].id = i;
+    EXPECT_EQ(victim.push(&n[i], spill), 0u);
+  }
+  EXPECT_EQ(victim.size_hint(), 7u);
+  // Half rounded up (4): the first runs at once, the other three go to the
+  // thief's own queue.
+  EXPECT_EQ(thief.steal_into(victim), nullptr);  // nothing to steal from an empty queue
+  QNode* first = victim.steal_into(thief);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->id, 0);
+  EXPECT_EQ(thief.size_hint(), 3u);
+  std::vector<int> stolen, kept;
+  while (QNode* q = thief.pop()) stolen.push_back(q->id);
+  while (QNode* q = victim.pop()) kept.push_back(q->id);
+  EXPECT_EQ(stolen, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(kept, (std::vector<int>{4, 5, 6}));
+  EXPECT_EQ(victim.steal_into(thief), nullptr);
+}
+
+TEST(StealQueue, AFullQueueSpillsItsOlderHalfForTheGlobalQueue) {
+  std::vector<QNode> n(Steal::kCapacity + 1);
+  std::array<QNode*, Steal::kCapacity / 2> spill{};
+  Steal q;
+  for (std::size_t i = 0; i < Steal::kCapacity; ++i) {
+    n[i].id = static_cast<int>(i);
+    ASSERT_EQ(q.push(&n[i], spill), 0u);
+  }
+  n.back().id = static_cast<int>(Steal::kCapacity);
+  ASSERT_EQ(q.push(&n.back(), spill), Steal::kCapacity / 2);
+  for (std::size_t i = 0; i < Steal::kCapacity / 2; ++i) EXPECT_EQ(spill[i]->id, static_cast<int>(i));
+  EXPECT_EQ(q.size_hint(), Steal::kCapacity / 2 + 1);
+  EXPECT_EQ(q.pop()->id, static_cast<int>(Steal::kCapacity / 2));
+}
+
 TEST(GoOrderPolicy, EachReasonTakesItsPlaceInGosOrder) {
   std::vector<ControlBlock> cb(6);
   cmbench::fiber::GoOrder p;
