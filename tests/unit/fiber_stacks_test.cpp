@@ -36,6 +36,39 @@ TEST(FiberScheduler, StacksAreReusedFromThePool) {
   EXPECT_EQ(s.stacks_free(), 100u);
 }
 
+// M:N: a worker's stock (StackPool::Cache) is refilled from the free stacks,
+// but never with one that a fiber spawned and not yet started counts on: the
+// pool reserves a stack for every such fiber at spawn, and attach_stack()
+// must find one when it first runs. The first version took it, and skynet at
+// threads:0 crashed now and then, reading past the last slab.
+TEST(FiberStacks, AWorkersStockLeavesTheStacksThatSpawnedFibersCountOn) {
+  using cmbench::fiber::ControlBlock;
+  using cmbench::fiber::StackPool;
+  StackPool pool(16384);
+  pool.set_shared(true);
+  ControlBlock* used = pool.acquire();
+  pool.attach_stack(used);
+  pool.release(used);  // no stock bound yet: its stack goes to the free list
+  ControlBlock* waiting = pool.acquire();  // spawned, not started: counts on that stack
+  EXPECT_EQ(pool.free_count(), 0u);
+  StackPool::Cache stock;
+  pool.bind_cache(stock);
+  ControlBlock* spawned = pool.acquire();  // an empty stock is refilled here
+  EXPECT_EQ(stock.size, 0u);
+  EXPECT_EQ(spawned->stack_bottom, nullptr);  // so it reserved a slot, as `waiting` did
+  pool.attach_stack(waiting);
+  pool.attach_stack(spawned);
+  EXPECT_NE(waiting->stack_bottom, nullptr);
+  EXPECT_NE(spawned->stack_bottom, nullptr);
+  EXPECT_NE(waiting->stack_bottom, spawned->stack_bottom);
+  pool.release(waiting);  // into the stock, stack and all
+  EXPECT_EQ(stock.size, 1u);
+  pool.release(spawned);
+  pool.unbind_cache(stock);
+  EXPECT_EQ(stock.size, 0u);
+  EXPECT_EQ(pool.free_count(), pool.mapped());
+}
+
 TEST(FiberScheduler, StackSizeIsRoundedToPages) {
   Scheduler s(5000);
   EXPECT_EQ(s.stack_size() % s.guard_size(), 0u);
