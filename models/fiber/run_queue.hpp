@@ -54,6 +54,7 @@
 #include <memory>
 #include <utility>
 
+#include "models/fiber/invariant.hpp"
 #include "models/fiber/spinlock.hpp"
 
 namespace cmbench::fiber {
@@ -204,6 +205,8 @@ class StealQueue {
     if (n == 0) return nullptr;
     if (n > 1) {
       into.lock_.lock();
+      CMBENCH_FIBER_INVARIANT(into.size_ + n - 1 <= kCapacity,
+                              "a thief steals only into its own queue, and only when it is empty");
       for (std::size_t i = 1; i < n; ++i) into.ring_[(into.head_ + into.size_ + i - 1) % kCapacity] = taken[i];
       into.set_size(into.size_ + n - 1);
       into.lock_.unlock();

@@ -258,8 +258,10 @@ void Scheduler::reserve_queue() {
 // A fiber spawned by a fiber runs next on the spawning worker (Go's
 // newproc puts it in runnext), the fiber it displaces going to the worker's
 // own queue; one spawned by the thread before run() goes to the global
-// queue's tail.
-void Scheduler::enqueue_spawned(ControlBlock* cb, bool from_fiber) {
+// queue's tail. Not inlined, for the reason ready_shared() is not: it reads
+// current_worker_, and spawn() is inlined into fibers that may have moved
+// to another thread since they last computed its address.
+[[gnu::noinline]] void Scheduler::enqueue_spawned(ControlBlock* cb, bool from_fiber) {
   lock_.lock();
   try {
     reserve_queue();

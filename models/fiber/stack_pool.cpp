@@ -66,7 +66,10 @@ StackPool::~StackPool() {
   }
 }
 
-ControlBlock* StackPool::acquire() {
+// Not inlined (nor release()): they read the thread-local stock, and spawn()
+// is inlined into fibers that, in M:N mode, may have moved to another thread
+// since they last computed a thread-local's address.
+[[gnu::noinline]] ControlBlock* StackPool::acquire() {
   if (shared_) {
     if (Cache* c = my_cache()) {
       if (c->size == 0) refill(*c);
@@ -116,7 +119,7 @@ void StackPool::attach_stack(ControlBlock* cb) noexcept {
   cb->stack_size = size_;
 }
 
-void StackPool::release(ControlBlock* cb) noexcept {
+[[gnu::noinline]] void StackPool::release(ControlBlock* cb) noexcept {
   if (cb->stack_bottom) {
     // A stack handed to the next fiber, or back to the system, must carry
     // no AddressSanitizer poison from this one (see unpoison()).
