@@ -174,11 +174,10 @@ class StealQueue {
   std::size_t push(T* node, std::array<T*, kCapacity / 2>& spill) noexcept {
     lock_.lock();
     std::size_t spilled = 0;
-    if (size_ == kCapacity) {
+    if (size() == kCapacity) {
       for (; spilled < kCapacity / 2; ++spilled) spill[spilled] = pop_locked();
     }
-    ring_[(head_ + size_) % kCapacity] = node;
-    set_size(size_ + 1);
+    push_locked(node);
     lock_.unlock();
     return spilled;
   }
@@ -188,7 +187,7 @@ class StealQueue {
   T* pop() noexcept {
     if (size_hint() == 0) return nullptr;
     lock_.lock();
-    T* node = size_ > 0 ? pop_locked() : nullptr;
+    T* node = size() > 0 ? pop_locked() : nullptr;
     lock_.unlock();
     return node;
   }
@@ -199,16 +198,15 @@ class StealQueue {
   T* steal_into(StealQueue& into) noexcept {
     std::array<T*, kCapacity / 2> taken;
     lock_.lock();
-    const std::size_t n = std::min((size_ + 1) / 2, kCapacity / 2);
+    const std::size_t n = std::min((size() + 1) / 2, kCapacity / 2);
     for (std::size_t i = 0; i < n; ++i) taken[i] = pop_locked();
     lock_.unlock();
     if (n == 0) return nullptr;
     if (n > 1) {
       into.lock_.lock();
-      CMBENCH_FIBER_INVARIANT(into.size_ + n - 1 <= kCapacity,
+      CMBENCH_FIBER_INVARIANT(into.size() + n - 1 <= kCapacity,
                               "a thief steals only into its own queue, and only when it is empty");
-      for (std::size_t i = 1; i < n; ++i) into.ring_[(into.head_ + into.size_ + i - 1) % kCapacity] = taken[i];
-      into.set_size(into.size_ + n - 1);
+      for (std::size_t i = 1; i < n; ++i) into.push_locked(taken[i]);
       into.lock_.unlock();
     }
     return taken[0];
@@ -216,31 +214,33 @@ class StealQueue {
 
   // Fibers queued, read without the lock: a hint to a thief (exact for the
   // owner, see pop()).
-  std::size_t size_hint() const noexcept { return size_atomic_.load(std::memory_order_relaxed); }
+  std::size_t size_hint() const noexcept { return size(); }
 
   // Drops every entry (shutdown: the fibers are unwound from the live list).
   void clear() noexcept {
     lock_.lock();
     head_ = 0;
-    set_size(0);
+    size_.store(0, std::memory_order_relaxed);
     lock_.unlock();
   }
 
  private:
+  // Written only under lock_; atomic so that size_hint() may read it without.
+  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+  void push_locked(T* node) noexcept {
+    ring_[(head_ + size()) % kCapacity] = node;
+    size_.store(size() + 1, std::memory_order_relaxed);
+  }
   T* pop_locked() noexcept {
     T* node = ring_[head_];
     head_ = (head_ + 1) % kCapacity;
-    set_size(size_ - 1);
+    size_.store(size() - 1, std::memory_order_relaxed);
     return node;
-  }
-  void set_size(std::size_t n) noexcept {
-    size_ = n;
-    size_atomic_.store(n, std::memory_order_relaxed);
   }
 
   alignas(64) SpinLock lock_;  // its own cache line: the other workers' thieves touch it
-  std::size_t head_ = 0, size_ = 0;  // under lock_
-  std::atomic<std::size_t> size_atomic_{0};
+  std::size_t head_ = 0;       // under lock_
+  std::atomic<std::size_t> size_{0};
   std::array<T*, kCapacity> ring_{};
 };
 

@@ -366,6 +366,7 @@ class Scheduler {
   // --- scheduler_mn.cpp: M:N mode's workers ---
   void run_threads();
   void run_worker(Worker& w);
+  void run_from_loop(Worker& w, ControlBlock* next);
   ControlBlock* next_to_run_shared(Worker& w) noexcept;
   // M:N: the next fiber from this worker's own queue or the global one
   // (every kGlobalEvery-th pick the global first), or null.

@@ -80,8 +80,7 @@ void Scheduler::run_worker(Worker& w) {
       if (!next) next = pick_queued(w);
       if (!next) next = steal(w, false);
       if (next) {
-        switch_to(next);
-        while (w.thread_call) run_thread_call(w);
+        run_from_loop(w, next);
         continue;
       }
     }
@@ -90,8 +89,7 @@ void Scheduler::run_worker(Worker& w) {
     // Queued on the global queue since it was looked at without the lock.
     if (ControlBlock* next = runq_.pick_next()) {
       lock_.unlock();
-      switch_to(next);
-      while (w.thread_call) run_thread_call(w);
+      run_from_loop(w, next);
       continue;
     }
     if (has_waiters() && !poller_) {
@@ -137,8 +135,7 @@ void Scheduler::run_worker(Worker& w) {
       idle_.fetch_sub(1, std::memory_order_relaxed);
       lock_.unlock();
       waking_.exchange(false, std::memory_order_acq_rel);
-      switch_to(next);
-      while (w.thread_call) run_thread_call(w);
+      run_from_loop(w, next);
       continue;
     }
     lock_.unlock();
@@ -152,6 +149,13 @@ void Scheduler::run_worker(Worker& w) {
     waking_.exchange(false, std::memory_order_acq_rel);
   }
   lock_.unlock();
+}
+
+// Runs `next` from the worker's own context; it comes back here when no
+// fiber is runnable on this worker, or to make an on_thread_stack() call.
+void Scheduler::run_from_loop(Worker& w, ControlBlock* next) {
+  switch_to(next);
+  while (w.thread_call) run_thread_call(w);
 }
 
 void Scheduler::wake_one() noexcept {
@@ -191,13 +195,15 @@ ControlBlock* Scheduler::pick_queued(Worker& w) noexcept {
   // One pick in kGlobalEvery serves the global queue first, so that what the
   // reactor, the timers and yields put there does not starve behind a
   // worker's own queue (Go's schedtick % 61).
-  if (++w.ticks % RunQueue<ControlBlock>::kGlobalEvery == 0) {
+  const bool global_first = ++w.ticks % RunQueue<ControlBlock>::kGlobalEvery == 0;
+  if (global_first) {
     lock_.lock();
     ControlBlock* next = runq_.pick_next();
     lock_.unlock();
     if (next) return next;
   }
   if (ControlBlock* next = w.local.pop()) return next;
+  if (global_first) return nullptr;  // the global queue was empty a moment ago
   lock_.lock();
   ControlBlock* next = runq_.pick_next();
   lock_.unlock();
