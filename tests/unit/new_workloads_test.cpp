@@ -119,7 +119,7 @@ TEST(Blocking, ThreadCountsSeeTheThreadsAndTheChildren) {
   if (child == 0) {
     close(go[1]);  // so that the parent's close is end of file here
     char c;
-    (void)!read(go[0], &c, 1);
+    (void)!::read(go[0], &c, 1);
     _exit(0);
   }
   ASSERT_GT(child, 0);
