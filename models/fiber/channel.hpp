@@ -31,6 +31,8 @@
 // releases it only once the fiber's context is saved: a waker on another
 // thread, which needs the lock to find the waiter, cannot resume it earlier.
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -49,10 +51,10 @@ class ChannelClosed : public std::logic_error {
 };
 
 template <typename T>
-class Channel {
+class alignas(64) Channel {
  public:
   explicit Channel(std::size_t capacity)
-      : cap_(capacity), buf_(capacity ? alloc_.allocate(capacity) : nullptr) {}
+      : cap_(checked_capacity(capacity)), buf_(capacity ? alloc_.allocate(capacity) : nullptr) {}
   // Precondition: no fiber is parked on the channel.
   ~Channel() {
     while (count_ > 0) {
@@ -250,20 +252,34 @@ class Channel {
   }
   static void wake(ControlBlock* fiber) noexcept { fiber->sched->ready(fiber); }
 
-  void advance(std::size_t& i) const noexcept {
+  void advance(uint32_t& i) const noexcept {
     if (++i == cap_) i = 0;
   }
 
-  [[no_unique_address]] std::allocator<T> alloc_;
-  std::size_t cap_;
-  T* buf_;
-  std::size_t head_ = 0;  // oldest value
-  std::size_t tail_ = 0;  // next free slot
-  std::size_t count_ = 0;
-  bool closed_ = false;
-  IntrusiveQueue<SendWaiter> sendq_;
-  IntrusiveQueue<RecvWaiter> recvq_;
+  static uint32_t checked_capacity(std::size_t capacity) {
+    if (capacity > std::numeric_limits<uint32_t>::max())
+      throw std::length_error("cmbench::fiber::Channel: capacity above 4294967295");
+    return static_cast<uint32_t>(capacity);
+  }
+
+  // Everything an operation reads or writes under the lock, the lock
+  // included, is in one cache line (the class is aligned to it): in M:N mode
+  // the worker that takes the lock then has the rest with it, instead of
+  // missing on a second line that the other worker wrote last (prodcons 4x4
+  // at threads:0, capacity 1024: 0.63x the time of the old 104-byte layout,
+  // which a stack frame put across two lines; docs/models.md).
+  [[no_unique_address]] std::allocator<T> alloc_;  // empty: takes no room
   SpinLock lock_;
+  bool closed_ = false;
+  uint32_t cap_;
+  uint32_t head_ = 0;  // oldest value
+  uint32_t tail_ = 0;  // next free slot
+  uint32_t count_ = 0;
+  T* buf_;
+  IntrusiveQueue<SendWaiter, false> sendq_;
+  IntrusiveQueue<RecvWaiter, false> recvq_;
 };
+
+static_assert(sizeof(Channel<int>) == 64, "a channel is one cache line");
 
 }  // namespace cmbench::fiber

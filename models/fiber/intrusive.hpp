@@ -3,11 +3,16 @@
 // The runtime's run queue and every wait queue (mutex, channel, join) use it,
 // so that parking or waking a fiber never allocates: the node is the fiber's
 // control block, or a waiter record on the parked fiber's own stack.
+//
+// kCounted = false drops the length (size() then walks the queue), so that
+// the queue is two pointers: the channel keeps its lock, indices and both
+// waiter queues in one cache line (channel.hpp).
 #include <cstddef>
+#include <type_traits>
 
 namespace cmbench::fiber {
 
-template <typename T>
+template <typename T, bool kCounted = true>
 class IntrusiveQueue {
  public:
   IntrusiveQueue() = default;
@@ -18,7 +23,7 @@ class IntrusiveQueue {
   T* front() const noexcept { return head_; }
 
   void push(T* node) noexcept {
-    ++count_;
+    if constexpr (kCounted) ++count_;
     node->next = nullptr;
     if (tail_)
       tail_->next = node;
@@ -30,7 +35,7 @@ class IntrusiveQueue {
   T* pop() noexcept {
     T* node = head_;
     if (node) {
-      --count_;
+      if constexpr (kCounted) --count_;
       head_ = node->next;
       if (!head_) tail_ = nullptr;
       node->next = nullptr;
@@ -47,7 +52,7 @@ class IntrusiveQueue {
       (prev ? prev->next : head_) = cur->next;
       if (tail_ == cur) tail_ = prev;
       cur->next = nullptr;
-      --count_;
+      if constexpr (kCounted) --count_;
       return true;
     }
     return false;
@@ -55,17 +60,26 @@ class IntrusiveQueue {
 
   // Kept as a count, because the scheduler sizes its I/O polling rounds by
   // the run queue's length.
-  std::size_t size() const noexcept { return count_; }
+  std::size_t size() const noexcept {
+    if constexpr (kCounted) {
+      return count_;
+    } else {
+      std::size_t n = 0;
+      for (const T* cur = head_; cur; cur = cur->next) ++n;
+      return n;
+    }
+  }
 
   void clear() noexcept {
     head_ = tail_ = nullptr;
-    count_ = 0;
+    if constexpr (kCounted) count_ = 0;
   }
 
  private:
+  struct NoCount {};
   T* head_ = nullptr;
   T* tail_ = nullptr;
-  std::size_t count_ = 0;
+  [[no_unique_address]] std::conditional_t<kCounted, std::size_t, NoCount> count_{};
 };
 
 }  // namespace cmbench::fiber

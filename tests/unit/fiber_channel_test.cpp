@@ -2,8 +2,10 @@
 // thread.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -210,6 +212,35 @@ TEST(Channel, WaitingOutsideAFiberIsALogicError) {
   EXPECT_THROW(ch.recv(), std::logic_error);
   ch.close();
   EXPECT_EQ(ch.recv(), std::nullopt);
+}
+
+TEST(Channel, IsOneCacheLineAndRefusesACapacityItsIndicesCannotHold) {
+  // The lock, the indices and both waiter queues share one line (see the
+  // members' comment in channel.hpp); the indices are 32-bit.
+  EXPECT_EQ(sizeof(Channel<std::string>), 64u);
+  EXPECT_EQ(alignof(Channel<std::string>), 64u);
+  auto ch = std::make_unique<Channel<std::string>>(3);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(ch.get()) % 64, 0u);
+  EXPECT_THROW(Channel<int>(std::size_t{1} << 32), std::length_error);
+}
+
+TEST(Channel, CountsParkedWaitersWithoutKeepingACount) {
+  // The waiter queues keep no length (IntrusiveQueue<T, false>): the counts
+  // walk them, and follow pushes and pops.
+  Scheduler s(kTestStack);
+  Channel<int> ch(0);
+  std::vector<int> got;
+  for (int i = 0; i < 3; ++i) s.spawn([&ch, i] { ch.send(i); });
+  s.spawn([&] {
+    EXPECT_EQ(ch.parked_senders(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      got.push_back(*ch.recv());
+      EXPECT_EQ(ch.parked_senders(), static_cast<std::size_t>(2 - i));
+    }
+    EXPECT_EQ(ch.parked_receivers(), 0u);
+  });
+  s.run();
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));
 }
 
 }  // namespace
