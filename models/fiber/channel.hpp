@@ -267,7 +267,7 @@ class alignas(64) Channel {
   // the worker that takes the lock then has the rest with it, instead of
   // missing on a second line that the other worker wrote last (prodcons 4x4
   // at threads:0, capacity 1024: 0.63x the time of the old 104-byte layout,
-  // which a stack frame put across two lines; docs/models.md).
+  // which spans two lines wherever it lies; docs/models.md).
   [[no_unique_address]] std::allocator<T> alloc_;  // empty: takes no room
   SpinLock lock_;
   bool closed_ = false;

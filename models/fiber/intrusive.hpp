@@ -58,8 +58,9 @@ class IntrusiveQueue {
     return false;
   }
 
-  // Kept as a count, because the scheduler sizes its I/O polling rounds by
-  // the run queue's length.
+  // Counted by default, because the scheduler sizes its I/O polling rounds
+  // by the run queue's length; an uncounted queue walks itself (the
+  // channel's waiter queues, whose counts only tests read).
   std::size_t size() const noexcept {
     if constexpr (kCounted) {
       return count_;
