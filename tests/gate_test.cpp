@@ -4,10 +4,12 @@
 // sharded runs merged back, and the Google Benchmark export.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "harness_support.hpp"
@@ -111,6 +113,38 @@ nlohmann::json ab(const std::string& head, const std::string& flags, const std::
   auto again = run_cmbench(fmt::format("compare {0}/base.json {0}/head.json", dir));
   EXPECT_EQ(again.status, want) << again.out << again.err;
   return read_json(dir + "/compare.json");
+}
+
+TEST(Gate, ABPinsTheCellsRunPins) {
+  // `ab` measures what `run` records: the cells `run --pin auto` pins (go at
+  // gomaxprocs:1 here) are pinned in both, and the others (fiber on every
+  // thread) in neither. Unpinned, go's memory peak took one of two levels
+  // per process, and the gate flagged it once.
+  TempDir t;
+  const std::string sel =
+      "--models go,fiber --workloads pingpong --param gomaxprocs=1 --param threads=0 --param rounds=2000 "
+      "--repetitions 1 --warmup 0";
+  auto a = run_cmbench(fmt::format("ab --base {0} --head {0} --out {1}/ab {2}", testing::binary(), t.path, sel));
+  ASSERT_EQ(a.status, 0) << a.out << a.err;
+  auto r = run_cmbench(fmt::format("run --out {}/run.json {}", t.path, sel));
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  std::map<std::string, bool> by_run;
+  const auto run_doc = read_json(t.path + "/run.json");
+  for (const auto& c : run_doc["cells"]) by_run[c["name"].get<std::string>()] = c.value("pinned", false);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  const bool can_pin = CPU_COUNT(&set) > 1;
+  for (const char* side : {"base", "head"}) {
+    const auto doc = read_json(fmt::format("{}/ab/{}.json", t.path, side));
+    ASSERT_EQ(doc["cells"].size(), 2u);
+    for (const auto& c : doc["cells"]) {
+      const std::string name = c["name"];
+      ASSERT_TRUE(by_run.count(name)) << name;
+      EXPECT_EQ(c.value("pinned", false), by_run[name]) << side << " " << name;
+      EXPECT_EQ(c.value("pinned", false), can_pin && name.find("/go/") != std::string::npos) << side << " " << name;
+    }
+  }
 }
 
 TEST(Gate, ABOfABinaryAgainstItselfFlagsNothing) {

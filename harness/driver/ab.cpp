@@ -14,6 +14,7 @@
 #include "harness/results/context.hpp"
 #include "harness/cell/probe.hpp"
 #include "harness/results/results.hpp"
+#include "harness/sandbox/pin.hpp"
 #include "harness/sandbox/runner.hpp"
 #include "harness/cell/sample_clock.hpp"
 
@@ -73,6 +74,11 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
   }
   const Preset& preset = *find_preset(opt.sel.preset);
   const bool counting = !opt.count.empty();
+  // The cells `run --pin auto` pins (its default) are pinned here too: the
+  // gate compares what results files hold. Unpinned, go at gomaxprocs:1
+  // peaked at one of two memory levels about 200 KB apart, process by
+  // process, which the gate once flagged as a memory regression.
+  const bool pin = !counting && can_pin();
   const int reps = opt.repetitions >= 0 ? opt.repetitions : counting ? kCountRepetitions : preset.repetitions;
   const int warmup = opt.warmup >= 0 ? opt.warmup : counting ? kCountWarmup : preset.warmup;
   const std::string dir =
@@ -125,6 +131,8 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
         RepetitionRequest req = repetition_request(cell, opt.timeout_s, stop);
         req.executable = sides[side].binary;
         req.count_instructions = counting;
+        req.pin = pin && pinned_cell(cell.entry->workload->name, cell.entry->model->name, cell.params.all());
+        r[side].pinned = req.pin;
         auto rep = run_repetition(req);
         if (rep.interrupted) {
           interrupted = true;
