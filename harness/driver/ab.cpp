@@ -128,11 +128,10 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
         if (progress)
           fmt::print(stderr, "\r\033[K[{}/{}] {} ({} {}/{})", i + 1, cells.size(), cell.name,
                      sides[side].name, k < warmup ? 0 : k - warmup + 1, reps);
-        RepetitionRequest req = repetition_request(cell, opt.timeout_s, stop);
+        RepetitionRequest req = repetition_request(cell, opt.timeout_s, stop, pin);
+        r[side].pinned = req.pin;
         req.executable = sides[side].binary;
         req.count_instructions = counting;
-        req.pin = pin && pinned_cell(cell.entry->workload->name, cell.entry->model->name, cell.params.all());
-        r[side].pinned = req.pin;
         auto rep = run_repetition(req);
         if (rep.interrupted) {
           interrupted = true;

@@ -9,6 +9,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "harness/sandbox/pin.hpp"
+
 namespace cmbench {
 
 namespace {
@@ -148,11 +150,12 @@ std::vector<Cell> take_shard(std::vector<Cell> cells, const std::string& spec) {
 }
 
 RepetitionRequest repetition_request(const Cell& cell, double timeout_s,
-                                     const volatile sig_atomic_t* stop) {
+                                     const volatile sig_atomic_t* stop, bool pin) {
   RepetitionRequest req;
   req.workload = cell.entry->workload->name;
   req.model = cell.entry->model->name;
   req.params = cell.params.all();
+  req.pin = pin && pinned_cell(req.workload, req.model, req.params);
   req.timeout_s = timeout_s;
   req.sample_tree_memory = cell.entry->model->process_tree;
   req.stop = stop;

@@ -63,9 +63,12 @@ std::vector<Cell> expand(const Selection& sel);
 // workload. Throws std::invalid_argument naming --shard when malformed.
 std::vector<Cell> take_shard(std::vector<Cell> cells, const std::string& spec);
 
-// The request that runs one repetition of `cell` in a child process.
+// The request that runs one repetition of `cell` in a child process. `pin`:
+// --pin auto is in force and the machine can pin (can_pin()); the request
+// then pins the cell when its units all run on one thread (pinned_cell()).
+// `run` and `ab` both build their requests here, so they pin the same cells.
 RepetitionRequest repetition_request(const Cell& cell, double timeout_s,
-                                     const volatile sig_atomic_t* stop);
+                                     const volatile sig_atomic_t* stop, bool pin);
 
 // The cell name for these parameters, in the order the workload and model
 // define them.

@@ -367,13 +367,11 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     };
     CellResult r;
     r.cell = &cell;
-    RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted);
+    RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted, pin);
+    r.pinned = req.pin;
     req.memory_limit_bytes = opt.memory_limit;
     req.core_dir = opt.keep_core;
     req.count_instructions = counting;
-    // --pin auto: only cells whose units all run on one thread (harness/sandbox/pin.hpp).
-    if (pin && pinned_cell(cell.entry->workload->name, cell.entry->model->name, cell.params.all()))
-      req.pin = r.pinned = true;
     // A cell stops at its first repetition that is not ok: a hang or a crash
     // repeats, and the first one already says what happened.
     bool good = true;
