@@ -71,6 +71,20 @@ class IntrusiveQueue {
     }
   }
 
+  // Moves every node of `from` to the back of this queue, in order, without
+  // visiting them: close() hands a channel's parked fibers over in O(1)
+  // rather than reading each waiter record on its own stack page.
+  void splice(IntrusiveQueue& from) noexcept {
+    if (from.empty()) return;
+    if (tail_)
+      tail_->next = from.head_;
+    else
+      head_ = from.head_;
+    tail_ = from.tail_;
+    if constexpr (kCounted) count_ += from.count_;
+    from.clear();
+  }
+
   void clear() noexcept {
     head_ = tail_ = nullptr;
     if constexpr (kCounted) count_ = 0;

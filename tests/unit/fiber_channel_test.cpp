@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "models/fiber/intrusive.hpp"
 #include "tests/unit/fiber_test_support.hpp"
 
 namespace fiber_test {
 namespace {
+
+using cmbench::fiber::IntrusiveQueue;
 
 // --- Channel ------------------------------------------------------------
 
@@ -150,9 +153,52 @@ TEST(Channel, CloseWakesParkedReceiversWithNullopt) {
   s.spawn([&] {
     EXPECT_EQ(ch.parked_receivers(), 3u);
     ch.close();
+    EXPECT_EQ(ch.parked_receivers(), 0u);  // handed over whole (splice)
   });
   s.run();
   EXPECT_EQ(woke_empty, 3);
+}
+
+struct SpliceNode {
+  SpliceNode* next = nullptr;
+  int id = 0;
+};
+
+template <bool kCounted>
+std::vector<int> drain_ids(IntrusiveQueue<SpliceNode, kCounted>& q) {
+  std::vector<int> ids;
+  while (SpliceNode* n = q.pop()) ids.push_back(n->id);
+  return ids;
+}
+
+template <bool kCounted>
+void splice_keeps_order_and_empties_the_source() {
+  SpliceNode n[5];
+  for (int i = 0; i < 5; ++i) n[i].id = i;
+  IntrusiveQueue<SpliceNode, kCounted> a, b;
+  a.splice(b);  // both empty
+  EXPECT_TRUE(a.empty());
+  b.push(&n[0]);
+  b.push(&n[1]);
+  a.splice(b);  // into an empty queue
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.size(), 0u);
+  a.splice(b);  // an empty source changes nothing
+  EXPECT_EQ(a.size(), 2u);
+  b.push(&n[2]);
+  b.push(&n[3]);
+  a.splice(b);  // onto a non-empty queue: appended, in order
+  a.push(&n[4]);
+  EXPECT_EQ(a.size(), 5u);
+  EXPECT_EQ(drain_ids(a), (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_TRUE(a.empty());
+  b.push(&n[0]);  // the source is usable again
+  EXPECT_EQ(drain_ids(b), (std::vector<int>{0}));
+}
+
+TEST(IntrusiveQueue, SpliceAppendsEveryNodeInOrderAndEmptiesTheSource) {
+  splice_keeps_order_and_empties_the_source<true>();
+  splice_keeps_order_and_empties_the_source<false>();
 }
 
 TEST(Channel, CloseMakesParkedSendersThrow) {
