@@ -132,6 +132,23 @@ TEST_F(Fault, ExceptionIsFailedWithItsMessage) {
   EXPECT_NE(r.message.find("injected failure"), std::string::npos) << r.message;
 }
 
+TEST_F(Fault, AProcessCellTooShortForASampleStillReportsItsTree) {
+  // A cell over within 10 ms of its spawn gets no sample from the runner. It
+  // used to report its own VmHWM instead, a different measure (a peak over
+  // the whole process), so that short process cells were a mixture of two
+  // measures; now the cell reads the tree's memory the same way at its end.
+  RepetitionRequest req{"counter", "process", {{"units", "2"}, {"increments", "100"}, {"mode", "atomic"}}, 20,
+                        true, testing::binary()};
+  for (int i = 0; i < 3; ++i) {
+    RepetitionResult r = run_repetition(req);
+    ASSERT_EQ(r.outcome, Outcome::ok) << r.message;
+    const std::string method = r.metrics.value("memory_method", "");
+    EXPECT_EQ(method.rfind("tree resident", 0), 0u) << method;
+    const long long pss = r.metrics.value("memory_peak_bytes", -1LL);
+    EXPECT_GT(pss, 0);
+  }
+}
+
 TEST_F(Fault, ALeftoverProcessIsKilledAndFailsTheCell) {
   RepetitionResult r = run_with_fault("leak-child");
   EXPECT_EQ(r.outcome, Outcome::failed);

@@ -33,18 +33,20 @@ void children_of(pid_t pid, std::vector<pid_t>& out) {
   }
 }
 
-long long pss_of(pid_t pid) {
+// The PSS of `pid`'s anonymous and shared-memory pages, in bytes (-1 when
+// it is gone): the pages a process tree shares only within itself.
+long long own_pss_of(pid_t pid) {
   std::ifstream in(fmt::format("/proc/{}/smaps_rollup", pid));
   long long kb = 0;
+  int found = 0;
   std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Pss:", 0) == 0) {
-      std::istringstream ls(line.substr(4));
-      ls >> kb;
-      return kb * 1024;
+  while (std::getline(in, line) && found < 2) {
+    if (line.rfind("Pss_Anon:", 0) == 0 || line.rfind("Pss_Shmem:", 0) == 0) {
+      kb += std::atoll(line.c_str() + line.find(':') + 1);
+      ++found;
     }
   }
-  return -1;
+  return found == 2 ? kb * 1024 : -1;
 }
 
 long long field_kb(const std::string& path, const char* field) {
@@ -59,13 +61,15 @@ long long field_kb(const std::string& path, const char* field) {
 
 }  // namespace
 
-long long tree_pss_bytes(pid_t root) {
-  long long total = pss_of(root);
-  if (total < 0) return -1;
+long long tree_resident_bytes(pid_t root) {
+  long long total = own_pss_of(root);
+  const long long file_kb = field_kb(fmt::format("/proc/{}/status", root), "RssFile");
+  if (total < 0 || file_kb < 0) return -1;
+  total += file_kb * 1024;
   std::vector<pid_t> kids;
   children_of(root, kids);
   for (pid_t k : kids) {
-    long long p = pss_of(k);
+    long long p = own_pss_of(k);
     if (p > 0) total += p;
   }
   return total;

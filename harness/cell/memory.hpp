@@ -5,10 +5,19 @@
 
 namespace cmbench {
 
-// The sum of PSS (bytes) over `root` and all its descendants; -1 when the
-// root is gone. PSS divides every shared page among the processes mapping it,
-// so a forked tree's copy-on-write pages are counted once, not once per child.
-long long tree_pss_bytes(pid_t root);
+// The resident memory (bytes) of `root` and all its descendants with every
+// page counted once; -1 when the root is gone. Anonymous and shared-memory
+// pages are PSS summed over the tree: PSS divides a shared page among the
+// processes mapping it, and these are shared only within the tree
+// (copy-on-write after fork, MAP_SHARED mappings made before it), so a page
+// is counted once, not once per child. File-backed pages (the binary, its
+// libraries) are the root's RssFile, in full, as an in-process model's VmRSS
+// counts them: their PSS would divide them among every process on the
+// machine that maps the same file, the runner among them, so that a cell of
+// the runner's own binary read about 1.1 MiB less than one of another build
+// (`cmbench ab` of two builds). Children fork without exec and map the
+// root's files.
+long long tree_resident_bytes(pid_t root);
 
 // A "VmHWM"-style field of /proc/<pid>/status ("self" for this process), in
 // bytes; -1 when absent.

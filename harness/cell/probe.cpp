@@ -94,7 +94,7 @@ void Probe::stop() {
 
 Probe::MemoryReading Probe::read_memory() const {
   MemoryReading m;
-  m.user = process_tree_ ? tree_pss_bytes(getpid()) : self_rss_bytes();
+  m.user = process_tree_ ? tree_resident_bytes(getpid()) : self_rss_bytes();
   m.kernel = read_kernel_memory();
   return m;
 }
@@ -236,7 +236,7 @@ nlohmann::json Probe::metrics() const {
     m[metrics::memory_parked_bytes.name] = mem_parked_.user;
     m[metrics::memory_per_unit_bytes.name] = static_cast<double>(mem_parked_.user - mem_base_.user) / n;
     m[metrics::memory_per_unit_method.name] =
-        process_tree_ ? "PSS summed over the process tree" : "VmRSS of the cell process";
+        process_tree_ ? "resident memory of the process tree, each page once" : "VmRSS of the cell process";
     // Machine-wide: anything else running changes these too.
     m[metrics::kernel_per_unit_bytes.name] = {
         {"kernel_stack", static_cast<double>(mem_parked_.kernel.kernel_stack - mem_base_.kernel.kernel_stack) / n},

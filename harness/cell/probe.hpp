@@ -63,10 +63,11 @@ class Probe {
   // Memory per unit (spawn, sleepers, ...): call memory_baseline() before
   // the units exist and memory_parked(n) while all n are alive and parked.
   // Both read memory the same way for every model — this process's resident
-  // memory (VmRSS), or for a process model PSS summed over this process and
-  // its descendants — plus the machine-wide kernel memory the units cost
-  // (KernelStack, PageTables, Slab). Time spent reading is excluded from the
-  // timed region's wall and CPU time.
+  // memory (VmRSS), or for a process model the resident memory of this
+  // process and its descendants with each page counted once
+  // (tree_resident_bytes) — plus the machine-wide kernel memory the units
+  // cost (KernelStack, PageTables, Slab). Time spent reading is excluded
+  // from the timed region's wall and CPU time.
   void memory_baseline();
   void memory_parked(uint64_t units);
 
@@ -122,7 +123,7 @@ class Probe {
   };
   static Usage read_usage();
   struct MemoryReading {
-    long long user = -1;  // VmRSS, or tree PSS
+    long long user = -1;  // VmRSS, or the tree's (tree_resident_bytes)
     KernelMemory kernel;
   };
   MemoryReading read_memory() const;

@@ -94,6 +94,13 @@ nlohmann::json run_passes(const WorkloadSpec& spec, const std::vector<ParamDef>&
   // The cell's own peak resident memory. It is read here, from /proc, and
   // not from ru_maxrss, which survives execve and would carry the parent's.
   out["vm_hwm_bytes"] = proc_status_bytes("self", "VmHWM");
+  // A process tree's memory is the runner's samples of the tree's resident
+  // memory. A cell over before the first sample (10 ms after its spawn) has
+  // this instead: the tree read the same way, now, its units reaped. It
+  // used to fall back to VmHWM, while the samples were PSS (7.2 against 3.7
+  // MiB in process pingpong), so short process cells were a mixture of two
+  // measures.
+  if (process_tree) out["tree_resident_bytes"] = tree_resident_bytes(getpid());
   return out;
 }
 

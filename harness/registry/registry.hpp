@@ -122,8 +122,8 @@ struct ModelInfo {
   std::string summary{};
   Taxonomy taxonomy{};
   std::vector<ParamDef> params{};  // parameters of the model itself (e.g. fiber stack size)
-  // Units are separate processes: memory is read as PSS summed over the
-  // process tree instead of the cell's own peak.
+  // Units are separate processes: memory is read over the process tree,
+  // each page once (tree_resident_bytes), instead of the cell's own peak.
   bool process_tree = false;
 
   // The traits by which presets and the report select models, never by name

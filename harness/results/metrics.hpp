@@ -133,7 +133,7 @@ inline constexpr Metric kTable[] = {
     metric("memory_baseline_bytes", "bytes", none, "memory before the units were created", probe),
     metric("memory_parked_bytes", "bytes", lower_is_better, "memory with every unit alive and parked", probe,
            {.report_label = "memory with every unit parked"}),
-    metric("memory_per_unit_method", "text", none, "how the memory per unit was read (RSS, or PSS over a process tree)",
+    metric("memory_per_unit_method", "text", none, "how the memory per unit was read (RSS, or over a process tree)",
            probe),
     metric("kernel_per_unit_bytes", "bytes", lower_is_better,
            "kernel memory per unit (stacks, page tables, slab), machine-wide: an object by kind", probe),
@@ -162,7 +162,7 @@ inline constexpr Metric kTable[] = {
     // The runner's, from /proc after the cell; here, before memory_per_unit_bytes,
     // for the gate's order.
     metric("memory_peak_bytes", "bytes", lower_is_better,
-           "peak memory of the cell (VmHWM, or PSS over a process tree); -1: not read", runner,
+           "peak memory of the cell (VmHWM, or sampled over a process tree); -1: not read", runner,
            {.aggregated = true,
             .judged = true,
             .gate = Gate::timed,

@@ -49,7 +49,7 @@ namespace cmbench {
 
 namespace {
 
-// How often the tree's PSS is read while a process-model cell runs. Each
+// How often the tree's memory is read while a process-model cell runs. Each
 // sample reads one smaps_rollup per process, which walks its page tables, so
 // it is kept rare: the sampler runs in this (parent) process, outside the
 // cell's rusage, and at this rate costs well under 1% of one core.
@@ -397,7 +397,7 @@ std::optional<LastWords> last_words(const std::string& model, const std::string&
 
 // CMBENCH_TEST_SLOW_SAMPLE_MS=N makes every memory sample of a process
 // tree take N ms longer: the fault tests' stand-in for a tree of 30,000
-// processes, whose PSS takes that long to read, to show that the deadline
+// processes, whose memory takes that long to read, to show that the deadline
 // holds while the loop is busy. One getenv() per sample (every 50 ms or
 // more, in the parent) when unset.
 void stall_for_tests() {
@@ -409,7 +409,7 @@ void stall_for_tests() {
 // --- the watchdog -----------------------------------------------------------
 //
 // The deadline and a stop request are kept by a thread of their own, so that
-// they hold whatever the runner's loop is doing: reading the PSS of a tree of
+// they hold whatever the runner's loop is doing: reading the memory of a tree of
 // 30,000 processes takes seconds, during which the loop looks at no clock.
 // At the deadline (or on the stop flag) it sends SIGKILL to the cell's whole
 // process group. The group cannot have been recycled by then: its leader is
@@ -690,7 +690,7 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   std::string output;
   StderrCapture err_capture;
   bool eof = false, err_eof = false, exited = false, timed_out = false, interrupted = false;
-  long long peak_pss = -1;
+  long long peak_tree = -1;
   int samples = 0;
   int64_t stopped_since = 0, stopped_ns = 0;
   int64_t next_sample = t0 + 10'000'000;  // first sample after 10 ms
@@ -747,9 +747,9 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
       // A tree that is exiting reads as -1 (a zombie has no mappings): not a sample.
       const int64_t s0 = now_ns();
       stall_for_tests();
-      long long pss = tree_pss_bytes(pid);
-      if (pss > 0) {
-        peak_pss = std::max(peak_pss, pss);
+      long long tree = tree_resident_bytes(pid);
+      if (tree > 0) {
+        peak_tree = std::max(peak_tree, tree);
         ++samples;
       }
       // A large tree (thousands of processes) takes long to read: space the
@@ -868,17 +868,23 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   if (child.contains("metrics")) {
     res.metrics = child["metrics"];
     // Memory: the cell's own peak for in-process models; for a process tree
-    // the sampled peak of summed PSS, since RSS would count every shared
+    // the sampled peak of its resident memory with each page counted once
+    // (tree_resident_bytes), since RSS would count every shared
     // copy-on-write page once per child.
     long long hwm = child.value("vm_hwm_bytes", -1LL);
     if (req.sample_tree_memory && samples > 0) {
-      res.metrics[metrics::memory_peak_bytes.name] = peak_pss;
+      res.metrics[metrics::memory_peak_bytes.name] = peak_tree;
       res.metrics[metrics::memory_method.name] = fmt::format(
-          "tree PSS, sampled every {} ms or more ({} samples)", kSampleMs, samples);
+          "tree resident, each page once, sampled every {} ms or more ({} samples)", kSampleMs, samples);
+    } else if (req.sample_tree_memory && child.value("tree_resident_bytes", -1LL) > 0) {
+      res.metrics[metrics::memory_peak_bytes.name] = child["tree_resident_bytes"];
+      res.metrics[metrics::memory_method.name] =
+          "tree resident, each page once, read by the cell process at its end, its units reaped: the tree "
+          "finished before its first sample";
     } else if (req.sample_tree_memory) {
       res.metrics[metrics::memory_peak_bytes.name] = hwm;
       res.metrics[metrics::memory_method.name] =
-          "VmHWM of the cell process only: the tree finished before its first PSS sample";
+          "VmHWM of the cell process only: the tree finished before its first sample";
     } else {
       res.metrics[metrics::memory_peak_bytes.name] = hwm;
       res.metrics[metrics::memory_method.name] = "VmHWM of the cell process";

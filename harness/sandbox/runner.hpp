@@ -20,8 +20,9 @@ struct RepetitionRequest {
   std::string model;
   std::map<std::string, std::string> params;
   double timeout_s = 120;
-  // Sum PSS over the cell's process tree while it runs (process models),
-  // instead of trusting the cell's own VmHWM.
+  // Sample the resident memory of the cell's process tree while it runs
+  // (process models; tree_resident_bytes), instead of trusting the cell's
+  // own VmHWM.
   bool sample_tree_memory = false;
   // The cmbench binary to run the cell in; empty: this very binary.
   std::string executable;
