@@ -111,16 +111,20 @@ const std::vector<Preset>& presets() {
               "process and thread: producers = consumers), 5 repetitions",
               5, 1, {}, 0.1, /*every_cell=*/false}),
       // The regression gate's cells: every model on every workload, each
-      // sized so that a repetition takes tens of milliseconds, and 15
-      // repetitions a side, so that a slowdown survives the Holm correction
-      // over every metric of every cell (~460 tests for 112 cells) even
-      // when one repetition of a side is an outlier: with 10, one base
-      // repetition above 8 of the head's gives p = 0.001, too much for 460
-      // tests; with 15, one above 13 gives p = 5e-6.
+      // sized so that a repetition takes tens of milliseconds, and 20
+      // repetitions a side. 15 were enough for a slowdown to survive the
+      // Holm correction over every metric of every cell (~500 tests for 112
+      // cells) even when one repetition of a side is an outlier: with 10,
+      // one base repetition above 8 of the head's gives p = 0.001, too much
+      // for 500 tests; with 15, one above 13 gives p = 5e-6. 20 narrow the
+      // interval of the time/op ratio (issue 16's sensitivity target: a
+      // median half-width of 3%): A/A runs of the preset on the 2-core VM,
+      // one after the other, gave 3.40% and 2.00% at 15 and 1.26% at 20,
+      // in 63-67 s and 81 s.
       gather({"ci",
-              "the regression gate's cells: every model and workload, small, 15 repetitions (cmbench "
+              "the regression gate's cells: every model and workload, small, 20 repetitions (cmbench "
               "ab in under 3 minutes)",
-              15, 1, {},
+              20, 1, {},
               // 10 ms: 112 cells x 16 repetitions x 2 sides at 0.1 s would
               // be six minutes of timed regions alone, past the gate's three.
               0.01}),
