@@ -15,8 +15,8 @@ namespace cmbench {
 // counts them: their PSS would divide them among every process on the
 // machine that maps the same file, the runner among them, so that a cell of
 // the runner's own binary read about 1.1 MiB less than one of another build
-// (`cmbench ab` of two builds). Children fork without exec and map the
-// root's files.
+// (`cmbench ab` of two builds). The units fork without exec, and echo's load
+// generator execs the same binary, so the tree maps the root's files.
 long long tree_resident_bytes(pid_t root);
 
 // A "VmHWM"-style field of /proc/<pid>/status ("self" for this process), in

@@ -125,8 +125,8 @@ const std::vector<Preset>& presets() {
               "the regression gate's cells: every model and workload, small, 20 repetitions (cmbench "
               "ab in under 3 minutes)",
               20, 1, {},
-              // 10 ms: 112 cells x 16 repetitions x 2 sides at 0.1 s would
-              // be six minutes of timed regions alone, past the gate's three.
+              // 10 ms: 112 cells x 21 repetitions x 2 sides at 0.1 s would
+              // be eight minutes of timed regions alone, past the gate's three.
               0.01}),
   };
   return all;
