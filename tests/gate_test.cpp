@@ -4,7 +4,6 @@
 // sharded runs merged back, and the Google Benchmark export.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "harness/sandbox/pin.hpp"
 #include "harness_support.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/results/results.hpp"
@@ -131,10 +131,7 @@ TEST(Gate, ABPinsTheCellsRunPins) {
   std::map<std::string, bool> by_run;
   const auto run_doc = read_json(t.path + "/run.json");
   for (const auto& c : run_doc["cells"]) by_run[c["name"].get<std::string>()] = c.value("pinned", false);
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
-  const bool can_pin = CPU_COUNT(&set) > 1;
+  const bool pins = can_pin();
   for (const char* side : {"base", "head"}) {
     const auto doc = read_json(fmt::format("{}/ab/{}.json", t.path, side));
     ASSERT_EQ(doc["cells"].size(), 2u);
@@ -142,7 +139,7 @@ TEST(Gate, ABPinsTheCellsRunPins) {
       const std::string name = c["name"];
       ASSERT_TRUE(by_run.count(name)) << name;
       EXPECT_EQ(c.value("pinned", false), by_run[name]) << side << " " << name;
-      EXPECT_EQ(c.value("pinned", false), can_pin && name.find("/go/") != std::string::npos) << side << " " << name;
+      EXPECT_EQ(c.value("pinned", false), pins && name.find("/go/") != std::string::npos) << side << " " << name;
     }
   }
 }
