@@ -236,7 +236,7 @@ int cli_main(int argc, char** argv) {
 
   AbOptions ab_opt;
   auto* ab = app.add_subcommand(
-      "ab", "Run the same cells with two cmbench binaries, interleaved A B B A, and compare them");
+      "ab", "Run the same cells with two cmbench binaries, interleaved in pairs of random order, and compare them");
   ab->add_option("--base", ab_opt.base, "The cmbench binary before the change")->required();
   ab->add_option("--head", ab_opt.head, "The cmbench binary after it")->required();
   ab->add_option("--preset", ab_opt.sel.preset, "Cells and sizes (default: ci)");

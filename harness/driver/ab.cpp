@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "harness/driver/run.hpp"
 #include "harness/results/context.hpp"
@@ -49,6 +50,15 @@ bool executable(const std::string& path) { return access(path.c_str(), X_OK) == 
 
 }  // namespace
 
+std::vector<bool> base_first_in_pairs(uint32_t seed, size_t cell_index, int pairs) {
+  std::seed_seq seq{seed, static_cast<uint32_t>(cell_index)};
+  std::mt19937_64 coin(seq);
+  std::vector<bool> order;
+  order.reserve(pairs);
+  for (int k = 0; k < pairs; ++k) order.push_back(coin() >> 63);
+  return order;
+}
+
 void emit_comparison(const Comparison& c, const std::string& format) {
   if (format == "md") fmt::print("{}", comparison_markdown(c));
   else if (format == "json") fmt::print("{}\n", comparison_json(c).dump(2));
@@ -86,12 +96,13 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
           ? fmt::format("results/ab/{:%Y%m%d-%H%M%S}", fmt::localtime(std::time(nullptr)))
           : opt.out_dir;
 
+  const uint32_t seed = std::random_device{}();
   const nlohmann::json options = {{"preset", opt.sel.preset},
                                   {"repetitions", reps},
                                   {"warmup", warmup},
                                   {"timeout_s", opt.timeout_s},
                                   {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
-                                  {"ab", {{"base", opt.base}, {"head", opt.head}, {"order", "ABBA"}}}};
+                                  {"ab", {{"base", opt.base}, {"head", opt.head}, {"order", "random pairs"}, {"seed", seed}}}};
   struct Side {
     const char* name;
     std::string binary, path;
@@ -117,13 +128,13 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
     const Cell& cell = cells[i];
     std::array<CellResult, 2> r;
     std::array<bool, 2> good = {true, true};
-    // Repetition k runs A then B when k is even and B then A when it is
-    // odd (A B B A A B ...): a machine that speeds up or slows down
-    // steadily moves both sides' sums alike. Warm-ups are one pair.
+    // Repetition k of each side is a pair, in an order drawn per pair
+    // (base_first_in_pairs, ab.hpp says why). Warm-ups are pairs too.
     const int total = warmup + reps;
+    const std::vector<bool> base_first = base_first_in_pairs(seed, i, total);
     for (int k = 0; k < total && !interrupted; ++k) {
       for (int step = 0; step < 2 && !interrupted; ++step) {
-        const size_t side = (k % 2 == 0) ? step : 1 - step;
+        const size_t side = base_first[k] ? step : 1 - step;
         if (!good[side]) continue;  // a side stops at its first repetition that is not ok
         if (progress)
           fmt::print(stderr, "\r\033[K[{}/{}] {} ({} {}/{})", i + 1, cells.size(), cell.name,
