@@ -295,6 +295,9 @@ class Scheduler {
   // Polls made: blocking (nothing runnable) and zero-timeout (between rounds).
   uint64_t blocking_polls() const noexcept { return blocking_polls_; }
   uint64_t round_polls() const noexcept { return round_polls_; }
+  // M:N: fresh fibers a parking fiber handed to its worker's loop to start,
+  // rather than start them with a lock held (switch_publish).
+  uint64_t deferred_starts() const noexcept { return deferred_starts_.load(std::memory_order_relaxed); }
   bool precise_timeouts() const noexcept { return reactor_.precise_timeouts(); }
 
   // The minimum number of switches between two zero-timeout polls.
@@ -452,6 +455,7 @@ class Scheduler {
   std::size_t offloads_ = 0;
   uint64_t blocking_polls_ = 0;
   uint64_t round_polls_ = 0;
+  std::atomic<uint64_t> deferred_starts_{0};
 };
 
 namespace this_fiber {

@@ -55,6 +55,36 @@ TEST(FiberMN, TwoFibersRunAtTheSameTimeOnTwoThreads) {
   EXPECT_EQ(seen.count(), 2u);
 }
 
+TEST(FiberMN, AFiberParkingWithALockHeldLeavesAFreshSuccessorToItsWorkersLoop) {
+  // Each fiber parks on one channel's receive, with the channel's lock held
+  // across the switch; the fiber that runs next is mostly a fresh one,
+  // whose start takes the pool's lock and faults its stack's first page.
+  // That start happens on the worker's loop, after the channel's lock is
+  // released, and every fiber still runs once and is released by close().
+  for (unsigned threads : {1u, 2u}) {
+    Scheduler s(kTestStack, threads);
+    Channel<int> release(0);
+    std::atomic<int> parked{0}, released{0};
+    constexpr int kFibers = 2000;
+    s.spawn([&] {
+      for (int i = 0; i < kFibers; ++i)
+        s.spawn([&] {
+          parked.fetch_add(1);
+          EXPECT_FALSE(release.recv().has_value());
+          released.fetch_add(1);
+        });
+      while (parked.load() < kFibers) this_fiber::yield();
+      release.close();
+    });
+    s.run();
+    EXPECT_EQ(released.load(), kFibers) << threads << " threads";
+    if (threads == 1)
+      EXPECT_EQ(s.deferred_starts(), 0u);  // one thread: the lock is released before the switch
+    else
+      EXPECT_GT(s.deferred_starts(), 0u);
+  }
+}
+
 TEST(FiberMN, AnIdleWorkerStealsWhatABusyWorkersFiberSpawned) {
   // A spawns B, C and D and then spins without yielding until B and C have
   // run. Spawned by a fiber, they queue on A's own worker (D in its runnext
