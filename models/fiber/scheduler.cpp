@@ -189,6 +189,7 @@ void Scheduler::park(SpinLock* held) {
     // lock_, never the other way round).
     next = nullptr;
     if (!stopping_.load(std::memory_order_relaxed)) {
+      if (w.batch_since != 0) share_batch(w, true);
       next = std::exchange(w.runnext, nullptr);
       if (!next) next = w.local.pop();
       if (!next) next = runq_.pick_next();
@@ -346,6 +347,7 @@ boost::context::fiber Scheduler::finish(ControlBlock* self) noexcept {
     lock_.unlock();
     next = nullptr;
     if (!stopping_.load(std::memory_order_relaxed)) {
+      if (w.batch_since != 0) share_batch(w, false);
       next = std::exchange(w.runnext, nullptr);
       if (!next) next = pick_queued(w);
     }

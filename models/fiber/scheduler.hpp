@@ -84,7 +84,9 @@
 //     or timers are waited for, and an eventfd in the epoll set wakes it
 //     when an earlier timer is added or the run ends; a fiber queued on a
 //     worker's own queue wakes a sleeping worker to steal it, unless one is
-//     already on its way (Go's wakep);
+//     already on its way (Go's wakep); the fibers a poll makes ready the
+//     worker that polled runs itself, and it wakes the sleeping workers
+//     only if some are still queued kShareAfterNs later (after_poll);
 //   - run() returns once every fiber has finished (the other workers are
 //     joined first); with every worker idle, no poller, no descriptor or
 //     timer waited for and fibers left, it throws FiberDeadlock.
@@ -302,6 +304,10 @@ class Scheduler {
 
   // The minimum number of switches between two zero-timeout polls.
   static constexpr std::size_t kPollRound = 64;
+  // M:N: how long the fibers a poll made ready may wait in the global queue
+  // for the worker that polled before it wakes the sleeping workers to share
+  // them (share_batch()).
+  static constexpr int64_t kShareAfterNs = 10'000;
 
  private:
   // What one thread running fibers keeps: its own context while a fiber
@@ -330,6 +336,9 @@ class Scheduler {
     StackPool::Cache stack_cache;
     std::size_t since_poll = 0;  // switches since the last poll
     std::size_t round = kPollRound;
+    // M:N: when (now_ns()) this worker's last poll left more fibers ready
+    // than it takes while other workers slept; 0: no such batch waits.
+    int64_t batch_since = 0;
     std::vector<epoll_event> events;
     // on_thread_stack(): the call the thread is asked to make, and for whom.
     void (*thread_call)(void*) = nullptr;
@@ -392,6 +401,10 @@ class Scheduler {
   void wake_one() noexcept;
   void wake_all() noexcept;
   void poll_round_shared(Worker& w) noexcept;
+  // After a poll that made several fibers ready (w.batch_since): wakes the
+  // sleeping workers if the batch is still queued kShareAfterNs later.
+  void after_poll(Worker& w, bool several) noexcept;
+  void share_batch(Worker& w, bool locked) noexcept;
 
   // --- scheduler_io.cpp: the reactor, the timers and offload ---
   bool wait_io(int fd, bool write);

@@ -267,6 +267,51 @@ TEST(FiberMN, AnEarlierTimerWakesTheWorkerBlockedInEpoll) {
   EXPECT_LT(short_woke - start, 400'000'000) << "the short sleep waited for the long one";
 }
 
+// Eight fibers sleep until one deadline, so one poll readies all eight while
+// the other worker sleeps on its futex. The worker that polled runs the
+// batch without waking it (Scheduler::after_poll); the first fiber runs past
+// kShareAfterNs and then parks or finishes, and at that switch the worker
+// must wake the sleeping one (share_batch): the next fiber spins, never
+// switching, until a fiber of the batch has run on the other thread. If
+// nothing woke it, the spin gives up after 5 s and the test fails.
+void a_batch_outliving_the_window_is_shared(bool first_parks) {
+  Scheduler s(kTestStack, 2);
+  constexpr int kBatch = 8;
+  const int64_t due = cmbench::now_ns() + 20'000'000;
+  ThreadsSeen seen;
+  std::atomic<int> started{0};
+  bool spinner_saw_two = false;
+  for (int i = 0; i < kBatch; ++i)
+    s.spawn([&] {
+      this_fiber::sleep_until(due);
+      seen.note();
+      const int order = started.fetch_add(1);
+      if (order == 0) {
+        const int64_t until = cmbench::now_ns() + 2 * Scheduler::kShareAfterNs;
+        while (cmbench::now_ns() < until) {
+        }
+        // A park, not a yield: a yield would itself wake a sleeping worker
+        // (ready_shared).
+        if (first_parks) this_fiber::sleep_until(cmbench::now_ns() + 1'000'000);
+      } else if (order == 1) {
+        const int64_t give_up = cmbench::now_ns() + 5'000'000'000;
+        while (seen.count() < 2 && cmbench::now_ns() < give_up) std::this_thread::yield();
+        spinner_saw_two = seen.count() == 2;
+      }
+    });
+  s.run();
+  EXPECT_EQ(started.load(), kBatch);
+  EXPECT_TRUE(spinner_saw_two) << "the batch stayed on the worker that polled";
+}
+
+TEST(FiberMN, ATimerBatchStillQueuedAfterTheShareWindowIsSharedWhenAFiberParks) {
+  a_batch_outliving_the_window_is_shared(true);
+}
+
+TEST(FiberMN, ATimerBatchStillQueuedAfterTheShareWindowIsSharedWhenAFiberFinishes) {
+  a_batch_outliving_the_window_is_shared(false);
+}
+
 TEST(FiberMN, ReactorWakesAFiberOnAnotherThread) {
   Scheduler s(kTestStack, 2);
   int fds[2];
