@@ -182,6 +182,15 @@ class StealQueue {
     return spilled;
   }
 
+  // The owner's call, with room for them: queues nodes[0, n) at the tail
+  // under one lock (what the owner took from the global queue at once).
+  void push_batch(T* const* nodes, std::size_t n) noexcept {
+    lock_.lock();
+    CMBENCH_FIBER_INVARIANT(size() + n <= kCapacity, "a batch goes only where it fits");
+    for (std::size_t i = 0; i < n; ++i) push_locked(nodes[i]);
+    lock_.unlock();
+  }
+
   // The head, or null. The owner's call: only the owner adds fibers, so a
   // size of 0 read without the lock is exact, and the lock is skipped.
   T* pop() noexcept {

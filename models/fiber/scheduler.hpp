@@ -63,7 +63,8 @@
 // hand-off and a finish on one worker take no lock that another worker
 // takes. The global queue (a GoOrder) takes what the reactor, the timers
 // and yields make runnable and a worker's overflow, and serves one pick in
-// 61. The first M:N design shared one queue and the pool's lock between the
+// 61; a worker whose own queue is empty takes its share of it at once
+// (Go's globrunqget), up to the first fiber that has never run. The first M:N design shared one queue and the pool's lock between the
 // workers: skynet at threads:0 then took 2.0x Go's time per leaf, against
 // 0.65x with the per-worker pieces (scripts/perf-check). In M:N mode:
 //   - the global queue, the live list, the timer heap and the reactor's
@@ -383,6 +384,9 @@ class Scheduler {
   // M:N: the next fiber from this worker's own queue or the global one
   // (every kGlobalEvery-th pick the global first), or null.
   ControlBlock* pick_queued(Worker& w) noexcept;
+  // M:N: with this worker's own queue empty, its share of the global queue:
+  // returns the first, queues the rest on its own queue; or null.
+  ControlBlock* take_global(Worker& w) noexcept;
   // M:N: takes half of another worker's queue, or null.
   ControlBlock* steal(Worker& w, bool every_victim) noexcept;
   // M:N: queues `cb` on this worker's own queue and wakes an idle worker to

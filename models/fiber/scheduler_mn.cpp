@@ -4,6 +4,7 @@
 // the reactor's tables and the timers under the scheduler's lock_; a fiber
 // made ready by a fiber goes first to its worker's own runnext slot.
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <memory>
@@ -204,10 +205,35 @@ ControlBlock* Scheduler::pick_queued(Worker& w) noexcept {
   }
   if (ControlBlock* next = w.local.pop()) return next;
   if (global_first) return nullptr;  // the global queue was empty a moment ago
+  return take_global(w);
+}
+
+// Go's globrunqget: a worker whose own queue is empty takes its share of the
+// global queue at once (the queue's length over the workers, plus one; at
+// most half its own queue), runs the first and queues the rest on its own
+// queue, where thieves reach them. One lock for many picks: when close()
+// readies a million parked fibers (spawn at threads:0), the workers would
+// otherwise take the scheduler's lock once per fiber, against each other.
+// Unlike Go's, the share ends at the first fiber that has never run: the
+// fibers a fresh one spawns would queue behind the rest of the share, and
+// the tree would be run breadth-first, each fresh fiber touching a stack of
+// its own. Skynet at 1M leaves on 2 threads took 14% longer with a peak of
+// 146 MB against 53 MB when the share took fresh fibers too (cmbench ab).
+ControlBlock* Scheduler::take_global(Worker& w) noexcept {
+  std::array<ControlBlock*, StealQueue<ControlBlock>::kCapacity / 2> batch;
+  std::size_t got = 0;
   lock_.lock();
-  ControlBlock* next = runq_.pick_next();
+  const std::size_t share = std::min(runq_.ready_count() / threads_ + 1, batch.size());
+  while (got < share) {
+    ControlBlock* next = runq_.pick_next();
+    if (!next) break;
+    batch[got++] = next;
+    if (!next->ctx) break;  // never run: the share ends here
+  }
   lock_.unlock();
-  return next;
+  if (got == 0) return nullptr;
+  if (got > 1) w.local.push_batch(batch.data() + 1, got - 1);
+  return batch[0];
 }
 
 ControlBlock* Scheduler::steal(Worker& w, bool every_victim) noexcept {
@@ -361,8 +387,10 @@ void Scheduler::share_batch(Worker& w, bool locked) noexcept {
   if (now_ns() - w.batch_since < kShareAfterNs) return;
   w.batch_since = 0;
   if (!locked) lock_.lock();
-  // More than the one this worker is about to take.
-  const bool wake = idle_.load(std::memory_order_relaxed) > 0 && runq_.ready_count() > 1;
+  // More than the one this worker is about to take, in the global queue or
+  // moved to its own (take_global).
+  const bool wake = idle_.load(std::memory_order_relaxed) > 0 &&
+                    runq_.ready_count() + w.local.size_hint() > 1;
   if (!locked) lock_.unlock();
   if (wake) wake_all();
 }

@@ -142,6 +142,27 @@ TEST(StealQueue, AFullQueueSpillsItsOlderHalfForTheGlobalQueue) {
   EXPECT_EQ(q.pop()->id, static_cast<int>(Steal::kCapacity / 2));
 }
 
+TEST(StealQueue, ABatchFromTheGlobalQueueGoesBehindWhatIsQueuedInOrderAndCanBeStolen) {
+  // Scheduler::take_global: the share a worker takes from the global queue
+  // at once, under one lock of its own queue.
+  std::vector<QNode> n(6);
+  for (int i = 0; i < 6; ++i) n[i].id = i;
+  std::array<QNode*, Steal::kCapacity / 2> spill{};
+  Steal q, thief;
+  ASSERT_EQ(q.push(&n[0], spill), 0u);
+  const std::array<QNode*, 5> batch{&n[1], &n[2], &n[3], &n[4], &n[5]};
+  q.push_batch(batch.data(), batch.size());
+  EXPECT_EQ(q.size_hint(), 6u);
+  QNode* first = q.steal_into(thief);  // half: 0, 1, 2
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->id, 0);
+  std::vector<int> stolen, kept;
+  while (QNode* x = thief.pop()) stolen.push_back(x->id);
+  while (QNode* x = q.pop()) kept.push_back(x->id);
+  EXPECT_EQ(stolen, (std::vector<int>{1, 2}));
+  EXPECT_EQ(kept, (std::vector<int>{3, 4, 5}));
+}
+
 TEST(GoOrderPolicy, EachReasonTakesItsPlaceInGosOrder) {
   std::vector<ControlBlock> cb(6);
   cmbench::fiber::GoOrder p;
