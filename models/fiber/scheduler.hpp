@@ -64,9 +64,10 @@
 // takes. The global queue (a GoOrder) takes what the reactor, the timers
 // and yields make runnable and a worker's overflow, and serves one pick in
 // 61; a worker whose own queue is empty takes its share of it at once
-// (Go's globrunqget), up to the first fiber that has never run. The first M:N design shared one queue and the pool's lock between the
-// workers: skynet at threads:0 then took 2.0x Go's time per leaf, against
-// 0.65x with the per-worker pieces (scripts/perf-check). In M:N mode:
+// (Go's globrunqget), up to the first fiber that has never run. The first
+// M:N design shared one queue and the pool's lock between the workers:
+// skynet at threads:0 then took 2.0x Go's time per leaf, against 0.65x with
+// the per-worker pieces (scripts/perf-check). In M:N mode:
 //   - the global queue, the live list, the timer heap and the reactor's
 //     tables are guarded by the scheduler's lock; a worker's own queue by a
 //     SpinLock of its own (taken inside the scheduler's, never around it); a

@@ -373,9 +373,9 @@ void Scheduler::poll_round_shared(Worker& w) noexcept {
 // wake), it wakes the others. What it trades: a fiber waits behind the
 // batch's earlier fibers (sleepers' median lateness +2.4 us), and a fiber
 // that runs long without switching holds the rest of its batch that long.
-// Go wakes a spinning M at once, but its timers fire at most once a
-// millisecond, in batches large enough to share. docs/models.md has the
-// figures.
+// Go wakes a spinning M at once, but its poller sleeps in whole
+// milliseconds, so its timers fire in batches large enough to share.
+// docs/models.md has the figures.
 void Scheduler::after_poll(Worker& w, bool several) noexcept {
   if (several && w.batch_since == 0) w.batch_since = now_ns();
 }
