@@ -306,9 +306,9 @@ class Scheduler {
 
   // The minimum number of switches between two zero-timeout polls.
   static constexpr std::size_t kPollRound = 64;
-  // M:N: how long the fibers a poll made ready may wait in the global queue
-  // for the worker that polled before it wakes the sleeping workers to share
-  // them (share_batch()).
+  // M:N: how long the fibers a poll made ready may wait, queued, for the
+  // worker that polled before it wakes the sleeping workers to share them
+  // (share_batch()).
   static constexpr int64_t kShareAfterNs = 10'000;
 
  private:
@@ -406,9 +406,11 @@ class Scheduler {
   void wake_one() noexcept;
   void wake_all() noexcept;
   void poll_round_shared(Worker& w) noexcept;
-  // After a poll that made several fibers ready (w.batch_since): wakes the
-  // sleeping workers if the batch is still queued kShareAfterNs later.
-  void after_poll(Worker& w, bool several) noexcept;
+  // After a poll (under lock_): if it left more fibers ready than this
+  // worker takes while others sleep, notes when (w.batch_since), and
+  // share_batch() wakes the sleeping workers if the batch is still queued
+  // kShareAfterNs later.
+  void after_poll(Worker& w) noexcept;
   void share_batch(Worker& w, bool locked) noexcept;
 
   // --- scheduler_io.cpp: the reactor, the timers and offload ---

@@ -109,9 +109,8 @@ void Scheduler::run_worker(Worker& w) {
       poller_ = false;
       dispatch(w, n);
       fire_timers();
-      const bool several = idle_.load(std::memory_order_relaxed) > 0 && runq_.ready_count() > 1;
+      after_poll(w);
       lock_.unlock();
-      after_poll(w, several);
       continue;
     }
     if (!poller_ && !has_waiters() && idle_.load(std::memory_order_relaxed) + 1 == threads_) {
@@ -356,9 +355,8 @@ void Scheduler::poll_round_shared(Worker& w) noexcept {
   fire_timers();
   w.since_poll = 0;
   w.round = std::max(runq_.ready_count(), kPollRound);
-  const bool several = idle_.load(std::memory_order_relaxed) > 0 && runq_.ready_count() > 1;
+  after_poll(w);
   lock_.unlock();
-  after_poll(w, several);
 }
 
 // A poll made more fibers ready than this worker takes, while other
@@ -376,8 +374,10 @@ void Scheduler::poll_round_shared(Worker& w) noexcept {
 // Go wakes a spinning M at once, but its poller sleeps in whole
 // milliseconds, so its timers fire in batches large enough to share.
 // docs/models.md has the figures.
-void Scheduler::after_poll(Worker& w, bool several) noexcept {
-  if (several && w.batch_since == 0) w.batch_since = now_ns();
+// Under lock_.
+void Scheduler::after_poll(Worker& w) noexcept {
+  if (w.batch_since == 0 && idle_.load(std::memory_order_relaxed) > 0 && runq_.ready_count() > 1)
+    w.batch_since = now_ns();
 }
 
 // Under lock_ when `locked` (a fiber parking on a timer or a descriptor);
