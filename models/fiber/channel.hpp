@@ -24,8 +24,14 @@
 // ChannelClosed (Go panics), and so do the sends of senders parked at the
 // time of close. Closing twice throws too.
 //
-// Waiter queues are intrusive lists of records on the parked fibers' stacks:
-// no operation allocates. With one-thread schedulers nothing is locked; while
+// Waiter queues are intrusive lists of the parked fibers' control blocks,
+// each pointing (ControlBlock::wait) at what the fiber waits with, on its
+// own stack: its receive's result, or its send's value. No operation
+// allocates, and close() wakes every parked fiber without touching their
+// stacks: the queue is walked through the control blocks, which lie side by
+// side in the pool's arrays, where records on the stacks put each on a page
+// of its own (spawn at 1,000,000 units: close() visited a million cold
+// stack pages, docs/models.md). With one-thread schedulers nothing is locked; while
 // an M:N scheduler runs (any_multi()) every operation holds the channel's
 // SpinLock, and a fiber that parks hands it to Scheduler::park(), which
 // releases it only once the fiber's context is saved: a waker on another
@@ -92,18 +98,18 @@ class alignas(64) Channel {
   }
 
   void close() {
-    IntrusiveQueue<RecvWaiter, false> receivers;
-    IntrusiveQueue<SendWaiter, false> senders;
+    IntrusiveQueue<ControlBlock, false> receivers;
+    IntrusiveQueue<ControlBlock, false> senders;
     {
       QueueLock<true> guard(lock_);  // not on a fast path: always locked
       if (closed_) throw ChannelClosed("close of closed channel");
       closed_ = true;
-      receivers.splice(recvq_);  // O(1): the records are on the parked fibers' stacks
-      senders.splice(sendq_);    // w->taken stays false
+      receivers.splice(recvq_);
+      senders.splice(sendq_);  // their records' `taken` stays false
     }
     // Woken after the lock is released (see wake()).
-    while (RecvWaiter* r = receivers.pop()) wake(r->fiber);
-    while (SendWaiter* w = senders.pop()) wake(w->fiber);
+    while (ControlBlock* r = receivers.pop()) wake(r);
+    while (ControlBlock* w = senders.pop()) wake(w);
   }
 
   std::size_t capacity() const noexcept { return cap_; }
@@ -122,32 +128,35 @@ class alignas(64) Channel {
       std::destroy_at(buf_ + head_);
       advance(head_);
       --count_;
-      if (SendWaiter* w = sendq_.pop()) {
+      if (ControlBlock* f = sendq_.pop()) {
+        SendWaiter* w = static_cast<SendWaiter*>(f->wait);
         take(w, [this](auto&& v) {
           std::construct_at(buf_ + tail_, std::forward<decltype(v)>(v));
         });
         advance(tail_);
         ++count_;
         w->taken = true;
-        wake_unlocked(guard, w->fiber);
+        wake_unlocked(guard, f);
       }
       return out;
     }
-    if (SendWaiter* w = sendq_.pop()) {  // unbuffered: take from the sender
+    if (ControlBlock* f = sendq_.pop()) {  // unbuffered: take from the sender
+      SendWaiter* w = static_cast<SendWaiter*>(f->wait);
       take(w, [&out](auto&& v) { out.emplace(std::forward<decltype(v)>(v)); });
       w->taken = true;
-      wake_unlocked(guard, w->fiber);
+      wake_unlocked(guard, f);
       return out;
     }
     if (closed_) return out;
     Scheduler* s = Scheduler::current();
-    RecvWaiter r{nullptr, running_fiber(s), &out};
-    recvq_.push(&r);
+    ControlBlock* self = running_fiber(s);
+    self->wait = &out;
+    recvq_.push(self);
     try {
       park(s, guard);  // woken by a sender (out holds its value) or by close()
     } catch (...) {
       QueueLock<kShared> again(lock_);
-      recvq_.remove(&r);
+      recvq_.remove(self);
       throw;
     }
     return out;
@@ -157,17 +166,12 @@ class alignas(64) Channel {
   [[gnu::noinline]] void send_shared(const T& value) { send_impl<true>(value); }
   [[gnu::noinline]] void send_shared(T&& value) { send_impl<true>(std::move(value)); }
 
+  // A parked sender's record, on its stack (its ControlBlock::wait); a
+  // parked receiver's is its result, the std::optional<T> recv() returns.
   struct SendWaiter {
-    SendWaiter* next;
-    ControlBlock* fiber;
     const T* value;  // the sender's argument, on the sender's stack
     bool movable;    // sent as an rvalue: the receiver may move from it
     bool taken;      // a receiver took the value (false when woken by close)
-  };
-  struct RecvWaiter {
-    RecvWaiter* next;
-    ControlBlock* fiber;
-    std::optional<T>* slot;  // the receiver's result, on the receiver's stack
   };
 
   template <bool kShared, typename U>
@@ -182,9 +186,9 @@ class alignas(64) Channel {
 #endif
     QueueLock<kShared> guard(lock_);
     if (closed_) throw ChannelClosed("send on closed channel");
-    if (RecvWaiter* r = recvq_.pop()) {
-      r->slot->emplace(std::forward<U>(value));
-      wake_unlocked(guard, r->fiber);
+    if (ControlBlock* r = recvq_.pop()) {
+      static_cast<std::optional<T>*>(r->wait)->emplace(std::forward<U>(value));
+      wake_unlocked(guard, r);
       return;
     }
     if (count_ < cap_) {
@@ -194,13 +198,15 @@ class alignas(64) Channel {
       return;
     }
     Scheduler* s = Scheduler::current();
-    SendWaiter w{nullptr, running_fiber(s), &value, std::is_rvalue_reference_v<U&&>, false};
-    sendq_.push(&w);
+    SendWaiter w{&value, std::is_rvalue_reference_v<U&&>, false};
+    ControlBlock* self = running_fiber(s);
+    self->wait = &w;
+    sendq_.push(self);
     try {
       park(s, guard);  // woken by the receiver that took the value, or by close()
     } catch (...) {
       QueueLock<kShared> again(lock_);
-      sendq_.remove(&w);
+      sendq_.remove(self);
       throw;
     }
     if (!w.taken) throw ChannelClosed("send on closed channel");
@@ -276,8 +282,8 @@ class alignas(64) Channel {
   uint32_t tail_ = 0;  // next free slot
   uint32_t count_ = 0;
   T* buf_;
-  IntrusiveQueue<SendWaiter, false> sendq_;
-  IntrusiveQueue<RecvWaiter, false> recvq_;
+  IntrusiveQueue<ControlBlock, false> sendq_;
+  IntrusiveQueue<ControlBlock, false> recvq_;
 };
 
 static_assert(sizeof(Channel<int>) == 64, "a channel is one cache line");

@@ -2,7 +2,7 @@
 // A FIFO queue threaded through a `next` pointer inside the queued objects.
 // The runtime's run queue and every wait queue (mutex, channel, join) use it,
 // so that parking or waking a fiber never allocates: the node is the fiber's
-// control block, or a waiter record on the parked fiber's own stack.
+// control block.
 //
 // kCounted = false drops the length (size() then walks the queue), so that
 // the queue is two pointers: the channel keeps its lock, indices and both
@@ -72,8 +72,8 @@ class IntrusiveQueue {
   }
 
   // Moves every node of `from` to the back of this queue, in order, without
-  // visiting them: close() hands a channel's parked fibers over in O(1)
-  // rather than reading each waiter record on its own stack page.
+  // visiting them: close() takes a channel's parked fibers in O(1) under
+  // its lock, and wakes them after.
   void splice(IntrusiveQueue& from) noexcept {
     if (from.empty()) return;
     if (tail_)

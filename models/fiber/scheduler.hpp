@@ -17,8 +17,8 @@
 //     loop — and back to the thread that called run() only when nothing is
 //     runnable;
 //   - a switch reads no clock, takes no lock and allocates nothing: the run
-//     queue and the wait queues are intrusive lists of control blocks and of
-//     waiter records on the parked fibers' own stacks;
+//     queues are rings of pointers and the wait queues intrusive lists of
+//     control blocks;
 //   - control blocks and stacks come from a StackPool (stacks of a fixed
 //     size, carved from large mappings, a guard page while the mapping
 //     budget lasts and a canary beyond it, reused); a fiber gets its stack

@@ -6,7 +6,7 @@
 // moments: spawn() takes a control block and stores the fiber's function in
 // it; the stack is attached when the fiber first runs, and both go back to
 // the pool when it finishes. A fiber that is queued but has not started
-// therefore costs a control block (176 bytes) and no stack page: in skynet
+// therefore costs a control block (192 bytes) and no stack page: in skynet
 // at 1,000,000 leaves, Go's run-queue order keeps 69,132 fibers alive at the
 // peak, but only 10,663 stacks are ever touched (the notes stacks_mapped
 // and stacks_touched) — and the first touch of a stack page is a page fault
@@ -87,11 +87,12 @@ namespace cmbench::fiber {
 
 class Scheduler;
 
-// What the runtime knows about one fiber. Control blocks are pooled and
-// reused by later fibers; `generation` counts the fibers that finished on
-// one, so a JoinHandle can tell "my fiber finished" from "a later fiber now
-// uses this control block".
-struct ControlBlock {
+// What the runtime knows about one fiber, in three whole cache lines (the
+// first holds what a switch and a wait queue touch). Control blocks are
+// pooled and reused by later fibers; `generation` counts the fibers that
+// finished on one, so a JoinHandle can tell "my fiber finished" from "a
+// later fiber now uses this control block".
+struct alignas(64) ControlBlock {
   // A function object up to this size (and no more aligned than a pointer
   // pair) is kept in the control block until the fiber starts; a bigger one
   // is allocated on the heap.
@@ -100,9 +101,12 @@ struct ControlBlock {
   // The suspended fiber; empty before it started, while it runs and after
   // it finished.
   boost::context::fiber ctx;
-  // The one queue the fiber is in: the run queue, a mutex's waiters or a
-  // joined fiber's joiners. Never two at once.
+  // The one wait queue the fiber is in: a mutex's waiters, a joined fiber's
+  // joiners, or a channel's parked senders or receivers. Never two at once.
   ControlBlock* next = nullptr;
+  // While the fiber is parked on a channel: its receive's result or its
+  // send's record, on its own stack (channel.hpp).
+  void* wait = nullptr;
   // The scheduler's list of live fibers, so shutdown can reach parked ones.
   ControlBlock* live_prev = nullptr;
   ControlBlock* live_next = nullptr;
