@@ -53,7 +53,10 @@ Scheduler::~Scheduler() {
 }
 
 std::string Scheduler::stack_protection() const {
-  return fmt::format("guard page for the first {} stacks, canary beyond", pool_.guard_budget());
+  return fmt::format("guard page ({}) for the first {} stacks, canary beyond",
+                     pool_.guards() == StackPool::Guards::regions ? "a guard region, MADV_GUARD_INSTALL"
+                                                                  : "mprotect",
+                     pool_.guard_budget());
 }
 
 std::string Scheduler::threading() const {

@@ -31,9 +31,10 @@ std::size_t round_up(std::size_t n, std::size_t unit) noexcept {
   return (n + unit - 1) / unit * unit;
 }
 
-// A quarter of vm.max_map_count: each guarded stack costs about two mappings
-// (the guard and the stack it splits off), so the guards use about half of
-// what the kernel allows and leave the rest to the program.
+// A quarter of vm.max_map_count: a guard that mprotect() makes costs about
+// two mappings (the guard and the stack it splits off), so the guards use
+// about half of what the kernel allows and leave the rest to the program.
+// Guard regions cost no mapping; the same budget bounds their system calls.
 std::size_t read_guard_budget() {
   std::size_t max_map_count = 65530;
   std::ifstream in("/proc/sys/vm/max_map_count");
@@ -52,12 +53,33 @@ void unpoison([[maybe_unused]] const void* bottom, [[maybe_unused]] std::size_t 
 #endif
 }
 
+// Linux 6.13's lightweight guard regions (include/uapi/asm-generic/mman-common.h);
+// Debian 12's headers predate them.
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
 }  // namespace
 
-StackPool::StackPool(std::size_t stack_size)
+bool StackPool::kernel_has_guard_regions() noexcept {
+  static const bool has = [] {
+    const std::size_t page = page_size();
+    void* p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    const bool ok = madvise(p, page, MADV_GUARD_INSTALL) == 0;  // EINVAL before 6.13
+    munmap(p, page);
+    return ok;
+  }();
+  return has;
+}
+
+StackPool::StackPool(std::size_t stack_size, Guards guards)
     : page_(page_size()),
       size_(round_up(stack_size < page_ ? page_ : stack_size, page_)),
-      guard_budget_(read_guard_budget()) {}
+      guard_budget_(read_guard_budget()),
+      guards_(guards != Guards::automatic ? guards
+              : kernel_has_guard_regions() ? Guards::regions
+                                           : Guards::mprotect) {}
 
 StackPool::~StackPool() {
   for (const Slab& slab : slabs_) {
@@ -229,13 +251,19 @@ void StackPool::carve() {
   }
   if (slab.guarded) {
     // The guard page is the page below the stack: stacks grow down into it.
-    // Protecting it splits the slab's mapping, which is what the budget pays.
-    char* bottom = bottom_of(slab, slab.carved);
-    if (mprotect(bottom - page_, page_, PROT_NONE) != 0) throw_errno("mprotect(fiber stack guard page)");
+    protect_guard(bottom_of(slab, slab.carved) - page_);
     ++guarded_;
   }
   ++slab.carved;
   ++carved_;
+}
+
+void StackPool::protect_guard(char* page) {
+  if (guards_ == Guards::regions) {
+    if (madvise(page, page_, MADV_GUARD_INSTALL) != 0) throw_errno("madvise(MADV_GUARD_INSTALL, fiber stack guard page)");
+  } else if (mprotect(page, page_, PROT_NONE) != 0) {
+    throw_errno("mprotect(fiber stack guard page)");
+  }
 }
 
 // Maps the next slab: guarded while the guard budget lasts (and never more

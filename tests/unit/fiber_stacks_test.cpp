@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "tests/unit/fiber_test_support.hpp"
 
@@ -129,6 +132,61 @@ TEST(FiberSchedulerDeathTest, StackOverflowHitsTheGuardPage) {
 #else
   EXPECT_EXIT(overflow(), ::testing::KilledBySignal(SIGSEGV), "");
 #endif
+}
+
+std::size_t mappings() {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);) ++n;
+  return n;
+}
+
+// Carves `n` guarded stacks from a pool with the given guards and returns
+// how many mappings the process gained meanwhile.
+std::size_t mappings_for_guarded_stacks(cmbench::fiber::StackPool::Guards guards, std::size_t n) {
+  cmbench::fiber::StackPool pool(kTestStack, guards);
+  std::vector<cmbench::fiber::ControlBlock*> cbs;
+  const std::size_t before = mappings();
+  for (std::size_t i = 0; i < n; ++i) cbs.push_back(pool.acquire());
+  const std::size_t after = mappings();
+  EXPECT_EQ(pool.guarded(), n);
+  for (auto* cb : cbs) pool.release(cb);
+  return after - before;
+}
+
+// mprotect() splits the slab at every guard page (about two mappings per
+// stack); guard regions leave each slab one mapping (100 stacks: two slabs).
+TEST(FiberStacks, GuardRegionsAddNoMappingWhereMprotectAddsOnePerStackOrMore) {
+  using Guards = cmbench::fiber::StackPool::Guards;
+  EXPECT_GE(mappings_for_guarded_stacks(Guards::mprotect, 100), 100u);
+  if (!cmbench::fiber::StackPool::kernel_has_guard_regions())
+    GTEST_SKIP() << "this kernel has no guard regions (MADV_GUARD_INSTALL, Linux 6.13): mprotect only";
+  EXPECT_LE(mappings_for_guarded_stacks(Guards::regions, 100), 2u);
+  EXPECT_EQ(cmbench::fiber::StackPool(kTestStack).guards(), Guards::regions);
+}
+
+// A write just below a guarded stack dies with SIGSEGV, whichever way the
+// guard page was made.
+void write_below_a_guarded_stack(cmbench::fiber::StackPool::Guards guards) {
+  cmbench::fiber::StackPool pool(kTestStack, guards);
+  cmbench::fiber::ControlBlock* cb = pool.acquire();
+  pool.attach_stack(cb);
+  if (!cb->guarded) std::abort();  // not the death the test asks for
+  static_cast<volatile char*>(const_cast<void*>(cb->stack_bottom))[-1] = 1;
+}
+
+TEST(FiberStacksDeathTest, AWriteIntoTheGuardPageDiesEitherWay) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  using Guards = cmbench::fiber::StackPool::Guards;
+  std::vector<Guards> kinds{Guards::mprotect};
+  if (cmbench::fiber::StackPool::kernel_has_guard_regions()) kinds.push_back(Guards::regions);
+  for (Guards g : kinds) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    EXPECT_DEATH(write_below_a_guarded_stack(g), "");  // as StackOverflowHitsTheGuardPage
+#else
+    EXPECT_EXIT(write_below_a_guarded_stack(g), ::testing::KilledBySignal(SIGSEGV), "");
+#endif
+  }
 }
 
 TEST(FiberStacks, GuardPagesUpToTheBudgetThenCanaries) {
