@@ -150,6 +150,7 @@ struct CostMetric {
   const char* chart;
   const char* what;
 };
+// The first is spawn's time (caveat_first_touch()).
 constexpr CostMetric kCosts[] = {
     {"spawn", metrics::ns_per_op.name, "time", "to create and join a unit"},
     {"spawn", metrics::memory_per_unit_bytes.name, "memory-per-unit", "of memory per unit"},
@@ -172,13 +173,20 @@ void caveat_round_trips(const Context& x, Verdict& v) {
                   "they measure the kernel's switch, not a wake-up across CPUs.";
 }
 
+// Spawn's time is mostly first-touch page faults: on a VM that hands freed
+// memory back to its host, the verdicts that stand on it say so.
+void caveat_first_touch(const Context& x, Verdict& v) {
+  const auto context = x.run.doc.value("context", nlohmann::json::object());
+  if (host_reclaims_free_memory(context)) v.evidence += fmt::format(" {}", host_reclaim_note(context));
+}
+
 // ---- The claims, in the notes' order ----
 
 Verdict processes_cost_most(const Context& x) {
   Verdict v = make("processes", "Processes are the heaviest model: the kernel manages every one of them.",
                    "spawn (create and join, memory per unit), pingpong (round trip)");
   int measured = 0, heaviest = 0;
-  bool round_trip = false;
+  bool round_trip = false, spawn_time = false;
   std::vector<std::string> parts;
   for (const auto& cost : kCosts) {
     auto cmp = compare(x, cost.workload, cost.metric, [&](const std::string& m) { return x.process(m); });
@@ -195,6 +203,7 @@ Verdict processes_cost_most(const Context& x) {
     parts.push_back(fmt::format("{} {} {} ({}), {} {}'s {}", proc_model, value_text(cost.metric, proc), cost.what,
                                 cmp.workload, most ? "above" : "not above", next_model, value_text(cost.metric, next)));
     round_trip |= cost.workload == std::string_view("pingpong");
+    spawn_time |= &cost == &kCosts[0];
     if (v.link.empty()) v.link = x.link(cost.workload, cost.chart);
     if (most) x.avoid(proc_model, fmt::format("you need many units or cheap switches: {} {}", value_text(cost.metric, proc), cost.what));
   }
@@ -202,6 +211,7 @@ Verdict processes_cost_most(const Context& x) {
   v.finding = heaviest == measured ? Finding::supports : heaviest == 0 ? Finding::refutes : Finding::qualifies;
   v.evidence = fmt::format("{}.", fmt::join(parts, "; "));
   if (round_trip) caveat_round_trips(x, v);
+  if (spawn_time) caveat_first_touch(x, v);
   return v;
 }
 
@@ -209,7 +219,7 @@ Verdict threads_cost_less_but_much(const Context& x) {
   Verdict v = make("threads", "Threads cost much less than processes, but are still heavy at high concurrency.",
                    "spawn, pingpong: threads against processes and against user-space units");
   int cheaper_yes = 0, cheaper_no = 0, heavy_yes = 0, heavy_no = 0;
-  bool round_trip = false;
+  bool round_trip = false, spawn_time = false;
   std::vector<std::string> parts;
   for (const auto& cost : kCosts) {
     auto cmp = compare(x, cost.workload, cost.metric, [&](const std::string& m) { return x.thread(m); });
@@ -238,6 +248,7 @@ Verdict threads_cost_less_but_much(const Context& x) {
     }
     parts.push_back(part);
     round_trip |= cost.workload == std::string_view("pingpong");
+    spawn_time |= &cost == &kCosts[0];
     if (v.link.empty()) v.link = x.link(cost.workload, cost.chart);
   }
   if (cheaper_yes + cheaper_no + heavy_yes + heavy_no == 0) return v;
@@ -248,6 +259,7 @@ Verdict threads_cost_less_but_much(const Context& x) {
     v.finding = cheaper_all && heavy_all ? Finding::supports : Finding::qualifies;
   v.evidence = fmt::format("{} (heavy: at least ×{:g} the cheapest user-space unit).", fmt::join(parts, "; "), kHeavyFactor);
   if (round_trip) caveat_round_trips(x, v);
+  if (spawn_time) caveat_first_touch(x, v);
   return v;
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "harness/cli/table.hpp"
+#include "harness/results/context.hpp"
 #include "report/analysis.hpp"
 #include "report/escape.hpp"
 
@@ -91,6 +92,7 @@ json context_view(const ReportData& d) {
   row("libraries", field("libraries"));
   row("governor", field("governor"));
   row("CPU idle", field("cpuidle"));
+  row("free page reporting", [&](const Run& run) { return plain(free_page_reporting_text(ctx_of(run))); });
   row("kernel limits", field("kernel_limits"));
   row("commit", [&](const Run& run) {
     auto ctx = ctx_of(run);

@@ -438,13 +438,20 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // Once, under the table, when the figures of the thread and process
     // cells are mostly the hypervisor's wake-ups: those whose units may be
     // woken on another CPU (not pinned).
-    bool kernel_cells = false;
+    // And when the machine's host takes freed memory back while the run has
+    // cells whose figure is mostly first-touch page faults: spawn's units'
+    // memory (the workloads that report memory per unit).
+    bool kernel_cells = false, fresh_memory_cells = false;
     for (const auto& c : table_cells) {
       const auto& facts = doc["models"].value(c.value("model", ""), nlohmann::json::object());
       kernel_cells |= facts.value("kernel_scheduled", false) && !c.value("pinned", false);
+      const WorkloadSpec* w = find_workload(c.value("workload", ""));
+      fresh_memory_cells |= w && w->memory_per_unit;
     }
     if (kernel_cells && idle_cpus_halt_at_once(doc["context"]))
       fmt::print("\n{}\n", fold(fmt::format("NOTE: {}", kHaltAtOnceNote), kTableColumns, 0));
+    if (fresh_memory_cells && host_reclaims_free_memory(doc["context"]))
+      fmt::print("\n{}\n", fold(fmt::format("NOTE: {}", host_reclaim_note(doc["context"])), kTableColumns, 0));
   }
   // Every cell of the file counts, those kept from the run being resumed too.
   std::map<Outcome, size_t> outcomes;

@@ -17,6 +17,31 @@ bool idle_cpus_halt_at_once(const nlohmann::json& context);
 // summary and the report's verdicts.
 extern const char* const kHaltAtOnceNote;
 
+// What collect_context() records as "free_page_reporting": null when no
+// virtio balloon offers free page reporting (VIRTIO_BALLOON_F_REPORTING, bit
+// 5 of the device's `features` string, one '0' or '1' per bit) or the
+// kernel has no page_reporting_order; else {"on": the guest reports free
+// blocks to the host, "page_reporting_order": the smallest order it reports,
+// "max_order": the largest order the buddy allocator has}. An order above
+// max_order reports nothing: "on" is false.
+nlohmann::json describe_free_page_reporting(const std::string& balloon_features,
+                                            const std::string& reporting_order, int max_order);
+
+// True when `context` says the guest hands freed memory back to its host
+// (free_page_reporting.on): the first touch of a page the host took
+// back faults in the host too, so cells whose time is mostly first-touch
+// page faults vary with how much the host reclaimed since the last cell.
+bool host_reclaims_free_memory(const nlohmann::json& context);
+
+// The same in words, for the report's context table: "not recorded" (an
+// older result), "none" (null), "on: ..." or "off: ...".
+std::string free_page_reporting_text(const nlohmann::json& context);
+
+// One paragraph that says so, how to turn it off, and where it is explained,
+// for the console summary and scripts/perf-check. `context` gives the order
+// that turns it off.
+std::string host_reclaim_note(const nlohmann::json& context);
+
 // "Release", "Debug", ... as built.
 const char* build_type();
 

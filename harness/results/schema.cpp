@@ -132,7 +132,7 @@ class Checker {
       if (const json* v = maybe(c, key); v && !v->is_null()) integer(*v, at + "." + key, 0, 1 << 20);
     for (const char* key : {"git_dirty", "mixed"})
       if (const json* v = maybe(c, key); v && !v->is_null()) boolean(*v, at + "." + key);
-    for (const char* key : {"libraries", "kernel_limits"})
+    for (const char* key : {"libraries", "kernel_limits", "free_page_reporting"})
       if (const json* v = maybe(c, key); v && !v->is_null()) object(*v, at + "." + key);
   }
 

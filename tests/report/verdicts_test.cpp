@@ -58,6 +58,10 @@ class RunBuilder {
     doc_["context"]["cores_available"] = n;
     return *this;
   }
+  RunBuilder& free_page_reporting(bool on) {
+    doc_["context"]["free_page_reporting"] = {{"on", on}, {"page_reporting_order", on ? 9 : 11}, {"max_order", 10}};
+    return *this;
+  }
   RunBuilder& cpuidle(const std::string& driver) {
     doc_["context"]["cpuidle"] = driver;
     return *this;
@@ -135,6 +139,24 @@ TEST(Verdicts, ThreadsCostLessButStillMuch) {
 // Where idle vCPUs halt at once, the kernel-scheduled round trips are mostly
 // the hypervisor's: the two verdicts that stand on them say so, the same
 // finding otherwise.
+// On a VM that hands freed memory back to its host, spawn's times are partly
+// the host's page faults: the verdicts that stand on them say so, and only
+// while reporting is on.
+TEST(Verdicts, SpawnTimesOnAVmThatHandsFreedMemoryBackCarryACaveat) {
+  const auto plain = costs(100e3, 10e3, 300, 150e3, 12e3, 1e3, 6000, 5000, 100);
+  auto on = plain;
+  on.free_page_reporting(true);
+  auto off = plain;
+  off.free_page_reporting(false);
+  const json context = {{"free_page_reporting", {{"on", true}, {"page_reporting_order", 9}, {"max_order", 10}}}};
+  for (const char* id : {"processes", "threads"}) {
+    const auto a = verdict_of(plain.data(), id), b = verdict_of(on.data(), id), c = verdict_of(off.data(), id);
+    EXPECT_EQ(b.finding, a.finding) << id;
+    EXPECT_EQ(b.evidence, a.evidence + " " + cmbench::host_reclaim_note(context)) << id;
+    EXPECT_EQ(c.evidence, a.evidence) << id;
+  }
+}
+
 TEST(Verdicts, RoundTripsOnAVmWhoseIdleCpusHaltAtOnceCarryACaveat) {
   const auto plain = costs(100e3, 10e3, 300, 150e3, 12e3, 1e3, 6000, 5000, 100);
   auto halting = plain;

@@ -219,6 +219,38 @@ TEST(Context, IdleCpusHaltAtOnceOnlyWithHaltpollAndNoGuestPolling) {
   EXPECT_FALSE(idle_cpus_halt_at_once(nullptr));
 }
 
+// Free page reporting is recorded only with a balloon that offers it (bit 5
+// of the virtio features) and a kernel order to read; it is on only while
+// that order is one the buddy allocator has.
+TEST(Context, FreePageReportingNeedsTheBalloonFeatureAndAnOrderItCanReach) {
+  const std::string with = "0110010100000000", without = "0110000100000000";
+  EXPECT_EQ(describe_free_page_reporting(with, "9", 10),
+            (nlohmann::json{{"on", true}, {"page_reporting_order", 9}, {"max_order", 10}}));
+  EXPECT_EQ(describe_free_page_reporting(with, "10", 10)["on"], true);
+  EXPECT_EQ(describe_free_page_reporting(with, "11", 10)["on"], false);
+  EXPECT_TRUE(describe_free_page_reporting(without, "9", 10).is_null());
+  EXPECT_TRUE(describe_free_page_reporting("0110", "9", 10).is_null());
+  EXPECT_TRUE(describe_free_page_reporting("", "9", 10).is_null());
+  EXPECT_TRUE(describe_free_page_reporting(with, "", 10).is_null());
+  EXPECT_TRUE(describe_free_page_reporting(with, "9x", 10).is_null());
+  EXPECT_TRUE(describe_free_page_reporting(with, "9", -1).is_null());
+
+  const nlohmann::json on = {{"free_page_reporting", describe_free_page_reporting(with, "9", 10)}};
+  const nlohmann::json off = {{"free_page_reporting", describe_free_page_reporting(with, "11", 10)}};
+  EXPECT_TRUE(host_reclaims_free_memory(on));
+  EXPECT_FALSE(host_reclaims_free_memory(off));
+  EXPECT_FALSE(host_reclaims_free_memory({{"free_page_reporting", nullptr}}));
+  EXPECT_FALSE(host_reclaims_free_memory(nlohmann::json::object()));
+  EXPECT_FALSE(host_reclaims_free_memory(nullptr));
+  // The note names the command that turns it off: one order above the largest.
+  EXPECT_NE(host_reclaim_note(on).find("echo 11 > /sys/module/page_reporting/parameters/page_reporting_order"),
+            std::string::npos);
+  EXPECT_EQ(free_page_reporting_text(on), "on: the guest hands free blocks of order 9 and up back to its host");
+  EXPECT_EQ(free_page_reporting_text(off), "off: page_reporting_order 11 is above the largest order, 10");
+  EXPECT_EQ(free_page_reporting_text({{"free_page_reporting", nullptr}}), "none");
+  EXPECT_EQ(free_page_reporting_text(nlohmann::json::object()), "not recorded");
+}
+
 TEST(Results, BadFilesAreRefused) {
   TempDir dir;
   auto write = [&](const std::string& name, const std::string& text) {
