@@ -56,7 +56,9 @@ int max_page_order() {
   std::ifstream in("/proc/buddyinfo");
   std::string line;
   if (!std::getline(in, line)) return -1;
-  std::istringstream words(line.substr(std::min(line.size(), line.find("zone") + 4)));
+  const std::size_t zone_at = line.find("zone");
+  if (zone_at == std::string::npos) return -1;
+  std::istringstream words(line.substr(zone_at + 4));
   std::string zone, count;
   words >> zone;
   int columns = 0;
@@ -71,27 +73,40 @@ nlohmann::json describe_free_page_reporting(const std::string& balloon_features,
   constexpr std::size_t kReportingBit = 5;  // VIRTIO_BALLOON_F_REPORTING
   if (balloon_features.size() <= kReportingBit || balloon_features[kReportingBit] != '1') return nullptr;
   int order = -1;
-  const auto [end, err] = std::from_chars(reporting_order.data(), reporting_order.data() + reporting_order.size(), order);
-  if (err != std::errc() || end != reporting_order.data() + reporting_order.size() || order < 0 || max_order < 0)
-    return nullptr;
+  const char* last = reporting_order.data() + reporting_order.size();
+  const auto [end, err] = std::from_chars(reporting_order.data(), last, order);
+  if (err != std::errc() || end != last || order < 0 || max_order < 0) return nullptr;
   return {{"on", order <= max_order}, {"page_reporting_order", order}, {"max_order", max_order}};
 }
+
+namespace {
+
+// A field of the record describe_free_page_reporting() makes, read from a
+// file that may have been edited: a number, else -1.
+long long order_field(const nlohmann::json& r, const char* key) {
+  const auto it = r.find(key);
+  return it != r.end() && it->is_number_integer() ? it->get<long long>() : -1;
+}
+
+}  // namespace
 
 bool host_reclaims_free_memory(const nlohmann::json& context) {
   if (!context.is_object()) return false;
   const auto it = context.find("free_page_reporting");
-  return it != context.end() && it->is_object() && it->value("on", false);
+  if (it == context.end() || !it->is_object()) return false;
+  const auto on = it->find("on");
+  return on != it->end() && on->is_boolean() && on->get<bool>();
 }
 
 std::string free_page_reporting_text(const nlohmann::json& context) {
   if (!context.is_object() || !context.contains("free_page_reporting")) return "not recorded";
   const auto& r = context["free_page_reporting"];
   if (!r.is_object()) return "none";
-  if (r.value("on", false))
+  if (host_reclaims_free_memory(context))
     return fmt::format("on: the guest hands free blocks of order {} and up back to its host",
-                       r.value("page_reporting_order", 0));
-  return fmt::format("off: page_reporting_order {} is above the largest order, {}", r.value("page_reporting_order", 0),
-                     r.value("max_order", 0));
+                       order_field(r, "page_reporting_order"));
+  return fmt::format("off: page_reporting_order {} is above the largest order, {}",
+                     order_field(r, "page_reporting_order"), order_field(r, "max_order"));
 }
 
 std::string host_reclaim_note(const nlohmann::json& context) {
@@ -103,7 +118,7 @@ std::string host_reclaim_note(const nlohmann::json& context) {
       "with how much the host reclaimed since the last cell: 1.3 to 6.1 us per page on the development VM. As "
       "root, `echo {} > /sys/module/page_reporting/parameters/page_reporting_order` turns it off until the next "
       "boot (results/README.md, \"Memory a VM hands back\").",
-      r.value("page_reporting_order", 0), r.value("max_order", 0) + 1);
+      order_field(r, "page_reporting_order"), order_field(r, "max_order") + 1);
 }
 
 const char* build_type() { return CMBENCH_BUILD_TYPE; }

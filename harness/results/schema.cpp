@@ -134,6 +134,12 @@ class Checker {
       if (const json* v = maybe(c, key); v && !v->is_null()) boolean(*v, at + "." + key);
     for (const char* key : {"libraries", "kernel_limits", "free_page_reporting"})
       if (const json* v = maybe(c, key); v && !v->is_null()) object(*v, at + "." + key);
+    if (const json* r = maybe(c, "free_page_reporting"); r && r->is_object()) {
+      const std::string in = at + ".free_page_reporting";
+      if (const json* on = maybe(*r, "on")) boolean(*on, in + ".on");
+      for (const char* key : {"page_reporting_order", "max_order"})
+        if (const json* v = maybe(*r, key)) integer(*v, in + "." + key, 0, 64);
+    }
   }
 
   // Metrics as a repetition records them: known ones by their sign, any

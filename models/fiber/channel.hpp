@@ -31,11 +31,13 @@
 // stacks: the queue is walked through the control blocks, which lie side by
 // side in the pool's arrays, where records on the stacks put each on a page
 // of its own (spawn at 1,000,000 units: close() visited a million cold
-// stack pages, docs/models.md). With one-thread schedulers nothing is locked; while
-// an M:N scheduler runs (any_multi()) every operation holds the channel's
-// SpinLock, and a fiber that parks hands it to Scheduler::park(), which
-// releases it only once the fiber's context is saved: a waker on another
-// thread, which needs the lock to find the waiter, cannot resume it earlier.
+// stack pages, docs/models.md).
+//
+// With one-thread schedulers nothing is locked; while an M:N scheduler runs
+// (any_multi()) every operation holds the channel's SpinLock, and a fiber
+// that parks hands it to Scheduler::park(), which releases it only once the
+// fiber's context is saved: a waker on another thread, which needs the lock
+// to find the waiter, cannot resume it earlier.
 #include <cstddef>
 #include <cstdint>
 #include <limits>

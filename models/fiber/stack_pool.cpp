@@ -260,7 +260,8 @@ void StackPool::carve() {
 
 void StackPool::protect_guard(char* page) {
   if (guards_ == Guards::regions) {
-    if (madvise(page, page_, MADV_GUARD_INSTALL) != 0) throw_errno("madvise(MADV_GUARD_INSTALL, fiber stack guard page)");
+    if (madvise(page, page_, MADV_GUARD_INSTALL) != 0)
+      throw_errno("madvise(MADV_GUARD_INSTALL, fiber stack guard page)");
   } else if (mprotect(page, page_, PROT_NONE) != 0) {
     throw_errno("mprotect(fiber stack guard page)");
   }

@@ -205,6 +205,19 @@ TEST(Results, CarryEveryModelsTraitsAndEveryWorkloadsUnitsParameter) {
   bad = doc;
   bad["workloads"]["prodcons"]["units_param"] = 3;
   EXPECT_THROW(validate_results(bad, "bad.json"), std::invalid_argument);
+  // The free page reporting record, when there is one, has its fields' types.
+  bad = doc;
+  bad["context"]["free_page_reporting"] = {{"on", true}, {"page_reporting_order", 9}, {"max_order", 10}};
+  EXPECT_NO_THROW(validate_results(bad, "ok.json"));
+  bad["context"]["free_page_reporting"]["on"] = "yes";
+  try {
+    validate_results(bad, "bad.json");
+    ADD_FAILURE() << "a free_page_reporting.on that is not a boolean was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("context.free_page_reporting.on"), std::string::npos) << e.what();
+  }
+  bad["context"]["free_page_reporting"] = {{"on", true}, {"page_reporting_order", "9"}};
+  EXPECT_THROW(validate_results(bad, "bad.json"), std::invalid_argument);
 }
 
 // Only the one setting in which an idle vCPU halts without polling: another
@@ -249,6 +262,11 @@ TEST(Context, FreePageReportingNeedsTheBalloonFeatureAndAnOrderItCanReach) {
   EXPECT_EQ(free_page_reporting_text(off), "off: page_reporting_order 11 is above the largest order, 10");
   EXPECT_EQ(free_page_reporting_text({{"free_page_reporting", nullptr}}), "none");
   EXPECT_EQ(free_page_reporting_text(nlohmann::json::object()), "not recorded");
+  // A record edited by hand does not throw: a field of the wrong type reads
+  // as off, or as -1.
+  EXPECT_FALSE(host_reclaims_free_memory({{"free_page_reporting", {{"on", "yes"}}}}));
+  EXPECT_EQ(free_page_reporting_text({{"free_page_reporting", {{"page_reporting_order", "9"}}}}),
+            "off: page_reporting_order -1 is above the largest order, -1");
 }
 
 TEST(Results, BadFilesAreRefused) {
