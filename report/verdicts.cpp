@@ -150,7 +150,6 @@ struct CostMetric {
   const char* chart;
   const char* what;
 };
-// The first is spawn's time (caveat_first_touch()).
 constexpr CostMetric kCosts[] = {
     {"spawn", metrics::ns_per_op.name, "time", "to create and join a unit"},
     {"spawn", metrics::memory_per_unit_bytes.name, "memory-per-unit", "of memory per unit"},
@@ -171,6 +170,10 @@ void caveat_round_trips(const Context& x, Verdict& v) {
   else if (pinned && !across)
     v.evidence += " The processes' and threads' round trips ran with both units on one CPU (run --pin auto): "
                   "they measure the kernel's switch, not a wake-up across CPUs.";
+}
+
+bool is_spawn_time(const CostMetric& cost) {
+  return cost.workload == std::string_view("spawn") && cost.metric == std::string_view(metrics::ns_per_op.name);
 }
 
 // Spawn's time is mostly first-touch page faults: on a VM that hands freed
@@ -203,7 +206,7 @@ Verdict processes_cost_most(const Context& x) {
     parts.push_back(fmt::format("{} {} {} ({}), {} {}'s {}", proc_model, value_text(cost.metric, proc), cost.what,
                                 cmp.workload, most ? "above" : "not above", next_model, value_text(cost.metric, next)));
     round_trip |= cost.workload == std::string_view("pingpong");
-    spawn_time |= &cost == &kCosts[0];
+    spawn_time |= is_spawn_time(cost);
     if (v.link.empty()) v.link = x.link(cost.workload, cost.chart);
     if (most) x.avoid(proc_model, fmt::format("you need many units or cheap switches: {} {}", value_text(cost.metric, proc), cost.what));
   }
@@ -248,7 +251,7 @@ Verdict threads_cost_less_but_much(const Context& x) {
     }
     parts.push_back(part);
     round_trip |= cost.workload == std::string_view("pingpong");
-    spawn_time |= &cost == &kCosts[0];
+    spawn_time |= is_spawn_time(cost);
     if (v.link.empty()) v.link = x.link(cost.workload, cost.chart);
   }
   if (cheaper_yes + cheaper_no + heavy_yes + heavy_no == 0) return v;
