@@ -16,6 +16,10 @@
 //                       tail (Go's netpoll results are injected, not run
 //                       next);
 //   pick_next()         the next fiber, or null when none is runnable;
+//   peek_next(k)        the fiber pick_next() will most likely return (k 0)
+//                       or return after that (k 1), left queued: a hint,
+//                       for prefetching what resuming it reads
+//                       (Scheduler::finish);
 //   has_ready_fibers(), ready_count(): for the polling round and for idling.
 // Boost's algorithm also suspends the thread when nothing is ready
 // (suspend_until) and wakes it (notify). Here that is the reactor's job: the
@@ -46,6 +50,7 @@ concept RunPolicy = requires(P& p, const P& cp, ControlBlock* cb, bool by_fiber,
   { p.yielded(cb) } noexcept;
   { p.polled(cb) } noexcept;
   { p.pick_next() } noexcept -> std::same_as<ControlBlock*>;
+  { cp.peek_next(n) } noexcept -> std::same_as<ControlBlock*>;
   { cp.has_ready_fibers() } noexcept -> std::same_as<bool>;
   { cp.ready_count() } noexcept -> std::same_as<std::size_t>;
   p.reserve(n);  // room for n fibers queued at once; throws std::bad_alloc
@@ -64,6 +69,7 @@ class GoOrder final {
   void yielded(ControlBlock* cb) noexcept { q_.push_global(cb); }
   void polled(ControlBlock* cb) noexcept { q_.push(cb); }
   ControlBlock* pick_next() noexcept { return q_.pop(); }
+  ControlBlock* peek_next(std::size_t after = 0) const noexcept { return q_.peek(after); }
   bool has_ready_fibers() const noexcept { return !q_.empty(); }
   std::size_t ready_count() const noexcept { return q_.size(); }
   void reserve(std::size_t fibers) { q_.reserve(fibers); }

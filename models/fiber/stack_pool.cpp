@@ -303,6 +303,21 @@ __attribute__((no_sanitize_address)) bool StackPool::canary_intact(const Control
   return any == 0;
 }
 
+void StackPool::prefetch_resume(const ControlBlock* cb) noexcept {
+  // boost::context::fiber is its saved context's address (fcontext_t), the
+  // parked fiber's stack pointer; empty (null) before it started.
+  static_assert(sizeof(boost::context::fiber) == sizeof(const char*));
+  const char* sp;
+  std::memcpy(&sp, static_cast<const void*>(&cb->ctx), sizeof sp);
+  if (!sp || !cb->stack_bottom) return;
+  const char* top = static_cast<const char*>(cb->stack_bottom) + cb->stack_size;
+  const char* end = std::min(top, sp + kPrefetchLines * 64);
+  for (const char* line = sp; line < end; line += 64) __builtin_prefetch(line, 0, 3);
+  if (!cb->guarded)
+    for (std::size_t at = 0; at < kCanaryBytes; at += 64)
+      __builtin_prefetch(static_cast<const char*>(cb->stack_bottom) - kCanaryBytes + at, 0, 3);
+}
+
 // The stack Boost.Context sees is the whole slot but its top kCanaryBytes
 // (the canary of the stack above): its stack_context's sp is there, and its
 // size reaches down to the bottom of the stack (the canary included: it is

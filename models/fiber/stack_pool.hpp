@@ -196,6 +196,19 @@ class StackPool {
 
   // False when the fiber on `cb` has written into its stack's canary.
   static bool canary_intact(const ControlBlock* cb) noexcept;
+  // Prefetches what resuming the parked fiber on `cb` reads first (nothing
+  // if it has not started): the frames from its saved context up to the
+  // stack's top (the first kPrefetchLines of them when it is parked
+  // deeper) and, on an unguarded stack, the canary its next switch checks.
+  // Resuming a million fibers whose stacks went cold, one after the other,
+  // is otherwise a chain of cache misses each resume waits for.
+  static void prefetch_resume(const ControlBlock* cb) noexcept;
+  // Prefetches the lines of `cb` that prefetch_resume() reads.
+  static void prefetch_control(const ControlBlock* cb) noexcept {
+    __builtin_prefetch(cb, 0, 3);
+    __builtin_prefetch(&cb->stack_size, 0, 3);
+  }
+  static constexpr std::size_t kPrefetchLines = 16;
 
   // Where Boost.Context may build the fiber on `cb`'s stack: all of it but
   // the slot's top kCanaryBytes (the canary of the stack above).

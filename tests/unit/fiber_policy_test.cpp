@@ -99,6 +99,44 @@ TEST(RunQueue, AChainOfNextPicksIsBoundedSoTheQueueIsNotStarved) {
   EXPECT_EQ(picks, static_cast<int>(Queue::kNextStreak));
 }
 
+TEST(RunQueue, PeekForeseesTheNextTwoPicksAndTakesNothing) {
+  std::vector<QNode> n(Queue::kLocal + 3);
+  for (size_t i = 0; i < n.size(); ++i) n[i].id = static_cast<int>(i);
+  Queue q;
+  q.reserve(n.size());
+  EXPECT_EQ(q.peek(), nullptr);
+  // Every source in turn: `next`, the local queue, the global queue.
+  q.push(&n[0]);
+  q.push_global(&n[1]);
+  q.push_next(&n[2]);
+  std::vector<int> seen;
+  while (!q.empty()) {
+    const size_t size = q.size();
+    QNode* first = q.peek();
+    QNode* second = q.peek(1);
+    EXPECT_EQ(q.size(), size) << "peek takes nothing";
+    QNode* got = q.pop();
+    EXPECT_EQ(got, first);
+    EXPECT_EQ(q.peek(), second) << "after taking " << got->id;
+    seen.push_back(got->id);
+  }
+  EXPECT_EQ(seen, (std::vector<int>{2, 0, 1}));
+  EXPECT_EQ(q.peek(1), nullptr);
+  // After a spill, the local queue's head is mid-ring: peek(k) still names
+  // the k-th pop (up to the 61st pick, which serves the global queue first:
+  // the one case a peek misses).
+  for (auto& node : n) q.push(&node);
+  QNode* foreseen = q.peek(1);
+  for (int pick = 1; pick <= 50; ++pick) {  // the queue has made 3 picks before
+    QNode* first = q.peek();
+    if (pick > 1) {
+      EXPECT_EQ(first, foreseen) << "pick " << pick;
+    }
+    foreseen = q.peek(1);
+    EXPECT_EQ(q.pop(), first) << "pick " << pick;
+  }
+}
+
 // --- GoOrder: the reasons a fiber becomes runnable, mapped onto the queue -----
 // --- StealQueue: a worker's own queue in M:N mode -----------------------------
 using Steal = cmbench::fiber::StealQueue<QNode>;
