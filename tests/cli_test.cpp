@@ -330,6 +330,37 @@ TEST(MinTime, AShortCellRunsEnoughPassesAndStaysTheSameCell) {
   expect_bad_input("run --min-time nan", "--min-time");
 }
 
+// ab honours --min-time as run does, and both sides run the passes the
+// cell's first warm-up calibrated: a repetition of each does the same work.
+// Before, every ab repetition was one pass, whatever the preset's min-time.
+TEST(MinTime, ABRunsTheSamePassesOnBothSides) {
+  Scratch s("min-time-ab");
+  const std::string sel = std::string("ab --base ") + CMBENCH_BINARY + " --head " + CMBENCH_BINARY +
+                          " --workloads counter --models fiber --param units=2 --param increments=2000 "
+                          "--param mode=atomic --repetitions 2 ";
+  auto r = run_cmbench(sel + "--min-time 0.05 --out " + (s / "many"));
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  auto once = run_cmbench(sel + "--min-time 0 --out " + (s / "once"));
+  ASSERT_EQ(once.status, 0) << once.err << once.out;
+  int passes = 0;
+  for (const char* side : {"base", "head"}) {
+    const auto doc = read_json(s / ("many/" + std::string(side) + ".json"));
+    EXPECT_EQ(doc["options"]["min_time_s"], 0.05);
+    ASSERT_EQ(doc["cells"].size(), 1u);
+    const auto& cell = doc["cells"][0];
+    EXPECT_GT(cell["passes"].get<int>(), 1) << side;
+    if (passes == 0) passes = cell["passes"].get<int>();
+    EXPECT_EQ(cell["passes"], passes) << side << ": both sides run the same passes";
+    for (const auto& rep : cell["repetitions"]) {
+      EXPECT_EQ(rep["metrics"]["passes"], passes) << side;
+      EXPECT_EQ(rep["metrics"]["operations"].get<uint64_t>(), 4000u * static_cast<uint64_t>(passes)) << side;
+    }
+    EXPECT_EQ(read_json(s / ("once/" + std::string(side) + ".json"))["cells"][0]["passes"], 1) << side;
+  }
+  expect_bad_input(std::string("ab --base ") + CMBENCH_BINARY + " --head " + CMBENCH_BINARY + " --min-time -3",
+                   "--min-time: '-3' is not accepted; accepted: seconds from 0 to 60");
+}
+
 // Boost.Fiber's work_stealing can be set up once per process, so a
 // boost-fiber cell on two threads runs one pass per repetition whatever
 // --min-time asks. Before, its second pass failed ("work_stealing can be set

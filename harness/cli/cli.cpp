@@ -118,11 +118,12 @@ int cli_main(int argc, char** argv) {
       ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   run->add_option("--warmup", opt.warmup, "Discarded repetitions before them (-1: the preset's, 1)")
       ->check(CLI::Range(-1, 100));
-  run->add_option("--min-time", opt.min_time_s,
-                  fmt::format("The least a repetition's timed region lasts, in seconds: a cell whose one run "
-                              "of the workload is shorter runs it again in the same repetition, a number of "
-                              "passes calibrated once per cell from its warm-up (0: one pass; -1: the "
-                              "preset's, {} but quick and ci 0.01)", kDefaultMinTimeS))
+  const std::string min_time_help =
+      fmt::format("The least a repetition's timed region lasts, in seconds: a cell whose one run "
+                  "of the workload is shorter runs it again in the same repetition, a number of "
+                  "passes calibrated once per cell from its warm-up (0: one pass; -1: the "
+                  "preset's, {} but quick and ci 0.01)", kDefaultMinTimeS);
+  run->add_option("--min-time", opt.min_time_s, min_time_help)
       ->check(checked([](double v) { return check_min_time(v); }));
   run->add_option("--timeout", opt.timeout_s, "Seconds one repetition may take before it is killed")
       ->check(checked([](double v) { return check_timeout(v); }));
@@ -249,6 +250,9 @@ int cli_main(int argc, char** argv) {
       ->check(checked([](double v) { return check_repetitions(static_cast<int>(v)); }));
   ab->add_option("--warmup", ab_opt.warmup, "Discarded repetitions per side first (-1: the preset's)")
       ->check(CLI::Range(-1, 100));
+  ab->add_option("--min-time", ab_opt.min_time_s,
+                 min_time_help + "; both sides run the passes calibrated from the cell's first warm-up")
+      ->check(checked([](double v) { return check_min_time(v); }));
   ab->add_option("--timeout", ab_opt.timeout_s, "Seconds one repetition may take")
       ->check(checked([](double v) { return check_timeout(v); }));
   ab->add_option("--count", ab_opt.count, count_help)->check(CLI::IsMember({"instructions"}));

@@ -91,6 +91,7 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
   const bool pin = !counting && can_pin();
   const int reps = opt.repetitions >= 0 ? opt.repetitions : counting ? kCountRepetitions : preset.repetitions;
   const int warmup = opt.warmup >= 0 ? opt.warmup : counting ? kCountWarmup : preset.warmup;
+  const double min_time = counting ? 0 : opt.min_time_s >= 0 ? opt.min_time_s : preset.min_time_s;
   const std::string dir =
       opt.out_dir.empty()
           ? fmt::format("results/ab/{:%Y%m%d-%H%M%S}", fmt::localtime(std::time(nullptr)))
@@ -100,6 +101,7 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
   const nlohmann::json options = {{"preset", opt.sel.preset},
                                   {"repetitions", reps},
                                   {"warmup", warmup},
+                                  {"min_time_s", min_time},
                                   {"timeout_s", opt.timeout_s},
                                   {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
                                   {"ab", {{"base", opt.base}, {"head", opt.head}, {"order", "random pairs"}, {"seed", seed}}}};
@@ -128,6 +130,10 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
     const Cell& cell = cells[i];
     std::array<CellResult, 2> r;
     std::array<bool, 2> good = {true, true};
+    // As run calibrates them (run.cpp), from the first warm-up that is ok,
+    // whichever side ran it; both sides then run the same passes.
+    int passes = 1;
+    bool calibrated = !passes_in_process(*cell.entry, cell.params);
     // Repetition k of each side is a pair, in an order drawn per pair
     // (base_first_in_pairs, ab.hpp says why). Warm-ups are pairs too.
     const int total = warmup + reps;
@@ -143,18 +149,25 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
         r[side].pinned = req.pin;
         req.executable = sides[side].binary;
         req.count_instructions = counting;
+        req.passes = passes;
         auto rep = run_repetition(req);
         if (rep.interrupted) {
           interrupted = true;
           break;
         }
         good[side] = rep.outcome == Outcome::ok;
+        if (k < warmup && good[side] && !calibrated) {
+          passes = passes_for(min_time, rep.metrics.value(metrics::wall_s.name, 0.0), rep.elapsed_s,
+                              opt.timeout_s);
+          calibrated = true;
+        }
         (k < warmup ? r[side].warmups : r[side].reps).push_back(std::move(rep));
       }
     }
     if (interrupted) break;
     for (size_t side = 0; side < 2; ++side) {
       r[side].cell = &cell;
+      r[side].passes = passes;
       const auto& bt = sides[side].doc["context"]["build_type"];
       finish_cell(r[side], bt.is_string() ? bt.get<std::string>() : std::string());
       sides[side].doc["cells"].push_back(to_json(r[side]));

@@ -25,6 +25,10 @@ struct AbOptions {
   Selection sel = ci_selection();
   int repetitions = -1;  // -1: the preset's
   int warmup = -1;
+  // --min-time, as run's (-1: the preset's): the passes are calibrated once
+  // per cell, from its first warm-up, and both sides run that many, so that
+  // a repetition of each does the same work.
+  double min_time_s = -1;
   double timeout_s = 120;
   std::string count;           // --count: "" (timed) or "instructions" (under Valgrind)
   std::string out_dir;         // default: results/ab/<timestamp>
