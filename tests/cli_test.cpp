@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "harness/driver/run.hpp"
 #include "harness_support.hpp"
 
 namespace cmbench {
@@ -328,6 +329,42 @@ TEST(MinTime, AShortCellRunsEnoughPassesAndStaysTheSameCell) {
   }
   expect_bad_input("run --min-time -3", "--min-time: '-3' is not accepted; accepted: seconds from 0 to 60");
   expect_bad_input("run --min-time nan", "--min-time");
+}
+
+// A cell whose figure is N fresh units (spawn) runs its passes each in a
+// fresh cell process, added up into the repetition: its units stay fresh,
+// its memory per unit is one process's N. run and ab alike.
+TEST(MinTime, SpawnRunsItsPassesInFreshProcesses) {
+  Scratch s("min-time-fresh");
+  const std::string sel = "--workloads spawn --models fiber,go --param units=10 --param threads=1 "
+                          "--param gomaxprocs=1 --repetitions 2 ";
+  auto r = run_cmbench("run " + sel + "--min-time 0.05 --out " + (s / "many.json"));
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  auto ab = run_cmbench(std::string("ab --base ") + CMBENCH_BINARY + " --head " + CMBENCH_BINARY + " " + sel +
+                        "--min-time 0.05 --out " + (s / "ab"));
+  ASSERT_EQ(ab.status, 0) << ab.err << ab.out;
+  auto once = run_cmbench("run " + sel + "--min-time 0 --out " + (s / "once.json"));
+  ASSERT_EQ(once.status, 0) << once.err << once.out;
+  for (const std::string file : {"many.json", "ab/base.json", "ab/head.json"}) {
+    const auto doc = read_json(s / file);
+    ASSERT_EQ(doc["cells"].size(), 2u) << file;
+    for (const auto& cell : doc["cells"]) {
+      EXPECT_EQ(cell["outcome"], "ok") << file << " " << cell["name"];
+      const int passes = cell["passes"].get<int>();
+      EXPECT_GT(passes, 1) << file << " " << cell["name"];
+      EXPECT_LE(passes, kMaxProcessPasses);
+      for (const auto& rep : cell["repetitions"]) {
+        const auto& m = rep["metrics"];
+        EXPECT_EQ(m["passes"], passes);
+        EXPECT_EQ(m["operations"].get<uint64_t>(), 10u * static_cast<uint64_t>(passes)) << cell["name"];
+        EXPECT_NEAR(m["ns_per_op"].get<double>() * m["operations"].get<double>(), m["wall_s"].get<double>() * 1e9,
+                    1.0);
+        // One process's ten units, not ten times the passes.
+        EXPECT_EQ(m["memory_units"], 10u) << cell["name"];
+      }
+    }
+  }
+  for (const auto& cell : read_json(s / "once.json")["cells"]) EXPECT_EQ(cell["passes"], 1) << cell["name"];
 }
 
 // ab honours --min-time as run does, and both sides run the passes the

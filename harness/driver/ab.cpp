@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ctime>
@@ -132,8 +133,8 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
     std::array<bool, 2> good = {true, true};
     // As run calibrates them (run.cpp), from the first warm-up that is ok,
     // whichever side ran it; both sides then run the same passes.
-    int passes = 1;
-    bool calibrated = !passes_in_process(*cell.entry, cell.params);
+    int passes = 1, process_passes = 1;
+    bool calibrated = false;
     // Repetition k of each side is a pair, in an order drawn per pair
     // (base_first_in_pairs, ab.hpp says why). Warm-ups are pairs too.
     const int total = warmup + reps;
@@ -150,15 +151,15 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
         req.executable = sides[side].binary;
         req.count_instructions = counting;
         req.passes = passes;
-        auto rep = run_repetition(req);
+        auto rep = run_passes(req, process_passes);
         if (rep.interrupted) {
           interrupted = true;
           break;
         }
         good[side] = rep.outcome == Outcome::ok;
         if (k < warmup && good[side] && !calibrated) {
-          passes = passes_for(min_time, rep.metrics.value(metrics::wall_s.name, 0.0), rep.elapsed_s,
-                              opt.timeout_s);
+          calibrate_passes(cell, rep, min_time, opt.timeout_s, req, process_passes);
+          passes = req.passes;
           calibrated = true;
         }
         (k < warmup ? r[side].warmups : r[side].reps).push_back(std::move(rep));
@@ -167,7 +168,7 @@ int run_ab(const AbOptions& opt, const std::vector<std::string>& argv,
     if (interrupted) break;
     for (size_t side = 0; side < 2; ++side) {
       r[side].cell = &cell;
-      r[side].passes = passes;
+      r[side].passes = std::max(passes, process_passes);
       const auto& bt = sides[side].doc["context"]["build_type"];
       finish_cell(r[side], bt.is_string() ? bt.get<std::string>() : std::string());
       sides[side].doc["cells"].push_back(to_json(r[side]));

@@ -119,6 +119,85 @@ int passes_for(double min_time_s, double pass_s, double elapsed_s, double timeou
   return static_cast<int>(std::clamp(std::min(wanted, fits), 1.0, static_cast<double>(kMaxPasses)));
 }
 
+RepetitionResult add_process_passes(std::vector<RepetitionResult> parts) {
+  if (parts.empty()) throw std::invalid_argument("add_process_passes: no passes");
+  RepetitionResult out = std::move(parts.front());  // its notes and memory per unit
+  const size_t n = parts.size();
+  if (n == 1) return out;
+  double wall = 0, user = 0, sys = 0, loop = 0, peak = 0;
+  uint64_t ops = 0, voluntary = 0, involuntary = 0;
+  double elapsed = 0, stopped = 0;
+  nlohmann::json rusage = nlohmann::json::object();
+  for (size_t k = 0; k < n; ++k) {
+    const RepetitionResult& p = k == 0 ? out : parts[k];
+    const nlohmann::json& m = p.metrics;
+    if (m.contains(metrics::latency_ns.name))
+      throw std::invalid_argument("add_process_passes: a latency histogram's percentiles cannot be added up");
+    wall += m.value(metrics::wall_s.name, 0.0);
+    ops += m.value(metrics::operations.name, uint64_t{0});
+    user += m.value(metrics::cpu_user_s.name, 0.0);
+    sys += m.value(metrics::cpu_sys_s.name, 0.0);
+    voluntary += m.value(metrics::ctx_voluntary.name, uint64_t{0});
+    involuntary += m.value(metrics::ctx_involuntary.name, uint64_t{0});
+    loop += m.value(metrics::ref_loop_ns.name, 0.0);
+    peak = std::max(peak, m.value(metrics::memory_peak_bytes.name, 0.0));
+    elapsed += p.elapsed_s;
+    stopped += p.stopped_s;
+    for (const auto& [key, value] : p.cell_rusage.items())
+      rusage[key] = rusage.value(key, 0.0) + value.get<double>();
+  }
+  // A workload's own metrics (any the harness does not write) are the last
+  // pass's.
+  for (const auto& [name, value] : parts.back().metrics.items()) {
+    const metrics::Metric* known = metrics::find(name);
+    if (!known || !metrics::reserved(*known)) out.metrics[name] = value;
+  }
+  nlohmann::json& m = out.metrics;
+  const double per = ops ? static_cast<double>(ops) : 1.0;
+  m[metrics::wall_s.name] = wall;
+  m[metrics::operations.name] = ops;
+  m[metrics::passes.name] = n;
+  m[metrics::ops_per_s.name] = wall > 0 ? static_cast<double>(ops) / wall : 0.0;
+  m[metrics::ns_per_op.name] = ops ? wall * 1e9 / per : 0.0;
+  m[metrics::cpu_user_s.name] = user;
+  m[metrics::cpu_sys_s.name] = sys;
+  m[metrics::ctx_voluntary.name] = voluntary;
+  m[metrics::ctx_involuntary.name] = involuntary;
+  m[metrics::cpu_ns_per_op.name] = (user + sys) * 1e9 / per;
+  m[metrics::ctx_per_op.name] = static_cast<double>(voluntary + involuntary) / per;
+  if (m.contains(metrics::ref_loop_ns.name)) m[metrics::ref_loop_ns.name] = loop / static_cast<double>(n);
+  if (m.contains(metrics::memory_peak_bytes.name)) m[metrics::memory_peak_bytes.name] = peak;
+  out.cell_rusage = rusage;
+  out.elapsed_s = elapsed;
+  out.stopped_s = stopped;
+  return out;
+}
+
+void calibrate_passes(const Cell& cell, const RepetitionResult& first, double min_time_s, double timeout_s,
+                      RepetitionRequest& req, int& process_passes) {
+  const int passes =
+      passes_for(min_time_s, first.metrics.value(metrics::wall_s.name, 0.0), first.elapsed_s, timeout_s);
+  if (passes_in_process(*cell.entry, cell.params))
+    req.passes = passes;
+  else if (passes_in_fresh_processes(*cell.entry, cell.params))
+    process_passes = std::min(passes, kMaxProcessPasses);
+}
+
+RepetitionResult run_passes(const RepetitionRequest& req, int process_passes) {
+  if (process_passes <= 1) return run_repetition(req);
+  std::vector<RepetitionResult> parts;
+  parts.reserve(static_cast<size_t>(process_passes));
+  for (int k = 0; k < process_passes; ++k) {
+    RepetitionResult r = run_repetition(req);
+    if (r.interrupted || r.outcome != Outcome::ok) {
+      r.message = fmt::format("pass {} of {} (each in a fresh process): {}", k + 1, process_passes, r.message);
+      return r;
+    }
+    parts.push_back(std::move(r));
+  }
+  return add_process_passes(std::move(parts));
+}
+
 std::string check_count(const std::string& count, const std::vector<Cell>& cells) {
   if (count.empty()) return "";
   if (count != kCountInstructions)
@@ -379,18 +458,18 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     // Calibrated once per cell, from its first warm-up (one pass); with
     // --warmup 0 there is nothing to calibrate from, and every repetition
     // runs one pass, as asked.
+    int process_passes = 1;
     for (int w = 0; w < warmup_of(cell) && good && !g_interrupted; ++w) {
       show("warm-up");
-      r.warmups.push_back(run_repetition(req));
+      r.warmups.push_back(run_passes(req, process_passes));
       const RepetitionResult& first = r.warmups.back();
       good = first.outcome == Outcome::ok;
-      if (good && w == 0 && passes_in_process(*cell.entry, cell.params))
-        req.passes = r.passes =
-            passes_for(min_time, first.metrics.value(metrics::wall_s.name, 0.0), first.elapsed_s, opt.timeout_s);
+      if (good && w == 0) calibrate_passes(cell, first, min_time, opt.timeout_s, req, process_passes);
+      r.passes = std::max(req.passes, process_passes);
     }
     for (int k = 0; k < cell_reps && good && !g_interrupted; ++k) {
       show(fmt::format("{}/{}", k + 1, cell_reps));
-      r.reps.push_back(run_repetition(req));
+      r.reps.push_back(run_passes(req, process_passes));
       good = r.reps.back().outcome == Outcome::ok;
     }
     // A cell interrupted before all its repetitions ran is not recorded:

@@ -13,6 +13,9 @@
 
 namespace cmbench {
 
+struct RepetitionRequest;
+struct RepetitionResult;
+
 struct RunOptions {
   Selection sel;
   int repetitions = -1;  // -1: the preset's
@@ -83,6 +86,35 @@ inline constexpr int kMaxPasses = 10000;
 // never so many that the repetition would take more than half of
 // `timeout_s`. 1 when min_time_s is 0 or one pass is long enough.
 int passes_for(double min_time_s, double pass_s, double elapsed_s, double timeout_s);
+
+// The most fresh cell processes one repetition runs, one pass each, for a
+// cell whose passes cannot share a process (passes_in_fresh_processes):
+// each costs a process start (about 5 ms on the development VM), so these
+// are many fewer than kMaxPasses.
+inline constexpr int kMaxProcessPasses = 20;
+
+// Calibrates a cell's passes from its first warm-up (`first`, one pass):
+// passes in its process (req.passes) where the cell allows them, else in
+// fresh processes (`process_passes`, at most kMaxProcessPasses) where it
+// allows those, else one.
+void calibrate_passes(const Cell& cell, const RepetitionResult& first, double min_time_s, double timeout_s,
+                      RepetitionRequest& req, int& process_passes);
+
+// One repetition of req's cell: req.passes passes in one cell process, or,
+// with `process_passes` above 1, that many cell processes of one pass each
+// (req.passes must then be 1), added up (add_process_passes). The first
+// pass that is not ok ends the repetition with its outcome, its message
+// saying which pass it was.
+RepetitionResult run_passes(const RepetitionRequest& req, int process_passes);
+// One repetition from passes that each ran in a fresh process, all ok: the
+// timed regions, operations, CPU time and context switches (and the cell
+// processes' rusage, time and stops) added up, and the per-operation
+// figures made again from the sums, as Probe does within a process; the
+// speed loop's time their mean, the memory peak their highest; memory per
+// unit the first pass's (each describes N fresh units), a workload's own
+// metrics the last's, as within a process. Throws std::invalid_argument
+// for a latency histogram (percentiles do not add up) or no parts.
+RepetitionResult add_process_passes(std::vector<RepetitionResult> parts);
 
 // `cmbench run`. Exit status: 0 when every cell passes (outcome_passes), 1
 // when some cell does not, 2 bad input, 3 the results file could not be

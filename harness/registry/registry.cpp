@@ -141,6 +141,10 @@ bool passes_in_process(const Entry& entry, const Params& params) {
   return params.u(m.workers_param) == 1;
 }
 
+bool passes_in_fresh_processes(const Entry& entry, const Params& params) {
+  return entry.workload->passes_in_fresh_processes && !passes_in_process(entry, params);
+}
+
 const Entry* find_entry(const std::string& workload, const std::string& model) {
   for (const auto& e : all_entries())
     if (e.workload->name == workload && e.model->name == model) return &e;

@@ -90,8 +90,15 @@ struct WorkloadSpec {
   // recycled ones. Go keeps a dead goroutine and its stack for the next one,
   // and spawn/go/units:1000 fell from 2.8 us to 0.36 us per goroutine in a
   // second pass while spawn/fiber stayed at 4.9-5.3 us; such a cell runs one
-  // pass of N per repetition whatever --min-time asks.
+  // pass of N per process (but see passes_in_fresh_processes).
   bool passes_in_process = true;
+  // Whether such a workload's passes (passes_in_process false) may each run
+  // in a fresh cell process instead, their timed regions, operations, CPU
+  // time and context switches added up into one repetition (run_passes(),
+  // harness/driver/run.hpp): its units are then fresh in every pass. Only
+  // for a workload that records no latency histogram, whose percentiles
+  // could not be added up (spawn, skynet; not echo).
+  bool passes_in_fresh_processes = false;
   // Whether the implementations start threads or processes of their own
   // beside the model's units (echo's and idle's load generator, blocking's
   // offload pool). Such a cell is not pinned to one CPU (run --pin): they would
@@ -259,6 +266,9 @@ const ModelInfo& add_model(ModelInfo model, const std::vector<std::pair<const Wo
 // process: the workload allows it (WorkloadSpec::passes_in_process), and
 // the model can set up its workers again (ModelInfo::workers_set_up_once).
 bool passes_in_process(const Entry& entry, const Params& params);
+// Whether, not in the process, run --min-time may run them each in a fresh
+// cell process (WorkloadSpec::passes_in_fresh_processes).
+bool passes_in_fresh_processes(const Entry& entry, const Params& params);
 
 // The workload's and the model's parameters together, workload first.
 std::vector<ParamDef> cell_param_defs(const Entry& entry);

@@ -4,6 +4,7 @@
 
 #include "harness/cell/probe.hpp"
 #include "harness/driver/run.hpp"
+#include "harness/sandbox/runner.hpp"
 
 namespace cmbench {
 namespace {
@@ -87,6 +88,56 @@ TEST(Passes, OneRoundIsWhatAProbeAlwaysReported) {
   EXPECT_EQ(m["operations"], 500u);
   EXPECT_EQ(m["latency_ns"]["count"], 4u);
   EXPECT_EQ(m["memory_units"], 3u);
+}
+
+// A cell whose passes cannot share a process (spawn, skynet) runs each in a
+// fresh one, and the repetition adds them up as a probe adds its passes.
+TEST(Passes, PassesInFreshProcessesAddUpAsAProbesDo) {
+  std::vector<RepetitionResult> parts;
+  for (int k = 0; k < 3; ++k) {
+    Probe probe;
+    one_pass(probe, 1000, 0, 0, 7 + k);  // no latency samples, as in spawn
+    probe.metric("workload_figure", 10.0 + k);
+    RepetitionResult r;
+    r.outcome = Outcome::ok;
+    r.metrics = probe.metrics();
+    r.metrics["wall_s"] = 0.001 * (k + 1);  // 1, 2 and 3 ms
+    r.metrics["cpu_user_s"] = 0.0005;
+    r.metrics["cpu_sys_s"] = 0.0005 * k;
+    r.metrics["ctx_voluntary"] = k;
+    r.metrics["ctx_involuntary"] = 1;
+    r.metrics["ref_loop_ns"] = 1000.0 * (k + 1);
+    r.metrics["memory_peak_bytes"] = k == 1 ? 9000.0 : 8000.0;
+    r.cell_rusage = {{"cpu_user_s", 0.01}, {"ctx_voluntary", 2}};
+    r.elapsed_s = 0.005;
+    r.notes = {{"pass", k}};
+    parts.push_back(std::move(r));
+  }
+  const RepetitionResult sum = add_process_passes(parts);
+  const auto& m = sum.metrics;
+  EXPECT_EQ(sum.outcome, Outcome::ok);
+  EXPECT_EQ(m["passes"], 3);
+  EXPECT_EQ(m["operations"], 3000u);
+  EXPECT_DOUBLE_EQ(m["wall_s"].get<double>(), 0.006);
+  EXPECT_DOUBLE_EQ(m["ns_per_op"].get<double>(), 2000.0);  // 6 ms over 3,000
+  EXPECT_DOUBLE_EQ(m["ops_per_s"].get<double>(), 500000.0);
+  EXPECT_DOUBLE_EQ(m["cpu_ns_per_op"].get<double>(), (0.0015 + 0.0015) * 1e9 / 3000);
+  EXPECT_EQ(m["ctx_voluntary"], 3u);
+  EXPECT_EQ(m["ctx_involuntary"], 3u);
+  EXPECT_DOUBLE_EQ(m["ctx_per_op"].get<double>(), 6.0 / 3000);
+  EXPECT_DOUBLE_EQ(m["ref_loop_ns"].get<double>(), 2000.0);  // their mean
+  EXPECT_DOUBLE_EQ(m["memory_peak_bytes"].get<double>(), 9000.0);  // the highest
+  EXPECT_EQ(m["memory_units"], 7u) << "memory per unit is the first pass's";
+  EXPECT_EQ(m["workload_figure"], 12.0) << "a workload's own metric is the last pass's";
+  EXPECT_EQ(sum.notes["pass"], 0);
+  EXPECT_DOUBLE_EQ(sum.elapsed_s, 0.015);
+  EXPECT_DOUBLE_EQ(sum.cell_rusage["cpu_user_s"].get<double>(), 0.03);
+  EXPECT_DOUBLE_EQ(sum.cell_rusage["ctx_voluntary"].get<double>(), 6.0);
+  // One part is itself; none, or latency percentiles, cannot be added up.
+  EXPECT_EQ(add_process_passes({parts[1]}).metrics, parts[1].metrics);
+  EXPECT_THROW(add_process_passes({}), std::invalid_argument);
+  parts[2].metrics["latency_ns"] = {{"count", 4}, {"p50", 100}};
+  EXPECT_THROW(add_process_passes(parts), std::invalid_argument);
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ const WorkloadSpec& spec() {
       .smoke = {{"units", {"1", "10", "500"}}},
       .memory_per_unit = true,
       .passes_in_process = false,  // N fresh units is the figure (registry.hpp)
+      .passes_in_fresh_processes = true,  // no latency histogram: passes add up
   };
   return s;
 }
