@@ -266,8 +266,9 @@ const ModelInfo& add_model(ModelInfo model, const std::vector<std::pair<const Wo
 // process: the workload allows it (WorkloadSpec::passes_in_process), and
 // the model can set up its workers again (ModelInfo::workers_set_up_once).
 bool passes_in_process(const Entry& entry, const Params& params);
-// Whether, not in the process, run --min-time may run them each in a fresh
-// cell process (WorkloadSpec::passes_in_fresh_processes).
+// Whether run --min-time runs this cell's passes each in a fresh cell
+// process instead: the workload allows it
+// (WorkloadSpec::passes_in_fresh_processes) and passes_in_process() is false.
 bool passes_in_fresh_processes(const Entry& entry, const Params& params);
 
 // The workload's and the model's parameters together, workload first.
