@@ -364,7 +364,8 @@ TEST(MinTime, SpawnRunsItsPassesInFreshProcesses) {
       }
     }
   }
-  for (const auto& cell : read_json(s / "once.json")["cells"]) EXPECT_EQ(cell["passes"], 1) << cell["name"];
+  const auto one = read_json(s / "once.json");  // named: a range-for over a temporary's member outlives it
+  for (const auto& cell : one["cells"]) EXPECT_EQ(cell["passes"], 1) << cell["name"];
 }
 
 // ab honours --min-time as run does, and both sides run the passes the
