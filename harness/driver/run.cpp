@@ -121,15 +121,13 @@ int passes_for(double min_time_s, double pass_s, double elapsed_s, double timeou
 
 RepetitionResult add_process_passes(std::vector<RepetitionResult> parts) {
   if (parts.empty()) throw std::invalid_argument("add_process_passes: no passes");
-  RepetitionResult out = std::move(parts.front());  // its notes and memory per unit
   const size_t n = parts.size();
-  if (n == 1) return out;
+  if (n == 1) return std::move(parts.front());
   double wall = 0, user = 0, sys = 0, loop = 0, peak = 0;
   uint64_t ops = 0, voluntary = 0, involuntary = 0;
   double elapsed = 0, stopped = 0;
   nlohmann::json rusage = nlohmann::json::object();
-  for (size_t k = 0; k < n; ++k) {
-    const RepetitionResult& p = k == 0 ? out : parts[k];
+  for (const RepetitionResult& p : parts) {
     const nlohmann::json& m = p.metrics;
     if (m.contains(metrics::latency_ns.name))
       throw std::invalid_argument("add_process_passes: a latency histogram's percentiles cannot be added up");
@@ -146,6 +144,7 @@ RepetitionResult add_process_passes(std::vector<RepetitionResult> parts) {
     for (const auto& [key, value] : p.cell_rusage.items())
       rusage[key] = rusage.value(key, 0.0) + value.get<double>();
   }
+  RepetitionResult out = std::move(parts.front());  // its notes and memory per unit
   // A workload's own metrics (any the harness does not write) are the last
   // pass's.
   for (const auto& [name, value] : parts.back().metrics.items()) {

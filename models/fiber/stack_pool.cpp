@@ -311,10 +311,10 @@ void StackPool::prefetch_resume(const ControlBlock* cb) noexcept {
   std::memcpy(&sp, static_cast<const void*>(&cb->ctx), sizeof sp);
   if (!sp || !cb->stack_bottom) return;
   const char* top = static_cast<const char*>(cb->stack_bottom) + cb->stack_size;
-  const char* end = std::min(top, sp + kPrefetchLines * 64);
-  for (const char* line = sp; line < end; line += 64) __builtin_prefetch(line, 0, 3);
+  const char* end = std::min(top, sp + kPrefetchLines * kCacheLine);
+  for (const char* line = sp; line < end; line += kCacheLine) __builtin_prefetch(line, 0, 3);
   if (!cb->guarded)
-    for (std::size_t at = 0; at < kCanaryBytes; at += 64)
+    for (std::size_t at = 0; at < kCanaryBytes; at += kCacheLine)
       __builtin_prefetch(static_cast<const char*>(cb->stack_bottom) - kCanaryBytes + at, 0, 3);
 }
 

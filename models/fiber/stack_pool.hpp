@@ -209,6 +209,7 @@ class StackPool {
     __builtin_prefetch(&cb->stack_size, 0, 3);
   }
   static constexpr std::size_t kPrefetchLines = 16;
+  static constexpr std::size_t kCacheLine = 64;
 
   // Where Boost.Context may build the fiber on `cb`'s stack: all of it but
   // the slot's top kCanaryBytes (the canary of the stack above).
