@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/futex.hpp"
 #include "harness/cell/probe.hpp"
 #include "models/fiber/scheduler.hpp"
 
@@ -139,9 +140,11 @@ void Scheduler::run_worker(Worker& w) {
       continue;
     }
     lock_.unlock();
-    // A futex wait; any wake after `seen` was read (under the lock) returns
-    // at once, so no wake-up is lost between the unlock and the wait.
-    wake_seq_.wait(seen, std::memory_order_acquire);
+    // A futex wait (harness/cell/futex.hpp: not std::atomic::wait, which
+    // yields the thread 4 times first); any wake after `seen` was read (under
+    // the lock) returns at once, so no wake-up is lost between the unlock and
+    // the wait.
+    futex_wait(wake_seq_, seen);
     lock_.lock();
     idle_.fetch_sub(1, std::memory_order_relaxed);
     lock_.unlock();
@@ -160,12 +163,12 @@ void Scheduler::run_from_loop(Worker& w, ControlBlock* next) {
 
 void Scheduler::wake_one() noexcept {
   wake_seq_.fetch_add(1, std::memory_order_release);
-  wake_seq_.notify_one();
+  futex_wake(wake_seq_, 1);
 }
 
 void Scheduler::wake_all() noexcept {
   wake_seq_.fetch_add(1, std::memory_order_release);
-  wake_seq_.notify_all();
+  futex_wake(wake_seq_, kFutexWakeAll);
 }
 
 // A fiber went on this worker's own queue: if a worker sleeps and none is

@@ -31,7 +31,8 @@
 // it matters — one FUTEX_WAKE per notify that has a sleeper to wake, one
 // FUTEX_WAIT per sleep — and no spinning (std::atomic::wait in libstdc++ 12
 // spins and calls sched_yield before it sleeps, which would change the
-// context switches and CPU time the thread model is measured by).
+// context switches and CPU time the thread model is measured by; the calls
+// are harness/cell/futex.hpp's).
 //
 // What it does not do by itself: know whether a notify_one() is needed.
 // glibc's condition variable counts its waiters and the signals already sent
@@ -39,15 +40,11 @@
 // returns in user space; this Condition makes a FUTEX_WAKE system call per
 // notify. BoundedQueue keeps those counts itself, under its mutex, and
 // notifies only a waiter not yet notified (bounded_queue.hpp, Waiters).
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
-#include <climits>
 #include <cstdint>
 #include <mutex>
+
+#include "harness/cell/futex.hpp"
 
 namespace cmbench::models::thread {
 
@@ -72,26 +69,22 @@ class Condition {
   void wait(std::unique_lock<std::mutex>& lock) {
     const uint32_t seen = seq_.load(std::memory_order_relaxed);
     lock.unlock();
-    futex(FUTEX_WAIT_PRIVATE, seen);
+    // Returns at once when the word changed, early on a signal: either way
+    // the caller re-checks its predicate under the mutex.
+    futex_wait(seq_, seen);
     lock.lock();
   }
 
   void notify_one() noexcept { notify(1); }
-  void notify_all() noexcept { notify(INT_MAX); }
+  void notify_all() noexcept { notify(kFutexWakeAll); }
 
  private:
   void notify(int waiters) noexcept {
     seq_.fetch_add(1, std::memory_order_release);
-    futex(FUTEX_WAKE_PRIVATE, static_cast<uint32_t>(waiters));
-  }
-  // FUTEX_WAIT returns EAGAIN when the word changed, EINTR on a signal:
-  // either way the caller re-checks its predicate under the mutex.
-  void futex(int op, uint32_t value) noexcept {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&seq_), op, value, nullptr, nullptr, 0);
+    futex_wake(seq_, waiters);
   }
 
   std::atomic<uint32_t> seq_{0};
-  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 };
 
 }  // namespace cmbench::models::thread
