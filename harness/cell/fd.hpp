@@ -6,8 +6,11 @@
 // close() is never retried on EINTR, here or at any call site: on Linux the
 // descriptor is gone once close() returns, even with an error, and a retry
 // could close a descriptor another thread has just been given.
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdint>
 #include <utility>
 
 #include "harness/cell/errors.hpp"
@@ -53,5 +56,33 @@ class Fd {
  private:
   int fd_ = -1;
 };
+
+// Grows this process's descriptor table, now, to hold `count` descriptors
+// (0 to count - 1), so that opening them later does not grow it. Call it
+// before the timed region of a cell that opens many descriptors (echo's and
+// idle's connections). Why: the kernel doubles the table as descriptors are
+// opened (expand_fdtable), and when the table is shared by several threads
+// each doubling waits for an RCU grace period (synchronize_rcu). On the
+// 2-core development VM a doubling to 256, 512, 1,024, 2,048 and 4,096
+// descriptors took 20, 24, 32, 8 and 16 ms with a second thread, and 2 to
+// 8 us without one: a multi-threaded server accepting 1,000 connections
+// paid 50 ms or more of sleeping inside its timed region, a single-threaded
+// one nothing, which no concurrency model causes. Go's runtime always has
+// several threads, so cmbench-go sizes its table the same way
+// (workloads/echo/go.go, reserveDescriptorTable).
+//
+// A best effort: when `count` is above RLIMIT_NOFILE the table is not grown
+// (the caller's own limit check or the model's EMFILE says what happens), and
+// the table never shrinks, so growing it again costs nothing.
+inline void reserve_descriptor_table(uint64_t count) noexcept {
+  if (count == 0 || count > static_cast<uint64_t>(INT_MAX)) return;
+  const int any = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (any < 0) return;
+  // A copy at the lowest free descriptor at or above count - 1: the table
+  // now reaches it.
+  const int high = ::fcntl(any, F_DUPFD_CLOEXEC, static_cast<int>(count - 1));
+  if (high >= 0) ::close(high);
+  ::close(any);
+}
 
 }  // namespace cmbench

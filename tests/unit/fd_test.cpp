@@ -5,9 +5,13 @@
 // with EBADF.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
 #include <utility>
 
 #include "harness/cell/errors.hpp"
@@ -120,6 +124,46 @@ TEST(Fd, CloseReportsErrno) {
     EXPECT_EQ(e.err(), EBADF);
   }
   EXPECT_FALSE(w);
+}
+
+// reserve_descriptor_table: the process's descriptor table (FDSize in
+// /proc/self/status) holds the count asked for at once, no descriptor is
+// left open by it, and a count the limit cannot hold changes nothing.
+uint64_t fd_table_size() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t size = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "FDSize: %" SCNu64, &size) == 1) break;
+  std::fclose(f);
+  return size;
+}
+
+int open_count() {
+  int n = 0;
+  for (int fd = 0; fd < 65536; ++fd) n += is_open(fd);
+  return n;
+}
+
+TEST(Fd, ReserveDescriptorTableGrowsItToHoldTheCountAtOnce) {
+  const uint64_t before = fd_table_size();
+  ASSERT_GT(before, 0u) << "no FDSize in /proc/self/status";
+  rlimit lim{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+  const uint64_t want = before * 4;
+  if (lim.rlim_cur < want) GTEST_SKIP() << "RLIMIT_NOFILE " << lim.rlim_cur << " is below " << want;
+  const int open_before = open_count();
+  cmbench::reserve_descriptor_table(want);
+  EXPECT_GE(fd_table_size(), want);
+  EXPECT_EQ(open_count(), open_before);
+
+  // Above the limit: nothing grows, nothing throws.
+  const uint64_t now = fd_table_size();
+  cmbench::reserve_descriptor_table(static_cast<uint64_t>(lim.rlim_cur) * 4 + 1);
+  cmbench::reserve_descriptor_table(0);
+  EXPECT_EQ(fd_table_size(), now);
+  EXPECT_EQ(open_count(), open_before);
 }
 
 }  // namespace

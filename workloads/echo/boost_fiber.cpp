@@ -64,7 +64,7 @@ namespace {
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
   auto salloc = bf::stack_allocator(params.u("stack_size"));
-  raise_fd_limit();
+  raise_fd_limit(connections);
   asio::io_context io(1);
   // Keeps run_one() and poll() from ever finding the io_context out of work
   // (which would stop it): the poller decides when to end.

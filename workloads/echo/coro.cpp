@@ -60,7 +60,7 @@ rt::Task<> watcher(Server& server, LoadGen& gen, Probe& probe, Verdict& verdict,
 
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
-  raise_fd_limit();
+  raise_fd_limit(connections);
   asio::io_context io(1);
   uint16_t port = 0;
   tcp::acceptor acceptor(io, tcp::v4(),

@@ -51,7 +51,7 @@ namespace {
 
 void run(const Params& params, Probe& probe) {
   const uint64_t connections = params.u("connections");
-  raise_fd_limit();
+  raise_fd_limit(connections);
   rt::Scheduler sched(params.u("stack_size"), static_cast<unsigned>(params.u("threads")));
   uint16_t port = 0;
   net::Socket listener = net::listen_loopback(sched, kBacklog(connections), port);

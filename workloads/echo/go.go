@@ -242,7 +242,9 @@ func (g *loadgen) finish(p Params, probe *Probe) (Verdict, error) {
 	return pass(), nil
 }
 
-func raiseFdLimit() (uint64, error) {
+// raiseFdLimit is echo::raise_fd_limit: RLIMIT_NOFILE to its hard limit,
+// and a descriptor table that holds the connections.
+func raiseFdLimit(connections uint64) (uint64, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, errorFrom("getrlimit(RLIMIT_NOFILE)", err)
@@ -253,6 +255,7 @@ func raiseFdLimit() (uint64, error) {
 			return 0, &SystemError{"setrlimit(RLIMIT_NOFILE): " + err.Error(), errnoOf(err)}
 		}
 	}
+	reserveDescriptorTable(connections + 64)
 	return lim.Cur, nil
 }
 
@@ -357,7 +360,7 @@ func init() {
 }
 
 func runEcho(p Params, probe *Probe) error {
-	if _, err := raiseFdLimit(); err != nil {
+	if _, err := raiseFdLimit(p.U("connections")); err != nil {
 		return err
 	}
 	faults, err := serverIOFaults("echo/go")

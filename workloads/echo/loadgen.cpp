@@ -728,7 +728,7 @@ int loadgen_main(int argc, char** argv) {
   res = Result{};
   bool report = true;
   try {
-    res.fd_limit = raise_fd_limit();
+    res.fd_limit = raise_fd_limit(cfg.connections);
     Generator gen(cfg, res);
     report = gen.run();
   } catch (const std::exception& e) {

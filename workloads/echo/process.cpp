@@ -46,7 +46,7 @@ namespace {
 
 void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
-  raise_fd_limit();
+  raise_fd_limit(connections);
   uint16_t port = 0;
   Fd listener(listen_loopback(kBacklog(connections), SOCK_NONBLOCK, port));
   probe.note("server", "the cell accepts (poll on a non-blocking listener); fork() per "

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 
 namespace cmbench::echo {
 
@@ -94,7 +95,7 @@ int64_t open_descriptors() {
   return n - 1;  // the directory's own descriptor
 }
 
-uint64_t raise_fd_limit() {
+uint64_t raise_fd_limit(uint64_t connections) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) throw_errno("getrlimit(RLIMIT_NOFILE)");
   if (lim.rlim_cur < lim.rlim_max) {
@@ -110,6 +111,9 @@ uint64_t raise_fd_limit() {
     }
     if (setrlimit(RLIMIT_NOFILE, &lim) != 0) throw_errno("setrlimit(RLIMIT_NOFILE)");
   }
+  // The connections and what else is open (the listener, the reactor, the
+  // harness's pipes).
+  reserve_descriptor_table(connections + 64);
   return static_cast<uint64_t>(lim.rlim_cur);
 }
 

@@ -63,7 +63,7 @@
 // without waiting for the generator — whose destructor then kills it.
 //
 // Protocol for an implementation:
-//   raise_fd_limit(); listen on 127.0.0.1 port 0 (backlog kBacklog(C)), read
+//   raise_fd_limit(C); listen on 127.0.0.1 port 0 (backlog kBacklog(C)), read
 //   the port back;
 //   probe.start(); LoadGen gen(params, port);
 //   serve until gen.done_fd() is readable (single-threaded models watch it
@@ -142,9 +142,13 @@ constexpr int64_t schedule_offset_ns(uint64_t k, uint64_t base, uint64_t rate) {
   return static_cast<int64_t>(static_cast<unsigned __int128>(k - base) * 1'000'000'000u / rate);
 }
 
-// Raises RLIMIT_NOFILE to its hard limit; returns the new soft limit.
-// Throws SystemError if setrlimit fails.
-uint64_t raise_fd_limit();
+// Raises RLIMIT_NOFILE to its hard limit and grows the descriptor table to
+// hold `connections` more than the few already open
+// (reserve_descriptor_table, harness/cell/fd.hpp: a multi-threaded process
+// would otherwise sleep in the kernel at each doubling of the table, inside
+// its timed region); returns the new soft limit. Throws SystemError if
+// setrlimit fails.
+uint64_t raise_fd_limit(uint64_t connections);
 
 // What the generator is asked to do. Echo's comes from its parameters
 // (LoadGen(params, port)); the idle workload (workloads/idle/spec.hpp) makes

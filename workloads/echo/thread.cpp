@@ -54,7 +54,7 @@ namespace {
 
 void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
-  raise_fd_limit();
+  raise_fd_limit(connections);
   uint16_t port = 0;
   Fd listener(listen_loopback(kBacklog(connections), 0, port));
   Fd wake(::eventfd(0, EFD_CLOEXEC));

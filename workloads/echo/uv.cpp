@@ -68,7 +68,7 @@ using LoopServer = Server<kReadBuffer, Reading::per_connection>;
 
 void run(const Params& p, Probe& probe) {
   const uint64_t connections = p.u("connections");
-  const uint64_t fd_limit = raise_fd_limit();
+  const uint64_t fd_limit = raise_fd_limit(connections);
   // Declared in this order so that the loop, whose destructor closes any
   // handle still open, goes before the server that holds the handles and
   // after the generator whose descriptor the poll handle watches.

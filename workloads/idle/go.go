@@ -92,6 +92,7 @@ func raiseFdLimitFor(connections uint64) (string, error) {
 			"connections need on each side, server and load generator%s; raise the hard limit (ulimit -Hn) or run "+
 			"with CAP_SYS_RESOURCE", lim.Cur, before.Max, need, connections, hardNote), syscall.EMFILE}
 	}
+	reserveDescriptorTable(need)
 	hardText := strconv.FormatUint(lim.Max, 10)
 	if lim.Max == infinity {
 		hardText = "unlimited"

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "harness/cell/errors.hpp"
+#include "harness/cell/fd.hpp"
 
 namespace cmbench::idle {
 
@@ -127,6 +128,7 @@ std::string raise_fd_limit(uint64_t connections) {
                                  "hard limit (ulimit -Hn) or run with CAP_SYS_RESOURCE",
                                  lim.rlim_cur, before.rlim_max, need, connections, hard_note),
                      EMFILE);
+  reserve_descriptor_table(need);
   return fmt::format("RLIMIT_NOFILE soft {} (was {}), hard {}{}", lim.rlim_cur, before.rlim_cur,
                      lim.rlim_max == RLIM_INFINITY ? std::string("unlimited") : std::to_string(lim.rlim_max),
                      hard_note);

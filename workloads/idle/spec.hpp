@@ -42,7 +42,11 @@
 // one and, when even that is below what C connections need and the cell may
 // raise the hard limit (CAP_SYS_RESOURCE), the hard limit too, up to the
 // kernel's fs.nr_open; the generator inherits it. What it did is noted
-// (`fd_limit`). When the limit still cannot hold C connections, no model
+// (`fd_limit`). It then grows the descriptor table to hold them, before
+// the timed region (reserve_descriptor_table, harness/cell/fd.hpp: in a
+// multi-threaded server each doubling of the table would otherwise sleep
+// for an RCU grace period, 8 to 32 ms on the development VM, inside it).
+// When the limit still cannot hold C connections, no model
 // can, and the cell is a `limit` (EMFILE) at once, naming the limit. A model
 // that cannot hold C (pid_max or the map count stops
 // processes and threads; the descriptor limit stops everyone) ends as

@@ -115,7 +115,7 @@ type Probe struct {
 	memUnits        uint64
 	memBaseRead     bool
 	extra           map[string]float64 // the workload's own metrics (Metric)
-	earlier         totals // the passes before this one (--passes)
+	earlier         totals             // the passes before this one (--passes)
 	passesDone      int
 }
 
@@ -339,4 +339,26 @@ func (p *Probe) Metrics() map[string]any {
 		m["latency_ns"] = lat.Summary()
 	}
 	return m
+}
+
+// reserveDescriptorTable is harness/cell/fd.hpp's reserve_descriptor_table:
+// it grows the process's descriptor table, now, to hold count descriptors, so
+// that opening them in the timed region does not grow it. Go's runtime has
+// several threads from the start, so each doubling of the table waits for an
+// RCU grace period in the kernel (8 to 32 ms on the development VM); a server
+// sizes its table before its timed region, as every C++ model's does. A best
+// effort: above RLIMIT_NOFILE nothing is grown.
+func reserveDescriptorTable(count uint64) {
+	if count == 0 || count > 1<<31-1 {
+		return
+	}
+	any, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	high, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(any), syscall.F_DUPFD_CLOEXEC, uintptr(count-1))
+	if errno == 0 {
+		syscall.Close(int(high))
+	}
+	syscall.Close(any)
 }
