@@ -69,7 +69,7 @@ class Fd {
 // paid 50 ms or more of sleeping inside its timed region, a single-threaded
 // one nothing, which no concurrency model causes. Go's runtime always has
 // several threads, so cmbench-go sizes its table the same way
-// (workloads/echo/go.go, reserveDescriptorTable).
+// (reserveDescriptorTable, models/go/src/probe.go).
 //
 // A best effort: when `count` is above RLIMIT_NOFILE the table is not grown
 // (the caller's own limit check or the model's EMFILE says what happens), and

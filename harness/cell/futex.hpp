@@ -27,6 +27,10 @@ static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 // caller re-checks what it waits for.
 inline void futex_wait(std::atomic<uint32_t>& word, uint32_t seen) noexcept {
   ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+  // Pairs with the waker's release of the word, as std::atomic::wait's
+  // acquire load does (and so that ThreadSanitizer, which does not see the
+  // system call, sees the edge).
+  (void)word.load(std::memory_order_acquire);
 }
 
 // Wakes at most `waiters` threads asleep in futex_wait() on `word`
