@@ -149,9 +149,11 @@ struct Scratch {
 constexpr const char* kBounded = "timeout -s KILL 20";
 
 // A small valid results file, measured once for the tests that read one.
+// Its folder goes when the test process exits.
 const std::string& valid_results() {
+  static const Scratch folder("valid");
   static const std::string path = [] {
-    const std::string p = fmt::format("/tmp/cmbench-cli-valid-{}.json", getpid());
+    const std::string p = folder / "valid.json";
     auto r = run_cmbench("run --workloads counter --models uv,thread --param units=2 --param increments=200 "
                          "--repetitions 2 --warmup 0 --out " + p);
     EXPECT_EQ(r.status, 0) << r.err;

@@ -830,7 +830,9 @@ void expect_cells_die_with_the_run(int sig) {
   EXPECT_TRUE(all_gone(token, 3.0)) << testing::processes_with_env(token).size()
                                     << " process(es) of the cell outlived the run (signal " << sig << ")";
   for (int p : testing::processes_with_env(token)) kill(p, SIGKILL);
+  // A run killed by SIGKILL cannot remove its lock file.
   std::filesystem::remove(out);
+  std::filesystem::remove(out + ".lock");
 }
 
 TEST(Orphans, SigkillOfTheRunTakesTheCellTreeWithIt) { expect_cells_die_with_the_run(SIGKILL); }
