@@ -76,6 +76,34 @@ std::vector<double> values_of(const nlohmann::json& cell, const std::string& met
   return out;
 }
 
+// Whether `base` and `head` are the two sides of one `ab` run: each names
+// the run's binaries and coin-flip seed in options.ab, the same in both.
+bool sides_of_one_ab_run(const nlohmann::json& base, const nlohmann::json& head) {
+  const auto* b = base.contains("options") ? &base["options"] : nullptr;
+  const auto* h = head.contains("options") ? &head["options"] : nullptr;
+  return b && h && b->is_object() && h->is_object() && b->contains("ab") && (*b)["ab"].is_object() &&
+         (*b)["ab"].contains("seed") && h->contains("ab") && (*b)["ab"] == (*h)["ab"];
+}
+
+// A metric's values in the pairs `ab` ran: repetition k of each side, where
+// both are ok and carry it.
+std::pair<std::vector<double>, std::vector<double>> paired_values_of(const nlohmann::json& base,
+                                                                     const nlohmann::json& head,
+                                                                     const std::string& metric) {
+  std::pair<std::vector<double>, std::vector<double>> out;
+  const auto& b = base.value("repetitions", nlohmann::json::array());
+  const auto& h = head.value("repetitions", nlohmann::json::array());
+  for (size_t k = 0; k < std::min(b.size(), h.size()); ++k) {
+    if (b[k].value("outcome", "") != "ok" || h[k].value("outcome", "") != "ok") continue;
+    const auto x = metric_value(b[k].value("metrics", nlohmann::json()), metric);
+    const auto y = metric_value(h[k].value("metrics", nlohmann::json()), metric);
+    if (!x || !y) continue;
+    out.first.push_back(*x);
+    out.second.push_back(*y);
+  }
+  return out;
+}
+
 // How much worse HEAD is than BASE: above 1 is worse, whichever direction
 // the metric prefers.
 double worse_factor(const MetricResult& m) {
@@ -160,6 +188,7 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
   c.options = opt;
 
   const bool counting = counted(base) || counted(head);
+  c.paired = sides_of_one_ab_run(base, head);
   std::map<std::string, const nlohmann::json*> head_cells;
   for (const auto& cell : head["cells"]) head_cells[cell.value("name", "")] = &cell;
   std::set<std::string> in_base;
@@ -218,7 +247,15 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
         cc.metrics.push_back(std::move(m));
         continue;
       }
-      m.ci = bootstrap_median_ratio(m.base, m.head, opt.level);
+      if (c.paired) {
+        // Both ran as pairs of repetitions: resampling the pairs keeps what
+        // the two of a pair share, the machine's speed at that moment, out
+        // of the interval (docs/ci.md).
+        const auto [x, y] = paired_values_of(b, h, metric.name);
+        m.paired = x.size() >= 2 && x.size() == m.base.size() && y.size() == m.head.size();
+        if (m.paired) m.ci = bootstrap_median_ratio(x, y, opt.level, Resampling::pairs);
+      }
+      if (!m.paired) m.ci = bootstrap_median_ratio(m.base, m.head, opt.level);
       m.hl = hodges_lehmann(m.base, m.head, opt.level, true);
       m.test = mann_whitney(m.base, m.head);
       auto t = opt.per_metric.find(metric.name);
@@ -305,6 +342,9 @@ int comparison_status(const Comparison& c) { return c.regressed > 0 ? 1 : 0; }
 
 namespace {
 
+constexpr const char* kPairedNote =
+    "The 95% intervals resample the pairs this ab run measured (repetition k of each side, run back to back).";
+
 std::string verdict_line(const Comparison& c) {
   const auto& o = c.options;
   size_t exact = 0;
@@ -362,6 +402,7 @@ void print_comparison(std::FILE* out, const Comparison& c) {
   }
   fmt::print(out, "\n");
   for (const auto& w : c.warnings) fmt::print(out, "warning: {}\n", w);
+  if (c.paired) fmt::print(out, "{}\n", kPairedNote);
   fmt::print(out, "{}\n", verdict_line(c));
 }
 
@@ -382,6 +423,7 @@ std::string comparison_markdown(const Comparison& c) {
                                                        : std::string("no regression"));
   md += verdict_line(c) + ".\n\n";
   for (const auto& w : c.warnings) md += fmt::format("> warning: {}\n\n", w);
+  if (c.paired) md += fmt::format("{}\n\n", kPairedNote);
   auto section = [&](Change which, const char* title) {
     std::string rows;
     std::swap(md, rows);
@@ -424,7 +466,10 @@ nlohmann::json comparison_json(const Comparison& c) {
                   {"alpha", c.options.alpha},
                   {"correction", correction_name(c.options.correction)},
                   {"confidence_level", c.options.level},
-                  {"test", "Mann-Whitney U, two-sided"}};
+                  {"test", "Mann-Whitney U, two-sided"},
+                  {"interval", c.paired ? "percentile bootstrap of the ratio of medians, resampling the ab run's pairs"
+                                        : "percentile bootstrap of the ratio of medians, resampling each side"}};
+  j["paired"] = c.paired;
   j["tests"] = c.tests;
   j["regressed"] = c.regressed;
   j["improved"] = c.improved;
@@ -456,6 +501,7 @@ nlohmann::json comparison_json(const Comparison& c) {
                            {"threshold", m.threshold},
                            {"change", to_string(m.change)}};
       jm["ratio_ci"] = m.ci.valid ? nlohmann::json{m.ci.lo, m.ci.hi} : nlohmann::json(nullptr);
+      if (!m.metric->exact) jm["ratio_ci_resampling"] = m.paired ? "pairs" : "independent";
       jm["hodges_lehmann"] = m.hl.valid ? nlohmann::json{{"ratio", m.hl.estimate}, {"lo", m.hl.lo}, {"hi", m.hl.hi}}
                                         : nlohmann::json(nullptr);
       if (!m.warning.empty()) jm["warning"] = m.warning;

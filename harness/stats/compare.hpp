@@ -58,6 +58,7 @@ struct MetricResult {
   double base_median = 0, head_median = 0;
   double ratio = 0;          // head / base of the medians
   RatioInterval ci;          // bootstrap interval of that ratio
+  bool paired = false;       // ci resampled the pairs of one ab run (Comparison::paired)
   ShiftEstimate hl;          // Hodges-Lehmann ratio with its interval
   MannWhitney test;
   double p_adjusted = 1;
@@ -83,6 +84,10 @@ struct Comparison {
   std::vector<CellComparison> cells;  // cells both files have, in BASE's order
   std::vector<std::string> only_base, only_head;
   std::vector<std::string> warnings;  // about the comparison as a whole
+  // The files are the two sides of one `ab` run (the same options.ab, seed
+  // included): repetition k of a cell on each side ran as a pair, one right
+  // after the other, so the intervals resample pairs (Resampling::pairs).
+  bool paired = false;
   size_t tests = 0;                   // metric comparisons in the corrected family
   size_t regressed = 0, improved = 0, broken = 0;
 };

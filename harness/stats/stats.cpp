@@ -218,16 +218,25 @@ ShiftEstimate hodges_lehmann(std::span<const double> x, std::span<const double> 
 }
 
 RatioInterval bootstrap_median_ratio(std::span<const double> x, std::span<const double> y,
-                                     double level, int resamples, uint64_t seed) {
+                                     double level, Resampling resampling, int resamples, uint64_t seed) {
   RatioInterval r;
-  if (x.empty() || y.empty() || resamples < 10) return r;
+  const bool pairs = resampling == Resampling::pairs;
+  if (x.empty() || y.empty() || resamples < 10 || (pairs && x.size() != y.size())) return r;
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<size_t> pick_x(0, x.size() - 1), pick_y(0, y.size() - 1);
   std::vector<double> bx(x.size()), by(y.size()), ratios;
   ratios.reserve(static_cast<size_t>(resamples));
   for (int i = 0; i < resamples; ++i) {
-    for (auto& v : bx) v = x[pick_x(rng)];
-    for (auto& v : by) v = y[pick_y(rng)];
+    if (pairs) {
+      for (size_t k = 0; k < bx.size(); ++k) {
+        const size_t at = pick_x(rng);
+        bx[k] = x[at];
+        by[k] = y[at];
+      }
+    } else {
+      for (auto& v : bx) v = x[pick_x(rng)];
+      for (auto& v : by) v = y[pick_y(rng)];
+    }
     const double mx = median(bx);
     if (!(mx > 0)) return r;
     ratios.push_back(median(by) / mx);

@@ -53,15 +53,23 @@ ShiftEstimate hodges_lehmann(std::span<const double> x, std::span<const double> 
                              bool log_scale);
 
 // A percentile-bootstrap confidence interval of median(y) / median(x):
-// `resamples` times, each sample is resampled with replacement and the
+// `resamples` times, the samples are resampled with replacement and the
 // ratio of the medians taken. Seeded, so the same data give the same
 // interval. Invalid when a resampled median of x is not positive.
+//
+// Resampling::independent draws x and y each on its own. Resampling::pairs
+// is for samples measured in pairs (x[i] beside y[i], as `ab` runs them):
+// it draws pair indices, so a resample keeps what the two of a pair share
+// (the machine's speed at that moment); x and y must then be the same size,
+// or the interval is invalid.
 struct RatioInterval {
   double lo = 0, hi = 0;
   bool valid = false;
 };
+enum class Resampling { independent, pairs };
 RatioInterval bootstrap_median_ratio(std::span<const double> x, std::span<const double> y,
-                                     double level, int resamples = 2000, uint64_t seed = 42);
+                                     double level, Resampling resampling = Resampling::independent,
+                                     int resamples = 2000, uint64_t seed = 42);
 
 // Adjusted p-values for a family of tests, in the input's order.
 // holm: Holm-Bonferroni, which keeps the chance of any false alarm in the

@@ -182,6 +182,43 @@ double aa_p(const std::vector<bool>& first) {
   return mann_whitney(base, head).p;
 }
 
+// The two files of one ab run (the same options.ab) are compared with
+// intervals over their pairs; two files of different runs are not.
+TEST(Compare, TheSidesOfOneAbRunAreComparedAsPairs) {
+  std::vector<double> b, h;
+  for (int i = 0; i < 20; ++i) {
+    const double speed = 1 + 0.2 * ((i * 7) % 20) / 20.0;  // shared by repetition i of each side
+    b.push_back(100 * speed);
+    h.push_back(100 * speed * (1 + 0.004 * (i % 3 - 1)));
+  }
+  auto base = doc({{"c", b}});
+  auto head = doc({{"c", h}});
+  const nlohmann::json ab = {{"base", "a/cmbench"}, {"head", "b/cmbench"}, {"order", "random pairs"}, {"seed", 7}};
+  base["options"]["ab"] = ab;
+  head["options"]["ab"] = ab;
+  const Comparison paired = compare_results(base, head, CompareOptions{});
+  EXPECT_TRUE(paired.paired);
+  const auto& pm = cell(paired, "c").metrics.front();
+  EXPECT_TRUE(pm.paired);
+  ASSERT_TRUE(pm.ci.valid);
+  const auto j = comparison_json(paired);
+  EXPECT_EQ(j["paired"], true);
+  EXPECT_EQ(j["cells"][0]["metrics"]["ns_per_op"]["ratio_ci_resampling"], "pairs");
+  EXPECT_NE(comparison_markdown(paired).find("resample the pairs"), std::string::npos);
+
+  head["options"]["ab"]["seed"] = 8;  // another run's head
+  const Comparison apart = compare_results(base, head, CompareOptions{});
+  EXPECT_FALSE(apart.paired);
+  const auto& am = cell(apart, "c").metrics.front();
+  EXPECT_FALSE(am.paired);
+  ASSERT_TRUE(am.ci.valid);
+  EXPECT_EQ(comparison_json(apart)["cells"][0]["metrics"]["ns_per_op"]["ratio_ci_resampling"], "independent");
+  // The speed the pairs share is out of the paired interval only.
+  EXPECT_LT(pm.ci.hi - pm.ci.lo, (am.ci.hi - am.ci.lo) / 4);
+  // The verdict is the test's, the same either way.
+  EXPECT_EQ(pm.test.p, am.test.p);
+}
+
 TEST(ABOrder, AFixedOrderCanLineUpWithTheMachineAndACoinFlipPerPairCannot) {
   // The order `ab` used to run, B A A B B A ... here: this A/A's test calls
   // the one binary different from itself (compare flagged it as a 6.7%

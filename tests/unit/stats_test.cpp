@@ -178,6 +178,36 @@ TEST(Bootstrap, IntervalHoldsTheRatioOfMediansAndIsReproducible) {
   EXPECT_FALSE(bootstrap_median_ratio(zeros, y, 0.95).valid);
 }
 
+// Pairs that share the machine's speed (x[i] and y[i] both slow in the
+// same pairs, y 10% above x in every pair): resampling the pairs keeps
+// what they share out of the interval, resampling each side does not.
+TEST(Bootstrap, ResamplingPairsKeepsWhatAPairSharesOutOfTheInterval) {
+  std::vector<double> x, y;
+  for (int i = 0; i < 20; ++i) {
+    const double speed = 1 + 0.2 * ((i * 7) % 20) / 20.0;  // 1.0 to 1.19, shared by the pair
+    x.push_back(100 * speed);
+    y.push_back(110 * speed * (1 + 0.005 * (i % 3 - 1)));
+  }
+  const RatioInterval sides = bootstrap_median_ratio(x, y, 0.95);
+  const RatioInterval pairs = bootstrap_median_ratio(x, y, 0.95, Resampling::pairs);
+  ASSERT_TRUE(sides.valid);
+  ASSERT_TRUE(pairs.valid);
+  EXPECT_LE(pairs.lo, 1.1);
+  EXPECT_GE(pairs.hi, 1.1 * 0.995);
+  EXPECT_LT(pairs.hi - pairs.lo, (sides.hi - sides.lo) / 4)
+      << "pairs [" << pairs.lo << ", " << pairs.hi << "], sides [" << sides.lo << ", " << sides.hi << "]";
+  // A constant ratio in every pair is the ratio exactly.
+  std::vector<double> z;
+  for (double v : x) z.push_back(1.25 * v);
+  const RatioInterval exact = bootstrap_median_ratio(x, z, 0.95, Resampling::pairs);
+  ASSERT_TRUE(exact.valid);
+  EXPECT_NEAR(exact.lo, 1.25, 1e-12);
+  EXPECT_NEAR(exact.hi, 1.25, 1e-12);
+  // Pairs need as many values on each side.
+  x.pop_back();
+  EXPECT_FALSE(bootstrap_median_ratio(x, y, 0.95, Resampling::pairs).valid);
+}
+
 TEST(Correction, HolmAndBenjaminiHochbergByHand) {
   // Sorted: .005 .01 .03 .04. Holm: x4 x3 x2 x1 = .02 .03 .06 .04 -> made
   // non-decreasing: .02 .03 .06 .06. BH: x4/1 x4/2 x4/3 x4/4 = .02 .02 .04 .04.
