@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -47,6 +48,19 @@ class Pool {
     }
     lock.unlock();
     cv_.notify_one();
+  }
+
+  std::size_t start(std::size_t n) {
+    std::lock_guard lock(mu_);
+    try {
+      while (threads_.size() < std::min(n, max_)) {
+        threads_.emplace_back([this] { work(); });
+        started_.store(threads_.size(), std::memory_order_relaxed);
+      }
+    } catch (const std::system_error&) {
+      // Out of threads (EAGAIN): submit() starts them on demand, as before.
+    }
+    return threads_.size();
   }
 
   std::size_t max() {
@@ -108,6 +122,8 @@ std::size_t offload_threads() noexcept { return Pool::get().max(); }
 void set_offload_threads(std::size_t n) { Pool::get().set_max(n < 1 ? 1 : n); }
 
 std::size_t offload_threads_started() noexcept { return Pool::get().started(); }
+
+std::size_t start_offload_threads(std::size_t n) { return Pool::get().start(n); }
 
 std::string offload_description() {
   return fmt::format(

@@ -58,6 +58,12 @@ std::size_t offload_threads() noexcept;
 void set_offload_threads(std::size_t n);
 // Pool threads started so far in this process.
 std::size_t offload_threads_started() noexcept;
+// Starts pool threads now, until min(n, offload_threads()) run, for a
+// program that wants its pool ready before it measures (an
+// asio::thread_pool has its threads once it is made). Stops early, without
+// an error, when the system refuses a thread: offload() then starts them as
+// it always does. Returns the threads started so far.
+std::size_t start_offload_threads(std::size_t n);
 // "a pool of up to 4 threads, ...", for the workloads' notes.
 std::string offload_description();
 

@@ -95,6 +95,25 @@ TEST(FiberOffload, TheCallRunsOnAnotherThread) {
   EXPECT_LE(cmbench::fiber::offload_threads_started(), cmbench::fiber::offload_threads());
 }
 
+// Started ahead (as the blocking workload does before its timed region):
+// up to the pool's maximum, never beyond it, never fewer than run already;
+// a call afterwards starts no thread.
+TEST(FiberOffload, StartingThePoolAheadStartsItsThreadsUpToItsMaximum) {
+  const std::size_t max = cmbench::fiber::offload_threads();
+  ASSERT_GE(max, 2u);
+  const std::size_t want = std::max<std::size_t>(2, cmbench::fiber::offload_threads_started());
+  EXPECT_EQ(cmbench::fiber::start_offload_threads(want), want);
+  EXPECT_EQ(cmbench::fiber::offload_threads_started(), want);
+  EXPECT_EQ(cmbench::fiber::start_offload_threads(max + 10), max);
+  EXPECT_EQ(cmbench::fiber::start_offload_threads(1), max);
+  Scheduler s(kTestStack);
+  int value = 0;
+  s.spawn([&] { value = offload([] { return 5; }); });
+  s.run();
+  EXPECT_EQ(value, 5);
+  EXPECT_EQ(cmbench::fiber::offload_threads_started(), max);
+}
+
 TEST(FiberOffload, OutsideAFiberTheCallIsMadeInPlace) {
   EXPECT_EQ(offload([] { return std::this_thread::get_id(); }), std::this_thread::get_id());
   EXPECT_THROW(offload([]() -> int { throw std::out_of_range("x"); }), std::out_of_range);

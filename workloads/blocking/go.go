@@ -156,6 +156,19 @@ func runBlocking(p Params, probe *Probe) error {
 	var peak threadPeak
 	var wg sync.WaitGroup
 
+	// Warm, as the other models' pools are started before their timed
+	// region (spec.hpp: "Warm"): one call per blocker, all at once, so that
+	// the threads the runtime starts for goroutines blocked in a system call
+	// exist (it keeps idle ones for the next).
+	wg.Add(int(nblockers))
+	for b := uint64(0); b < nblockers; b++ {
+		go func() {
+			defer wg.Done()
+			blockingCall(delay)
+		}()
+	}
+	wg.Wait()
+
 	probe.Start()
 	wg.Add(int(nblockers + npairs))
 	// The bystanders first, so that they are running when the others start.

@@ -31,6 +31,18 @@
 //                  hands the P to another thread when the call lasts);
 //     thread, process  blocking is their nature: the kernel runs the other
 //                  units meanwhile; both values run the same code.
+// Warm: what a model starts on demand to make blocking calls is started
+// before the timed region, as in a server that has run for a while, so that
+// the timed region holds the calls and not the threads' start (a thread's
+// first run came 0.3 to 4.4 ms after the call that needed it on the 2-core
+// VM, results/README.md). coro and boost-fiber make their pools of
+// kPoolThreads threads then; uv runs one uv_queue_work that does nothing
+// (libuv starts its whole threadpool at the first); fiber starts its
+// offload pool's threads (start_offload_threads); go makes one call per
+// blocker, all at once, so that the runtime has started the threads it
+// hands blocked goroutines' Ps to (it keeps idle ones). Threads and
+// processes have nothing to start: their units are the threads.
+//
 // kPoolThreads is libuv's default pool size, so that every pool in the suite
 // has the same number of threads, and with blockers <= kPoolThreads every
 // pool can make every blocker's call at once.
