@@ -84,7 +84,7 @@ void run(const Params& params, Probe& probe) {
   probe.stop();
 
   report(probe, params, pairs, peak.peak(),
-         pool ? rt::offload_description()
+         pool ? rt::offload_description() + "; here all of them started before the timed region"
               : std::string("inline: the fiber makes the call on its worker thread, which sleeps with every "
                             "fiber it would run; the fiber yields after each call"));
   probe.note("bystanders", "two fibers and two unbuffered cmbench::fiber::Channel<uint64_t> per pair");

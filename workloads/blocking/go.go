@@ -203,7 +203,7 @@ func runBlocking(p Params, probe *Probe) error {
 	probe.Metric("os_threads_peak", float64(peak.peak.Load()))
 	probe.Note("blocking_call", fmt.Sprintf("nanosleep(2) of %d us through syscall.Nanosleep (syscall.Syscall)", p.U("delay_us")))
 	probe.Note("offload", "the runtime's own, for inline and pool alike (the same code): a goroutine in a system call "+
-		"leaves its P, which sysmon hands to another thread (handoffp) when the call lasts beyond its tick (20 us to 10 ms)")
+		"leaves its P, which sysmon hands to another thread (handoffp) when the call lasts beyond its tick (20 us to 10 ms); one call per blocker before the timed region starts its threads")
 	probe.Note("bystander_round_trips", roundTrips(pairs))
 	probe.Note("bystanders", "two goroutines and two unbuffered chan uint64 per pair")
 

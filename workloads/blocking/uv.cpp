@@ -151,8 +151,9 @@ void run(const Params& p, Probe& probe) {
   std::vector<Tally> tallies;
   for (const Blocker& b : blockers) tallies.push_back(b.tally);
   report(probe, p, pair_tallies, shared.peak.peak(),
-         shared.pool ? "uv_queue_work: the call runs in work_cb on libuv's threadpool; after_work_cb, "
-                       "on the loop, counts it and queues the next"
+         shared.pool ? "uv_queue_work: the call runs in work_cb on libuv's threadpool (started before the "
+                       "timed region by one uv_queue_work that does nothing); after_work_cb, on the loop, "
+                       "counts it and queues the next"
                      : "inline: the call is made in a callback on the loop thread; the next call is "
                        "deferred to the next loop iteration (Loop::defer)");
   if (shared.pool) probe.note("threadpool_size", threadpool_size());
