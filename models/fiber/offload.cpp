@@ -35,8 +35,7 @@ class Pool {
     ++queued_;
     if (queued_ > idle_ && threads_.size() < max_) {
       try {
-        threads_.emplace_back([this] { work(); });
-        started_.store(threads_.size(), std::memory_order_relaxed);
+        add_thread_locked();
       } catch (const std::system_error&) {
         // Out of threads (EAGAIN): the ones running take the job in turn;
         // with none at all, nothing would.
@@ -53,10 +52,7 @@ class Pool {
   std::size_t start(std::size_t n) {
     std::lock_guard lock(mu_);
     try {
-      while (threads_.size() < std::min(n, max_)) {
-        threads_.emplace_back([this] { work(); });
-        started_.store(threads_.size(), std::memory_order_relaxed);
-      }
+      while (threads_.size() < std::min(n, max_)) add_thread_locked();
     } catch (const std::system_error&) {
       // Out of threads (EAGAIN): submit() starts them on demand, as before.
     }
@@ -74,6 +70,13 @@ class Pool {
   std::size_t started() const noexcept { return started_.load(std::memory_order_relaxed); }
 
  private:
+  // One more thread, with mu_ held; throws std::system_error when the
+  // kernel has no thread to give (EAGAIN), each caller deciding what then.
+  void add_thread_locked() {
+    threads_.emplace_back([this] { work(); });
+    started_.store(threads_.size(), std::memory_order_relaxed);
+  }
+
   void work() {
     std::unique_lock lock(mu_);
     for (;;) {
