@@ -17,6 +17,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "harness/driver/run.hpp"
 #include "harness_support.hpp"
@@ -399,6 +400,53 @@ TEST(MinTime, ABRunsTheSamePassesOnBothSides) {
   }
   expect_bad_input(std::string("ab --base ") + CMBENCH_BINARY + " --head " + CMBENCH_BINARY + " --min-time -3",
                    "--min-time: '-3' is not accepted; accepted: seconds from 0 to 60");
+}
+
+// --interleave: every cell's warm-up first, then one repetition of each
+// cell a round; without it, each cell's repetitions run back to back. The
+// file lists the cells in the matrix's order either way.
+TEST(Interleave, RepetitionsRunInRoundsAndTheFileKeepsTheMatrixOrder) {
+  Scratch s("interleave");
+  const std::string sel = "run --workloads counter,pingpong --models fiber,uv --param units=2 "
+                          "--param increments=500 --param rounds=500 --param mode=atomic "
+                          "--repetitions 3 --min-time 0 ";
+  auto listed = run_cmbench(sel + "--list-cells");
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  for (const bool interleave : {false, true}) {
+    const std::string file = s / (interleave ? "rounds.json" : "cells.json");
+    auto r = run_cmbench(sel + (interleave ? "--interleave " : "") + "--out " + file);
+    ASSERT_EQ(r.status, 0) << r.err << r.out;
+    const auto doc = read_json(file);
+    std::string names;
+    // Each repetition's (start, round, cell); the warm-ups' starts.
+    std::vector<std::tuple<double, int, size_t>> starts;
+    double last_warmup = 0;
+    for (size_t i = 0; i < doc["cells"].size(); ++i) {
+      const auto& c = doc["cells"][i];
+      names += c["name"].get<std::string>() + "\n";
+      ASSERT_EQ(c["repetitions"].size(), 3u) << c["name"];
+      for (const auto& w : c["warmup"]) last_warmup = std::max(last_warmup, w["started_s"].get<double>());
+      for (int k = 0; k < 3; ++k) starts.emplace_back(c["repetitions"][k]["started_s"].get<double>(), k, i);
+    }
+    EXPECT_EQ(names, listed.out);
+    ASSERT_GE(doc["cells"].size(), 4u);
+    std::sort(starts.begin(), starts.end());
+    bool rounds = true, runs = true;  // rounds: round k before k+1; runs: a cell's repetitions together
+    for (size_t k = 1; k < starts.size(); ++k) {
+      rounds &= std::get<1>(starts[k - 1]) <= std::get<1>(starts[k]);
+      if (std::get<2>(starts[k - 1]) != std::get<2>(starts[k])) runs &= std::get<1>(starts[k]) == 0;
+    }
+    if (interleave) {
+      EXPECT_TRUE(rounds) << "each round's repetitions before the next round's";
+      EXPECT_LT(last_warmup, std::get<0>(starts.front())) << "every warm-up before the rounds";
+      EXPECT_EQ(doc["options"]["interleave"]["order"], "random rounds");
+      EXPECT_TRUE(doc["options"]["interleave"]["seed"].is_number_unsigned());
+      EXPECT_EQ(doc["options"]["selection"]["interleave"], true);
+    } else {
+      EXPECT_TRUE(runs) << "each cell's repetitions back to back";
+      EXPECT_TRUE(doc["options"]["interleave"].is_null());
+    }
+  }
 }
 
 // Boost.Fiber's work_stealing can be set up once per process, so a

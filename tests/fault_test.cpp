@@ -477,6 +477,26 @@ TEST_F(Fault, TheMatrixGoesOnPastAHangAndACrash) {
       EXPECT_EQ(c["signal"], SIGSEGV);
     }
   }
+  // Interleaved, the crashing cells end in the first round and the others
+  // run all theirs; the file lists them in the matrix's order all the same.
+  const auto names = [](const nlohmann::json& d) {
+    std::vector<std::string> v;
+    for (const auto& c : d["cells"]) v.push_back(c["name"].get<std::string>());
+    return v;
+  };
+  const auto in_order = names(doc);
+  res = testing::run_cmbench(
+      "run --interleave --workloads counter --models thread,uv --param units=2 --param mode=lock,atomic "
+      "--param increments=100 --repetitions 2 --warmup 0 --timeout 1 --out " + out,
+      "CMBENCH_FAULT=segv@counter/uv");
+  EXPECT_EQ(res.status, 1) << res.err;
+  doc = load_results(out);
+  EXPECT_TRUE(doc["complete"].get<bool>());
+  EXPECT_EQ(names(doc), in_order);
+  for (const auto& c : doc["cells"]) {
+    EXPECT_EQ(c["outcome"], c["model"] == "uv" ? "crashed" : "ok") << c["name"];
+    EXPECT_EQ(c["repetitions"].size(), c["model"] == "uv" ? 1u : 2u) << c["name"];
+  }
   std::filesystem::remove(out);
 }
 

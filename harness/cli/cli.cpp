@@ -163,6 +163,11 @@ int cli_main(int argc, char** argv) {
                   "never pin")
       ->check(CLI::IsMember({kPinAuto, kPinOff}))
       ->capture_default_str();
+  run->add_flag("--interleave", opt.interleave,
+                "Run every cell's warm-ups, then its repetitions in rounds: one repetition of each cell a "
+                "round, in a random order (its seed in the results' options), so that each cell's "
+                "repetitions spread over the whole run rather than one phase of the machine's speed "
+                "(Google Benchmark's random interleaving); a cell is kept once its last round ran");
   run->add_option("--keep-core", opt.keep_core,
                   "Keep the core file of a crashed cell in this folder (for gdb; default: cores are left "
                   "to the system's settings)");
@@ -191,7 +196,7 @@ int cli_main(int argc, char** argv) {
   // --resume takes everything from the file; any other choice contradicts it.
   for (const char* name : {"--preset", "--models", "--workloads", "--param", "--filter",
                            "--repetitions", "--warmup", "--min-time", "--timeout", "--memory-limit", "--shard", "--count",
-                           "--pin"})
+                           "--pin", "--interleave"})
     resume_opt->excludes(run->get_option(name));
   resume_opt->excludes(out_opt);
 

@@ -9,7 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <functional>
 #include <map>
+#include <numeric>
+#include <optional>
+#include <random>
 #include <set>
 
 #include "harness/cell/sample_clock.hpp"
@@ -68,7 +72,8 @@ nlohmann::json selection_json(const RunOptions& opt) {
           {"min_time_s", opt.min_time_s},
           {"memory_limit_bytes", opt.memory_limit},
           {"count", opt.count},
-          {"pin", opt.pin}};
+          {"pin", opt.pin},
+          {"interleave", opt.interleave}};
 }
 
 // Restores the selection of an interrupted run from its results file (its
@@ -95,6 +100,7 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.count = s.value("count", "");
   // A file from before --pin ran every cell unpinned.
   opt.pin = s.value("pin", std::string(kPinOff));
+  opt.interleave = s.value("interleave", false);
 }
 
 }  // namespace
@@ -195,6 +201,17 @@ RepetitionResult run_passes(const RepetitionRequest& req, int process_passes) {
     parts.push_back(std::move(r));
   }
   return add_process_passes(std::move(parts));
+}
+
+std::vector<size_t> round_order(uint32_t seed, int round, size_t cells) {
+  std::vector<size_t> order(cells);
+  std::iota(order.begin(), order.end(), size_t{0});
+  // Fisher-Yates with the generator's own draws (std::shuffle's use of them
+  // differs between standard libraries; mt19937_64's output does not).
+  std::seed_seq seq{seed, static_cast<uint32_t>(round)};
+  std::mt19937_64 draw(seq);
+  for (size_t k = cells; k > 1; --k) std::swap(order[k - 1], order[draw() % k]);
+  return order;
 }
 
 std::string check_count(const std::string& count, const std::vector<Cell>& cells) {
@@ -364,6 +381,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     return 2;
   }
 
+  const uint32_t interleave_seed = opt.interleave ? std::random_device{}() : 0;
   nlohmann::json doc = new_results_doc(collect_context(), argv,
                                        {{"preset", opt.sel.preset},
                                         {"repetitions", reps},
@@ -374,6 +392,9 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
                                         {"memory_limit_method", opt.memory_limit > 0 ? nlohmann::json("RLIMIT_AS") : nlohmann::json()},
                                         {"count", counting ? nlohmann::json(opt.count) : nlohmann::json()},
                                         {"pin", opt.pin},
+                                        {"interleave", opt.interleave ? nlohmann::json{{"order", "random rounds"},
+                                                                                       {"seed", interleave_seed}}
+                                                                      : nlohmann::json()},
                                         {"selection", selection_json(opt)}});
   // Resuming: the earlier file's context and command stand (its cells were
   // measured there); cells it already has are kept and not run again.
@@ -423,64 +444,85 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   const int64_t t0 = now_ns();
   std::vector<CellResult> results;
   results.reserve(cells.size());
+  std::vector<size_t> result_index;  // each result's place in `cells`
   nlohmann::json table_cells = nlohmann::json::array();  // the cells run now, as stored
   // A write that failed (a full disk): the run stops, the file keeps what
   // the last good write put there, and the status says so.
   std::string write_failure;
   size_t written = 0;  // cells of this run in the file on disk
-  size_t i = 0;
-  for (; i < cells.size() && !g_interrupted && write_failure.empty(); ++i) {
-    const Cell& cell = cells[i];
-    if (done.count(cell.name)) {
-      eta.skipped(i);
-      continue;
-    }
-    const int64_t cell_t0 = now_ns();
-    auto show = [&](const std::string& phase) {
-      if (!live) return;
-      const double since = static_cast<double>(now_ns() - cell_t0) / 1e9;
-      fmt::print(stderr, "\r\033[K{}",
-                 live_line(i, cells.size(), static_cast<double>(now_ns() - t0) / 1e9, eta.remaining_s(i, since),
-                           cell.name, phase, columns));
-    };
+
+  // One cell being measured: its result so far, the request that runs its
+  // repetitions, and the fresh processes a repetition takes.
+  struct CellRun {
     CellResult r;
-    r.cell = &cell;
-    RepetitionRequest req = repetition_request(cell, opt.timeout_s, &g_interrupted, pin);
-    r.pinned = req.pin;
-    req.memory_limit_bytes = opt.memory_limit;
-    req.core_dir = opt.keep_core;
-    req.count_instructions = counting;
-    // A cell stops at its first repetition that is not ok: a hang or a crash
-    // repeats, and the first one already says what happened.
-    bool good = true;
-    const int cell_reps = reps_of(cell);
-    // Calibrated once per cell, from its first warm-up (one pass); with
-    // --warmup 0 there is nothing to calibrate from, and every repetition
-    // runs one pass, as asked.
+    RepetitionRequest req;
     int process_passes = 1;
-    for (int w = 0; w < warmup_of(cell) && good && !g_interrupted; ++w) {
-      show("warm-up");
-      r.warmups.push_back(run_passes(req, process_passes));
-      const RepetitionResult& first = r.warmups.back();
-      good = first.outcome == Outcome::ok;
-      if (good && w == 0) calibrate_passes(cell, first, min_time, opt.timeout_s, req, process_passes);
-      r.passes = std::max(req.passes, process_passes);
+    bool good = true;  // every repetition so far ok
+    int64_t spent_ns = 0;
+  };
+  auto show = [&](size_t i, const std::string& name, const std::string& phase, int64_t since_ns,
+                  std::optional<double> left) {
+    if (!live) return;
+    fmt::print(stderr, "\r\033[K{}",
+               live_line(i, cells.size(), static_cast<double>(now_ns() - t0) / 1e9,
+                         left ? left : eta.remaining_s(i, static_cast<double>(now_ns() - since_ns) / 1e9),
+                         name, phase, columns));
+  };
+  auto begin_cell = [&](const Cell& cell) {
+    CellRun c;
+    c.r.cell = &cell;
+    c.req = repetition_request(cell, opt.timeout_s, &g_interrupted, pin);
+    c.r.pinned = c.req.pin;
+    c.req.memory_limit_bytes = opt.memory_limit;
+    c.req.core_dir = opt.keep_core;
+    c.req.count_instructions = counting;
+    return c;
+  };
+  // The warm-ups. Passes are calibrated once per cell, from its first
+  // warm-up (one pass); with --warmup 0 there is nothing to calibrate
+  // from, and every repetition runs one pass, as asked. A cell stops at its
+  // first repetition that is not ok: a hang or a crash repeats, and the
+  // first one already says what happened.
+  auto warm = [&](CellRun& c, const std::function<void()>& shown) {
+    const int64_t from = now_ns();
+    for (int w = 0; w < warmup_of(*c.r.cell) && c.good && !g_interrupted; ++w) {
+      shown();
+      const int64_t started = now_ns();
+      c.r.warmups.push_back(run_passes(c.req, c.process_passes));
+      c.r.warmups.back().started_s = static_cast<double>(started - t0) / 1e9;
+      const RepetitionResult& first = c.r.warmups.back();
+      c.good = first.outcome == Outcome::ok;
+      if (c.good && w == 0) calibrate_passes(*c.r.cell, first, min_time, opt.timeout_s, c.req, c.process_passes);
+      c.r.passes = std::max(c.req.passes, c.process_passes);
     }
-    for (int k = 0; k < cell_reps && good && !g_interrupted; ++k) {
-      show(fmt::format("{}/{}", k + 1, cell_reps));
-      r.reps.push_back(run_passes(req, process_passes));
-      good = r.reps.back().outcome == Outcome::ok;
-    }
-    // A cell interrupted before all its repetitions ran is not recorded:
-    // --resume runs it again whole.
-    const bool interrupted = (!r.warmups.empty() && r.warmups.back().interrupted) ||
-                             (!r.reps.empty() && r.reps.back().interrupted);
-    if (interrupted || (good && static_cast<int>(r.reps.size()) < cell_reps)) break;
-    finish_cell(r, build_type());
-    eta.finished(i, static_cast<double>(now_ns() - cell_t0) / 1e9, r.outcome == Outcome::ok);
-    doc["cells"].push_back(to_json(r));
+    c.spent_ns += now_ns() - from;
+  };
+  auto repeat = [&](CellRun& c) {
+    const int64_t from = now_ns();
+    c.r.reps.push_back(run_passes(c.req, c.process_passes));
+    c.r.reps.back().started_s = static_cast<double>(from - t0) / 1e9;
+    c.good = c.r.reps.back().outcome == Outcome::ok;
+    c.spent_ns += now_ns() - from;
+  };
+  // Whether the cell has all it will run: a repetition not ok ends it, and
+  // an interrupted one is never recorded (--resume runs the cell again
+  // whole).
+  auto interrupted_in = [](const CellRun& c) {
+    return (!c.r.warmups.empty() && c.r.warmups.back().interrupted) ||
+           (!c.r.reps.empty() && c.r.reps.back().interrupted);
+  };
+  auto over = [&](const CellRun& c) {
+    return !interrupted_in(c) && (!c.good || static_cast<int>(c.r.reps.size()) >= reps_of(*c.r.cell));
+  };
+  // Records a cell that is over: the results file is written again, so that
+  // an interrupted run keeps it.
+  auto record = [&](size_t i, CellRun& c) {
+    finish_cell(c.r, build_type());
+    eta.finished(i, static_cast<double>(c.spent_ns) / 1e9, c.r.outcome == Outcome::ok);
+    doc["cells"].push_back(to_json(c.r));
     table_cells.push_back(doc["cells"].back());
-    results.push_back(std::move(r));
+    results.push_back(std::move(c.r));
+    result_index.push_back(i);
     try {
       write_json_atomic(out, doc);
       written = results.size();
@@ -491,6 +533,98 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
       fmt::print("{}\n", finished_line(table_cells.back(), i, cells.size()));
       std::fflush(stdout);
     }
+  };
+  auto going = [&] { return !g_interrupted && write_failure.empty(); };
+
+  // Cells whose repetitions ran but not to the end (an interleaved run
+  // that was interrupted): not recorded.
+  size_t cut_short = 0;
+  size_t i = 0;
+  if (!opt.interleave) {
+    for (; i < cells.size() && going(); ++i) {
+      const Cell& cell = cells[i];
+      if (done.count(cell.name)) {
+        eta.skipped(i);
+        continue;
+      }
+      const int64_t cell_t0 = now_ns();
+      CellRun c = begin_cell(cell);
+      warm(c, [&] { show(i, cell.name, "warm-up", cell_t0, std::nullopt); });
+      for (int k = 0; k < reps_of(cell) && c.good && !g_interrupted; ++k) {
+        show(i, cell.name, fmt::format("{}/{}", k + 1, reps_of(cell)), cell_t0, std::nullopt);
+        repeat(c);
+      }
+      if (!over(c)) break;
+      record(i, c);
+    }
+  } else {
+    // Every cell's warm-ups first (in the matrix's order), then the rounds.
+    // The estimate of the time left: the time per repetition so far times
+    // the repetitions to come.
+    std::vector<std::optional<CellRun>> runs(cells.size());
+    double units_left = 0, units_done = 0;
+    for (size_t j = 0; j < cells.size(); ++j)
+      if (!done.count(cells[j].name)) units_left += warmup_of(cells[j]) + reps_of(cells[j]);
+    auto left = [&]() -> std::optional<double> {
+      if (units_done == 0) return std::nullopt;
+      return static_cast<double>(now_ns() - t0) / 1e9 / units_done * units_left;
+    };
+    auto account = [&](double units) {
+      units_done += units;
+      units_left -= units;
+    };
+    for (size_t j = 0; j < cells.size() && going(); ++j) {
+      if (done.count(cells[j].name)) {
+        eta.skipped(j);
+        continue;
+      }
+      runs[j] = begin_cell(cells[j]);
+      warm(*runs[j], [&] { show(j, cells[j].name, "warm-up", t0, left()); });
+      account(warmup_of(cells[j]));
+      if (over(*runs[j])) {  // not ok in a warm-up
+        account(reps_of(cells[j]));
+        record(j, *runs[j]);
+        runs[j].reset();
+      }
+    }
+    int rounds = 0;
+    for (const auto& c : runs)
+      if (c) rounds = std::max(rounds, reps_of(*c->r.cell));
+    for (int k = 0; k < rounds && going(); ++k) {
+      for (size_t j : round_order(interleave_seed, k, cells.size())) {
+        if (!going()) break;
+        if (!runs[j] || static_cast<int>(runs[j]->r.reps.size()) > k) continue;
+        show(j, cells[j].name, fmt::format("round {}/{}", k + 1, rounds), t0, left());
+        repeat(*runs[j]);
+        account(1);
+        if (over(*runs[j])) {
+          if (!runs[j]->good) account(reps_of(cells[j]) - static_cast<double>(runs[j]->r.reps.size()));
+          record(j, *runs[j]);
+          runs[j].reset();
+        }
+      }
+    }
+    for (const auto& c : runs) cut_short += c.has_value();
+    // Complete when every cell was recorded (a signal after the last one
+    // interrupted nothing).
+    size_t todo = 0;
+    for (const auto& cell : cells) todo += !done.count(cell.name);
+    i = results.size() == todo ? cells.size() : 0;
+    // The file and the table list the cells in the matrix's order, as a run
+    // in cells' order does; each cell was written as it ended.
+    std::vector<size_t> by(results.size());
+    for (size_t k = 0; k < by.size(); ++k) by[k] = k;
+    std::stable_sort(by.begin(), by.end(), [&](size_t a, size_t b) { return result_index[a] < result_index[b]; });
+    const size_t kept_before = doc["cells"].size() - results.size();
+    nlohmann::json ordered = nlohmann::json::array();
+    std::vector<CellResult> sorted;
+    for (size_t k : by) {
+      ordered.push_back(table_cells[k]);
+      sorted.push_back(std::move(results[k]));
+    }
+    for (size_t k = 0; k < by.size(); ++k) doc["cells"][kept_before + k] = ordered[k];
+    table_cells = std::move(ordered);
+    results = std::move(sorted);
   }
   if (live) fmt::print(stderr, "\r\033[K");
   const double wall = static_cast<double>(now_ns() - t0) / 1e9;
@@ -557,6 +691,11 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
   }
   if (!complete) {
     fmt::print(stderr, "cmbench run: interrupted; {} finished cells are in {}\n", results.size(), out);
+    if (cut_short > 0)
+      fmt::print(stderr,
+                 "cmbench run: {} cell(s) had not run all their rounds and are not kept; --resume {} runs "
+                 "them whole\n",
+                 cut_short, out);
     return 130;
   }
   size_t failing = 0;

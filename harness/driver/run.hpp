@@ -39,7 +39,17 @@ struct RunOptions {
   bool quiet = false;     // print only the summary: no progress, no table
   std::string count;      // --count: "" (timed) or "instructions" (under Valgrind)
   std::string pin = "auto";  // --pin: auto (one-thread cells on one CPU) or off (harness/sandbox/pin.hpp)
+  // --interleave: every cell's warm-ups first, then the repetitions in
+  // rounds, one of each cell a round in an order drawn from a seed
+  // (round_order), so that a cell's repetitions spread over the whole run
+  // instead of the few seconds of one phase of the machine's speed.
+  bool interleave = false;
 };
+
+// The order of round `round` of an interleaved run of `cells` cells: a
+// permutation of 0 .. cells-1 drawn from the run's seed and the round, so
+// that the whole order is recorded by the seed alone.
+std::vector<size_t> round_order(uint32_t seed, int round, size_t cells);
 
 // SIGINT, SIGTERM and SIGHUP set a flag that stops the running cell and the
 // matrix (and `ab`, which reads the same flag); a second signal, or one

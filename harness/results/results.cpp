@@ -36,6 +36,7 @@ nlohmann::json rep_json(const RepetitionResult& r) {
   if (r.signal) j["signal"] = r.signal;
   if (!r.crash.is_null()) j["crash"] = r.crash;
   if (r.stopped_s > 0) j["stopped_s"] = r.stopped_s;
+  if (r.started_s >= 0) j["started_s"] = r.started_s;
   if (!r.metrics.is_null()) j["metrics"] = r.metrics;
   if (!r.cell_rusage.is_null()) j["cell_rusage"] = r.cell_rusage;
   if (!r.memory_limit.is_null()) j["memory_limit"] = r.memory_limit;

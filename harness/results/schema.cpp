@@ -176,6 +176,7 @@ class Checker {
     outcome(need(r, "outcome", at), at + ".outcome");
     if (const json* v = maybe(r, "elapsed_s")) number(*v, at + ".elapsed_s", Sign::non_negative);
     if (const json* v = maybe(r, "stopped_s")) number(*v, at + ".stopped_s", Sign::non_negative);
+    if (const json* v = maybe(r, "started_s")) number(*v, at + ".started_s", Sign::non_negative);
     if (const json* v = maybe(r, "message")) string(*v, at + ".message");
     if (const json* v = maybe(r, "errno")) integer(*v, at + ".errno", 0, 4095);
     if (const json* v = maybe(r, "signal")) integer(*v, at + ".signal", 0, 128);

@@ -71,6 +71,9 @@ struct RepetitionResult {
   // Seconds the cell process spent stopped (SIGSTOP, SIGTSTP) while it ran:
   // its wall-clock figures include them.
   double stopped_s = 0;
+  // When it started, in seconds from the start of the run (`run` sets it;
+  // -1: not recorded).
+  double started_s = -1;
 };
 
 // The environment variable through which the runner hands the memory limit

@@ -2,12 +2,36 @@
 // the passes up.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "harness/cell/probe.hpp"
 #include "harness/driver/run.hpp"
 #include "harness/sandbox/runner.hpp"
 
 namespace cmbench {
 namespace {
+
+// run --interleave: the order of each round.
+TEST(Interleave, EachRoundIsAPermutationDrawnFromTheSeedAndTheRound) {
+  const size_t n = 7;
+  std::vector<int> first_place(n, 0);
+  for (uint32_t seed = 1; seed <= 2000; ++seed) {
+    std::vector<size_t> order = round_order(seed, 3, n);
+    ASSERT_EQ(order.size(), n);
+    ++first_place[order[0]];
+    std::sort(order.begin(), order.end());
+    for (size_t k = 0; k < n; ++k) ASSERT_EQ(order[k], k) << "seed " << seed;
+  }
+  // Every cell leads a round about as often as any other (2000 / 7 = 286).
+  for (size_t k = 0; k < n; ++k) EXPECT_NEAR(first_place[k], 2000.0 / n, 70) << "cell " << k;
+  // The seed and the round decide the order, and nothing else.
+  EXPECT_EQ(round_order(42, 0, 50), round_order(42, 0, 50));
+  EXPECT_NE(round_order(42, 0, 50), round_order(42, 1, 50));
+  EXPECT_NE(round_order(42, 0, 50), round_order(43, 0, 50));
+  EXPECT_TRUE(round_order(42, 0, 0).empty());
+  EXPECT_EQ(round_order(42, 0, 1), std::vector<size_t>{0});
+}
 
 TEST(Passes, OneRoundWhenTheWorkloadIsLongEnoughOrNoMinimumIsAsked) {
   EXPECT_EQ(passes_for(0.1, 0.2, 0.3, 120), 1);
