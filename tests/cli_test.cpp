@@ -402,8 +402,9 @@ TEST(MinTime, ABRunsTheSamePassesOnBothSides) {
                    "--min-time: '-3' is not accepted; accepted: seconds from 0 to 60");
 }
 
-// --interleave: every cell's warm-up first, then one repetition of each
-// cell a round; without it, each cell's repetitions run back to back. The
+// --interleave (the default): every cell's warm-up first, then one
+// repetition of each cell a round; --no-interleave: each cell's repetitions
+// back to back. The
 // file lists the cells in the matrix's order either way.
 TEST(Interleave, RepetitionsRunInRoundsAndTheFileKeepsTheMatrixOrder) {
   Scratch s("interleave");
@@ -414,7 +415,7 @@ TEST(Interleave, RepetitionsRunInRoundsAndTheFileKeepsTheMatrixOrder) {
   ASSERT_EQ(listed.status, 0) << listed.err;
   for (const bool interleave : {false, true}) {
     const std::string file = s / (interleave ? "rounds.json" : "cells.json");
-    auto r = run_cmbench(sel + (interleave ? "--interleave " : "") + "--out " + file);
+    auto r = run_cmbench(sel + (interleave ? "" : "--no-interleave ") + "--out " + file);
     ASSERT_EQ(r.status, 0) << r.err << r.out;
     const auto doc = read_json(file);
     std::string names;

@@ -58,7 +58,7 @@ TEST(Interrupt, RandomInterruptionsThenResumeGiveTheWholeMatrixOnce) {
   const std::vector<std::string> matrix = {
       "run", "--workloads", "counter,pingpong", "--models", "uv,fiber,thread",
       "--param", "increments=500", "--param", "rounds=500", "--param", "units=1,2,3",
-      "--repetitions", "2", "--warmup", "0"};
+      "--repetitions", "2", "--warmup", "0", "--no-interleave"};
 
   // The reference: the same matrix, uninterrupted.
   auto ref_args = matrix;
@@ -106,6 +106,57 @@ TEST(Interrupt, RandomInterruptionsThenResumeGiveTheWholeMatrixOnce) {
   EXPECT_GT(interrupted_runs, kTrials / 2) << "the delays should interrupt most runs";
   RecordProperty("interruptions", interrupted_runs);
   std::printf("%d trials, %d interruptions\n", kTrials, interrupted_runs);
+  fs::remove_all(dir);
+}
+
+// Interleaved (the default), a cell is kept only once its last round ran:
+// an interrupted run keeps no cell that was cut short, and --resume runs
+// those whole, in rounds again.
+TEST(Interrupt, AnInterruptedInterleavedRunResumesToTheWholeMatrixOnce) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("cmbench-int-rounds-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string file = (dir / "r.json").string();
+  const std::vector<std::string> matrix = {
+      "run", "--workloads", "counter,pingpong", "--models", "uv,fiber,thread",
+      "--param", "increments=500", "--param", "rounds=500", "--param", "units=1,2,3",
+      "--repetitions", "3", "--out", file};
+  std::string list_cmd;
+  for (const auto& a : matrix)
+    if (a != "--out" && a != file) list_cmd.append(a).append(" ");
+  const auto listed = testing::run_cmbench(list_cmd + "--list-cells");
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  std::set<std::string> reference;
+  for (size_t at = 0, nl; (nl = listed.out.find('\n', at)) != std::string::npos; at = nl + 1)
+    reference.insert(listed.out.substr(at, nl - at));
+  ASSERT_GT(reference.size(), 10u);
+
+  std::mt19937 rng(20261207);
+  std::uniform_int_distribution<int> delay_ms(100, 600);
+  int interrupted = 0;
+  for (int trial = 0; trial < 3; ++trial) {
+    fs::remove(file);
+    if (run_and_interrupt(matrix, std::chrono::milliseconds(delay_ms(rng))) != 130) continue;
+    ++interrupted;
+    if (!fs::exists(file)) continue;
+    auto doc = load_results(file);
+    EXPECT_FALSE(doc["complete"].get<bool>());
+    for (const auto& c : doc["cells"])
+      EXPECT_EQ(c["repetitions"].size(), 3u) << "a kept cell ran all its rounds: " << c["name"];
+    ASSERT_EQ(testing::run_cmbench("run --resume " + file).status, 0);
+    doc = load_results(file);
+    EXPECT_TRUE(doc["complete"].get<bool>());
+    std::vector<std::string> all;
+    for (const auto& c : doc["cells"]) {
+      all.push_back(c["name"].get<std::string>());
+      EXPECT_EQ(c["outcome"], "ok");
+      EXPECT_EQ(c["repetitions"].size(), 3u) << c["name"];
+    }
+    EXPECT_EQ(all.size(), reference.size()) << "no duplicate, no missing cell (trial " << trial << ")";
+    EXPECT_EQ(std::set<std::string>(all.begin(), all.end()), reference);
+    EXPECT_TRUE(doc["options"]["selection"]["interleave"].get<bool>());
+  }
+  EXPECT_GT(interrupted, 0) << "the delays should interrupt the runs";
   fs::remove_all(dir);
 }
 

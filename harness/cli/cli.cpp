@@ -163,11 +163,13 @@ int cli_main(int argc, char** argv) {
                   "never pin")
       ->check(CLI::IsMember({kPinAuto, kPinOff}))
       ->capture_default_str();
-  run->add_flag("--interleave", opt.interleave,
-                "Run every cell's warm-ups, then its repetitions in rounds: one repetition of each cell a "
+  run->add_flag("--interleave,!--no-interleave", opt.interleave,
+                "Run every cell's warm-ups, then the repetitions in rounds: one repetition of each cell a "
                 "round, in a random order (its seed in the results' options), so that each cell's "
                 "repetitions spread over the whole run rather than one phase of the machine's speed "
-                "(Google Benchmark's random interleaving); a cell is kept once its last round ran");
+                "(Google Benchmark's random interleaving); a cell is kept once its last round ran. "
+                "--no-interleave: each cell's repetitions back to back, each cell kept as it ends")
+      ->capture_default_str();
   run->add_option("--keep-core", opt.keep_core,
                   "Keep the core file of a crashed cell in this folder (for gdb; default: cores are left "
                   "to the system's settings)");

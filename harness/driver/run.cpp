@@ -100,6 +100,7 @@ void restore_selection(const nlohmann::json& doc, const std::string& path, RunOp
   opt.count = s.value("count", "");
   // A file from before --pin ran every cell unpinned.
   opt.pin = s.value("pin", std::string(kPinOff));
+  // A file from before --interleave ran each cell's repetitions together.
   opt.interleave = s.value("interleave", false);
 }
 
@@ -590,6 +591,14 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
     int rounds = 0;
     for (const auto& c : runs)
       if (c) rounds = std::max(rounds, reps_of(*c->r.cell));
+    // In a log, a line per phase: the cells are written at the end.
+    auto log_phase = [&](const std::string& what) {
+      if (!log_lines || !going()) return;
+      fmt::print("{} ({} elapsed)\n", what, human_duration(static_cast<double>(now_ns() - t0) / 1e9));
+      std::fflush(stdout);
+    };
+    log_phase(fmt::format("warm-ups done; {} rounds of repetitions, one of each cell a round, in a random order",
+                          rounds));
     for (int k = 0; k < rounds && going(); ++k) {
       for (size_t j : round_order(interleave_seed, k, cells.size())) {
         if (!going()) break;
@@ -603,6 +612,7 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
           runs[j].reset();
         }
       }
+      if (k + 1 < rounds) log_phase(fmt::format("round {} of {} done", k + 1, rounds));
     }
     for (const auto& c : runs) cut_short += c.has_value();
     // Complete when every cell was recorded (a signal after the last one

@@ -39,11 +39,12 @@ struct RunOptions {
   bool quiet = false;     // print only the summary: no progress, no table
   std::string count;      // --count: "" (timed) or "instructions" (under Valgrind)
   std::string pin = "auto";  // --pin: auto (one-thread cells on one CPU) or off (harness/sandbox/pin.hpp)
-  // --interleave: every cell's warm-ups first, then the repetitions in
+  // --interleave (the default; --no-interleave: each cell's repetitions
+  // back to back): every cell's warm-ups first, then the repetitions in
   // rounds, one of each cell a round in an order drawn from a seed
   // (round_order), so that a cell's repetitions spread over the whole run
   // instead of the few seconds of one phase of the machine's speed.
-  bool interleave = false;
+  bool interleave = true;
 };
 
 // The order of round `round` of an interleaved run of `cells` cells: a
