@@ -1,7 +1,8 @@
 #pragma once
 // The driver's `run`: expands the selection into cells, runs every
-// repetition of each in the sandbox, and writes the results file after each
-// cell, so that an interrupted run loses nothing it finished.
+// repetition of each in the sandbox (interleaved: in rounds, one repetition
+// of each cell a round), and writes the results file after each cell ends,
+// so that an interrupted run loses nothing it finished.
 #include <signal.h>
 
 #include <cstdint>
