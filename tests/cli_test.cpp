@@ -404,8 +404,7 @@ TEST(MinTime, ABRunsTheSamePassesOnBothSides) {
 
 // --interleave (the default): every cell's warm-up first, then one
 // repetition of each cell a round; --no-interleave: each cell's repetitions
-// back to back. The
-// file lists the cells in the matrix's order either way.
+// back to back. The file lists the cells in the matrix's order either way.
 TEST(Interleave, RepetitionsRunInRoundsAndTheFileKeepsTheMatrixOrder) {
   Scratch s("interleave");
   const std::string sel = "run --workloads counter,pingpong --models fiber,uv --param units=2 "
@@ -513,6 +512,22 @@ TEST(Pin, OneThreadCellsArePinnedAndSaySo) {
   for (const auto& cell : doc["cells"]) {
     const bool hands_off = cell["workload"] == "pingpong" || cell["params"]["capacity"] == "0";
     EXPECT_EQ(cell.value("pinned", false), hands_off) << cell["name"];
+  }
+  // A one-thread server is pinned and its load generator runs on the other
+  // CPUs, which the cell notes; a thread server is not pinned, and the
+  // kernel places its generator.
+  const std::string echo = s / "echo.json";
+  r = run_cmbench("run --workloads echo --models uv,go,thread --param connections=2 --param requests=100 "
+                  "--param loop=closed --param gomaxprocs=1 --repetitions 1 --warmup 0 --out " + echo);
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto echo_doc = read_json(echo);
+  ASSERT_EQ(echo_doc["cells"].size(), 3u);
+  for (const auto& cell : echo_doc["cells"]) {
+    EXPECT_EQ(cell["outcome"], "ok") << cell["name"];
+    const bool one_thread = cell["model"] != "thread";
+    EXPECT_EQ(cell.value("pinned", false), one_thread) << cell["name"];
+    const auto& notes = cell["notes"];
+    EXPECT_EQ(notes.contains("load_generator_cpus"), one_thread) << cell["name"] << " " << notes.dump();
   }
   expect_bad_input("run --pin sometimes", "--pin");
 }

@@ -157,10 +157,10 @@ int cli_main(int argc, char** argv) {
   run->add_option("--count", opt.count, count_help)->check(CLI::IsMember({"instructions"}));
   run->add_option("--pin", opt.pin,
                   "auto: run each cell whose units all run on one thread (fiber, boost-fiber and coro at "
-                  "threads:1, go at gomaxprocs:1, uv; not echo or blocking), and each thread or process cell "
+                  "threads:1, go at gomaxprocs:1, uv; not blocking), and each thread or process cell "
                   "that hands the work on one unit at a time, pinned to the CPU it starts on, so that it does "
-                  "not migrate mid-measurement (recorded as the cell's pinned; `ab` pins the same cells); off: "
-                  "never pin")
+                  "not migrate mid-measurement (recorded as the cell's pinned; `ab` pins the same cells; echo's "
+                  "and idle's load generator runs on the other CPUs); off: never pin")
       ->check(CLI::IsMember({kPinAuto, kPinOff}))
       ->capture_default_str();
   run->add_flag("--interleave,!--no-interleave", opt.interleave,

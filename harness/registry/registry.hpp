@@ -99,11 +99,18 @@ struct WorkloadSpec {
   // for a workload that records no latency histogram, whose percentiles
   // could not be added up (spawn, skynet; not echo).
   bool passes_in_fresh_processes = false;
-  // Whether the implementations start threads or processes of their own
-  // beside the model's units (echo's and idle's load generator, blocking's
-  // offload pool). Such a cell is not pinned to one CPU (run --pin): they would
-  // inherit the pin and share the CPU with the units they serve.
+  // Whether the implementations start threads of their own beside the
+  // model's units (blocking's offload pools). Such a cell is not pinned to
+  // one CPU (run --pin): they would inherit the pin and share the CPU with
+  // the units they serve.
   bool own_threads = false;
+  // Whether the cell is loaded by a generator process it starts (echo's and
+  // idle's, `cmbench loadgen`). A one-thread cell of such a workload is
+  // pinned all the same (run --pin auto): the cell to the CPU it starts on,
+  // the generator to the CPUs the cell leaves (harness/sandbox/pin.hpp), so
+  // that server and client never share a CPU and always sit on different
+  // ones, as a network benchmark places them.
+  bool load_generator = false;
   // Whether, with these parameters, the units hand the work from one to the
   // next so that only one of them can run at a time: pingpong's two, ring's
   // token, prodcons with one producer, one consumer and no buffer. A

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "harness/cell/cpus.hpp"
 #include "harness/registry/registry.hpp"
 
 namespace cmbench {
@@ -36,7 +37,7 @@ std::optional<std::string> not_on_one_thread(const std::string& workload, const 
 bool pinned_cell(const std::string& workload, const std::string& model,
                  const std::map<std::string, std::string>& params) {
   const WorkloadSpec* w = find_workload(workload);
-  if (!w || w->own_threads) return false;
+  if (!w || w->own_threads) return false;  // a load generator is sent elsewhere (apply_pin)
   if (const ModelInfo* m = find_model(model); m && m->kernel_scheduled) {
     if (!w->hands_off) return false;
     std::map<std::string, std::string> all = params;
@@ -53,11 +54,16 @@ bool can_pin() {
 }
 
 std::string apply_pin() {
+  unsetenv(kLoadGenCpusEnv);  // only a pin of this process's own says where
   const char* env = std::getenv(kPinEnv);
   if (!env || !*env) return "";
   const std::string text = env;
   unsetenv(kPinEnv);  // the pin itself is inherited; the variable need not be
   if (text != "1") return fmt::format("{}='{}' is not accepted; accepted: 1", kPinEnv, text);
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+    return fmt::format("--pin: sched_getaffinity: {}", std::strerror(errno));
   const int cpu = sched_getcpu();
   if (cpu < 0) return fmt::format("--pin: sched_getcpu: {}", std::strerror(errno));
   cpu_set_t set;
@@ -65,6 +71,8 @@ std::string apply_pin() {
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0)
     return fmt::format("--pin: sched_setaffinity(CPU {}): {}", cpu, std::strerror(errno));
+  CPU_CLR(cpu, &allowed);
+  if (CPU_COUNT(&allowed) > 0) setenv(kLoadGenCpusEnv, cpu_list(allowed).c_str(), 1);
   return "";
 }
 

@@ -10,15 +10,24 @@
 // Only those cells, by traits (harness/registry/registry.hpp), never by
 // name: a cell of threads, processes or an M:N runtime needs every core, and
 // pinning it would measure one core's contention instead. Not pinned either:
-// a workload that starts threads or processes of its own (WorkloadSpec::
-// own_threads: echo's load generator, blocking's offload pools), which would
-// inherit the pin, and a model not known to run its units one at a time on
-// one thread (ModelInfo::one_thread false). Go at gomaxprocs:1 is pinned:
-// its goroutines run on one P, and its runtime's own threads (sysmon, mostly
-// asleep) share the CPU, as under `taskset`.
+// a workload that starts threads of its own (WorkloadSpec::own_threads:
+// blocking's offload pools), which would inherit the pin, and a model not
+// known to run its units one at a time on one thread (ModelInfo::one_thread
+// false). Go at gomaxprocs:1 is pinned: its goroutines run on one P, and its
+// runtime's own threads (sysmon, mostly asleep) share the CPU, as under
+// `taskset`.
+//
+// A pinned cell that a load generator loads (WorkloadSpec::load_generator:
+// echo, idle) sends the generator to the other CPUs it was allowed, as a
+// network benchmark runs its client on cores the server does not use. Left
+// to the kernel, the two shared a CPU in some processes and not in others,
+// and the cell's figures moved with that (results/README.md, "Pinned
+// cells").
 #include <map>
 #include <optional>
 #include <string>
+
+#include "harness/cell/cpus.hpp"
 
 namespace cmbench {
 
@@ -56,8 +65,10 @@ bool can_pin();
 // In the cell process, when the runner asked (kPinEnv): pins it to the CPU it
 // is running on, the one the kernel chose for it at exec, where the
 // scheduler places a new program on the idlest CPU. So two runs side by side
-// (ctest -j2) get a CPU each rather than both a fixed one. Returns an error
-// message when it cannot.
+// (ctest -j2) get a CPU each rather than both a fixed one. Sets
+// kLoadGenCpusEnv (harness/cell/cpus.hpp) to the CPUs it leaves (and removes any inherited value
+// when it pins nothing). Returns an error message when it cannot.
 std::string apply_pin();
+
 
 }  // namespace cmbench

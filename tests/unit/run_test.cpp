@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "harness/sandbox/pin.hpp"
 
@@ -50,9 +51,15 @@ TEST(Pin, OnlyCellsWhoseUnitsAllRunOnOneThread) {
   EXPECT_FALSE(pinned_cell("pingpong", "fiber", {{"threads", "0"}}));
   EXPECT_FALSE(pinned_cell("pingpong", "nosuch", {}));
   EXPECT_FALSE(pinned_cell("nosuch", "uv", {}));
-  EXPECT_FALSE(pinned_cell("echo", "uv", {}));  // its load generator would share the CPU
-  EXPECT_FALSE(pinned_cell("blocking", "coro", {{"threads", "1"}}));  // its offload pool too
-  EXPECT_FALSE(pinned_cell("idle", "fiber", {{"threads", "1"}}));    // echo's load generator
+  EXPECT_FALSE(pinned_cell("blocking", "coro", {{"threads", "1"}}));  // its offload pool would share the CPU
+  // A load generator goes to the other CPUs (apply_pin), so the one-thread
+  // cells it loads are pinned like the rest.
+  EXPECT_TRUE(pinned_cell("echo", "uv", {}));
+  EXPECT_TRUE(pinned_cell("idle", "fiber", {{"threads", "1"}}));
+  EXPECT_TRUE(pinned_cell("echo", "go", {{"gomaxprocs", "1"}}));
+  EXPECT_FALSE(pinned_cell("echo", "fiber", {{"threads", "0"}}));
+  EXPECT_FALSE(pinned_cell("echo", "thread", {}));
+  EXPECT_FALSE(pinned_cell("idle", "process", {}));
   EXPECT_EQ(*not_on_one_thread("prodcons", "coro", {{"threads", "2"}}),
             "prodcons/coro: threads:2 runs its units on several kernel threads; only threads:1 runs them on one");
   EXPECT_EQ(check_pin("auto"), "");
@@ -61,8 +68,9 @@ TEST(Pin, OnlyCellsWhoseUnitsAllRunOnOneThread) {
 }
 
 // The cell side: asked, the process (and every thread it starts) may run on
-// one CPU only, the one it was on; a bad request is an error, not ignored;
-// not asked, nothing changes.
+// one CPU only, the one it was on, and it leaves the other CPUs it was
+// allowed to its load generator; a bad request is an error, not ignored;
+// not asked, nothing changes and no load generator is sent anywhere.
 TEST(Pin, TheCellPinsItselfToTheCpuItIsOn) {
   if (!can_pin()) GTEST_SKIP() << "this process may run on one CPU only";
   auto in_child = [](const char* value) {
@@ -71,14 +79,24 @@ TEST(Pin, TheCellPinsItselfToTheCpuItIsOn) {
       cpu_set_t before;
       CPU_ZERO(&before);
       sched_getaffinity(0, sizeof before, &before);
+      setenv(kLoadGenCpusEnv, "0", 1);  // inherited: never passed on as it is
       if (value) setenv(kPinEnv, value, 1);
       if (!apply_pin().empty()) _exit(3);
       if (std::getenv(kPinEnv)) _exit(4);  // not passed on to what the cell starts
       cpu_set_t set;
       CPU_ZERO(&set);
       if (sched_getaffinity(0, sizeof set, &set) != 0) _exit(5);
-      if (!value) _exit(CPU_EQUAL(&set, &before) ? 0 : 6);
-      _exit(CPU_COUNT(&set) == 1 && CPU_ISSET(sched_getcpu(), &set) ? 0 : 6);
+      const char* left = std::getenv(kLoadGenCpusEnv);
+      if (!value) _exit(CPU_EQUAL(&set, &before) && !left ? 0 : 6);
+      if (CPU_COUNT(&set) != 1 || !CPU_ISSET(sched_getcpu(), &set)) _exit(6);
+      // The rest of `before`, in order, separated by commas.
+      std::string rest;
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &before) && !CPU_ISSET(cpu, &set)) {
+          if (!rest.empty()) rest += ',';
+          rest += std::to_string(cpu);
+        }
+      _exit(left && rest == left ? 0 : 7);
     }
     int status = 0;
     waitpid(pid, &status, 0);
@@ -87,6 +105,42 @@ TEST(Pin, TheCellPinsItselfToTheCpuItIsOn) {
   EXPECT_EQ(in_child("1"), 0);
   EXPECT_EQ(in_child(nullptr), 0);
   EXPECT_EQ(in_child("yes"), 3);
+}
+
+// The load generator's side: it moves to the CPUs named; a value that is not
+// a list of CPU numbers is an error naming the variable; unset, it stays.
+TEST(Pin, TheLoadGeneratorMovesToTheCpusTheCellLeft) {
+  if (!can_pin()) GTEST_SKIP() << "this process may run on one CPU only";
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  int last = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) last = cpu;
+  auto in_child = [](const char* value, int want_only) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      cpu_set_t before;
+      CPU_ZERO(&before);
+      sched_getaffinity(0, sizeof before, &before);
+      if (value) setenv(kLoadGenCpusEnv, value, 1);
+      else unsetenv(kLoadGenCpusEnv);
+      const std::string err = apply_load_generator_cpus();
+      if (!err.empty())
+        _exit(err.find(kLoadGenCpusEnv) != std::string::npos && err.find("accepted") != std::string::npos ? 3 : 4);
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      if (sched_getaffinity(0, sizeof set, &set) != 0) _exit(5);
+      if (want_only < 0) _exit(CPU_EQUAL(&set, &before) ? 0 : 6);
+      _exit(CPU_COUNT(&set) == 1 && CPU_ISSET(want_only, &set) ? 0 : 6);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(in_child(std::to_string(last).c_str(), last), 0);
+  EXPECT_EQ(in_child(nullptr, -1), 0);
+  for (const char* bad : {"x", "1,", ",1", "-1", "1;2", "1 ", "99999"}) EXPECT_EQ(in_child(bad, -1), 3) << bad;
 }
 
 }  // namespace

@@ -204,6 +204,15 @@ func (g *loadgen) close() {
 	}
 }
 
+// noteLoadgenCPUs notes where the generator ran when the cell is pinned: the CPUs
+// the cell left, which `cmbench loadgen` moved itself to
+// (harness/sandbox/pin.hpp, CMBENCH_LOADGEN_CPUS).
+func noteLoadgenCPUs(probe *Probe) {
+	if cpus := os.Getenv("CMBENCH_LOADGEN_CPUS"); cpus != "" {
+		probe.Note("load_generator_cpus", cpus)
+	}
+}
+
 // finish is LoadGen::finish: the generator's histogram, the operations (the
 // requests answered), the notes, and the verdict.
 func (g *loadgen) finish(p Params, probe *Probe) (Verdict, error) {
@@ -227,6 +236,7 @@ func (g *loadgen) finish(p Params, probe *Probe) (Verdict, error) {
 		probe.Note("load_generator_window_s", float64(rep.endNs-rep.firstSendNs)/1e9)
 	}
 	probe.Note("load_generator_cpu_s", rep.cpuS)
+	noteLoadgenCPUs(probe)
 	requests := p.U("requests")
 	if rep.err != 0 {
 		// A system call of the generator failed (a reset, a refused

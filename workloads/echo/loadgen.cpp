@@ -51,6 +51,7 @@
 #include <utility>
 #include <vector>
 
+#include "harness/cell/cpus.hpp"
 #include "harness/cell/errors.hpp"
 #include "harness/cell/fd.hpp"
 #include "workloads/echo/spec.hpp"
@@ -727,10 +728,17 @@ int loadgen_main(int argc, char** argv) {
   static Result res;  // 40 KiB: not on the stack
   res = Result{};
   bool report = true;
+  // Off the pinned cell's CPU, before the first connection
+  // (harness/cell/cpus.hpp). A move that fails is the run's error.
   try {
-    res.fd_limit = raise_fd_limit(cfg.connections);
-    Generator gen(cfg, res);
-    report = gen.run();
+    if (const std::string err = apply_load_generator_cpus(); !err.empty()) {
+      std::snprintf(res.error, sizeof res.error, "%s", err.c_str());
+      res.err = EINVAL;
+    } else {
+      res.fd_limit = raise_fd_limit(cfg.connections);
+      Generator gen(cfg, res);
+      report = gen.run();
+    }
   } catch (const std::exception& e) {
     // Only allocation can throw once the generator runs (its C connection
     // records, a message): the generator itself ran out.
@@ -775,6 +783,7 @@ LoadGen::LoadGen(const Params& params, uint16_t port) : LoadGen(echo_load(params
 LoadGen::LoadGen(const LoadSpec& spec, uint16_t port)
     : requests_(spec.requests), exe_(self_exe()), loop_(spec.loop), connections_(spec.connections) {
   g_last_port.store(port);
+  if (const char* cpus = std::getenv(kLoadGenCpusEnv)) cpus_ = cpus;
   // Everything the children need is prepared here: between fork and exec
   // they only make system calls.
   std::vector<std::string> args = {
@@ -977,6 +986,7 @@ Verdict LoadGen::finish(Probe& probe) {
   if (r.end_ns > r.first_send_ns && r.first_send_ns > 0)
     probe.note("load_generator_window_s", static_cast<double>(r.end_ns - r.first_send_ns) / 1e9);
   probe.note("load_generator_cpu_s", r.cpu_s);
+  if (!cpus_.empty()) probe.note("load_generator_cpus", cpus_);
 
   // A system call of the generator failed (a connection reset or refused,
   // a read or write error): the run failed with that errno. A response that

@@ -80,7 +80,7 @@ const WorkloadSpec& spec() {
                 {"rate", {"2000"}}},
       .latency_per_operation = true,
       .passes_in_process = false,  // N fresh units is the figure (registry.hpp)
-      .own_threads = true,         // the load generator, a process of its own
+      .load_generator = true,      // a process of its own, on the CPUs a pinned cell leaves
   };
   return s;
 }

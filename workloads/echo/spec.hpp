@@ -28,6 +28,9 @@
 // cell holds (end of file = the cell is gone, it quits at once), it has a
 // hard deadline (kDeadlineSeconds) after which it gives up and reports, and
 // the destructor kills it (through a pidfd) if finish() was never called.
+// When the cell is pinned to one CPU (run --pin auto), the generator moves
+// to the CPUs the cell left before its first connection
+// (harness/cell/cpus.hpp), and the cell notes them (load_generator_cpus).
 //
 // It is single-threaded (epoll), raises RLIMIT_NOFILE to its hard limit,
 // opens C connections (non-blocking connect), and sends `requests` requests
@@ -230,6 +233,7 @@ class LoadGen {
   std::string exe_;
   std::string loop_;
   uint64_t connections_ = 0;
+  std::string cpus_;  // where the generator runs, when the cell is pinned (harness/cell/cpus.hpp)
 };
 
 // The hidden `cmbench loadgen` command's entry, argv[1] being "loadgen":

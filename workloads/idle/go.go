@@ -249,6 +249,7 @@ func (g *loadgen) finishIdle(connections, trickle uint64, probe *Probe) (Verdict
 		probe.Note("load_generator_window_s", float64(rep.endNs-rep.firstSendNs)/1e9)
 	}
 	probe.Note("load_generator_cpu_s", rep.cpuS)
+	noteLoadgenCPUs(probe)
 	want := connections * (1 + trickle)
 	if rep.errorText != "" {
 		return fail(fmt.Sprintf("load generator: %s (%d of %d requests answered)", rep.errorText, rep.completed, want)), nil

@@ -85,7 +85,7 @@ const WorkloadSpec& spec() {
       // only, and every pass would open and close C connections again, the
       // kernel's work the timed region is not about.
       .passes_in_process = false,
-      .own_threads = true,  // echo's load generator, a process of its own
+      .load_generator = true,  // echo's, a process of its own on the CPUs a pinned cell leaves
   };
   return s;
 }
