@@ -92,6 +92,26 @@ TEST(Results, TheUnstableWarningGivesTheCpusOwnSpeed) {
   EXPECT_TRUE(r.aggregates.contains("ref_loop_ns"));
 }
 
+// When one repetition makes the spread (the rest within 5%), the warning
+// says which and by how much; a spread of all of them gets no such clause.
+TEST(Results, TheUnstableWarningNamesTheOneRepetitionThatMakesIt) {
+  auto cells = counter_lock_cells();
+  auto warning = [&](std::initializer_list<double> values) {
+    CellResult r;
+    r.cell = &cells[0];
+    for (double v : values) r.reps.push_back(fake_rep(v));
+    finish_cell(r, "Release");
+    return r.warnings.empty() ? std::string() : r.warnings[0];
+  };
+  EXPECT_EQ(warning({100, 102, 130, 99, 100}),
+            "unstable: time per operation varies by 12.6% (CV) over 5 repetitions, above 5%; 1.3% without "
+            "repetition 3 (+30% from the median)");
+  EXPECT_EQ(warning({100, 120, 80, 110, 90}),
+            "unstable: time per operation varies by 15.8% (CV) over 5 repetitions, above 5%");
+  // Three repetitions leave two: not enough to say.
+  EXPECT_EQ(warning({100, 101, 140}), "unstable: time per operation varies by 20.1% (CV) over 3 repetitions, above 5%");
+}
+
 TEST(Results, ACellIsNotOkWhenAnyRepetitionIsNot) {
   auto cells = counter_lock_cells();
   CellResult r;

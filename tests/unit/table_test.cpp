@@ -85,6 +85,14 @@ TEST(Table, FixedParametersOnceVaryingOnesInTheRowsNotesByKind) {
   EXPECT_NE(t2.find("1 cell unstable (CV > 5%): prodcons/thread (12.0%, CPU 0.4%)"),
             std::string::npos)
       << t2;
+  // With one repetition making the spread, the note says so, and the
+  // threshold is still the threshold.
+  const std::string one = with_speed + "; 1.9% without repetition 2 (+30% from the median)";
+  const std::string t3 = format_table(nlohmann::json::array(
+      {cell("prodcons/thread/producers:1/capacity:0", "thread", {{"producers", "1"}, {"capacity", "0"}}, "ok", {one})}));
+  EXPECT_NE(t3.find("1 cell unstable (CV > 5%): prodcons/thread (12.0%, CPU 0.4%, 1.9% without one)"),
+            std::string::npos)
+      << t3;
 }
 
 TEST(Table, FoldKeepsWordsWhole) {
