@@ -107,8 +107,9 @@ TEST(Gate, MarkdownIsAJobSummary) {
 
 // Runs `cmbench ab` of the binary against `head` and returns its comparison,
 // checking that `compare` of the two files it wrote says the same.
-nlohmann::json ab(const std::string& head, const std::string& flags, const std::string& dir, int want) {
-  auto r = run_cmbench(fmt::format("ab --base {} --head {} --out {} {}", testing::binary(), head, dir, flags));
+nlohmann::json ab(const std::string& head, const std::string& flags, const std::string& dir, int want,
+                  const std::string& base = testing::binary()) {
+  auto r = run_cmbench(fmt::format("ab --base {} --head {} --out {} {}", base, head, dir, flags));
   EXPECT_EQ(r.status, want) << r.out << r.err;
   auto again = run_cmbench(fmt::format("compare {0}/base.json {0}/head.json", dir));
   EXPECT_EQ(again.status, want) << again.out << again.err;
@@ -169,14 +170,22 @@ TEST(Gate, AnInjectedSlowdownInOneModelIsFlaggedInExactlyItsCells) {
   TempDir t;
   // The head binary is the same binary with every fiber cell's timed
   // region 10 us longer per operation (CMBENCH_FAULT=slow:<ns>@<model>).
-  const std::string slow = t.path + "/slow-cmbench";
-  std::ofstream(slow) << "#!/bin/sh\nCMBENCH_FAULT=slow:10000@/fiber exec " << testing::binary()
-                      << " \"$@\"\n";
-  chmod(slow.c_str(), 0755);
+  // Both sides start through the same kind of script, so that the fault is
+  // all that differs: with the head alone behind `sh -c exec`, the pinned
+  // process cells ran 3-6% slower on its side (prodcons/process 1x1
+  // capacity 0: 1.033 [1.018, 1.048] with no fault at all, 1.062 once,
+  // which the gate flagged; 1.002 with the binary on both sides).
+  auto script = [&](const std::string& name, const std::string& env) {
+    const std::string path = t.path + "/" + name;
+    std::ofstream(path) << "#!/bin/sh\n" << env << "exec " << testing::binary() << " \"$@\"\n";
+    chmod(path.c_str(), 0755);
+    return path;
+  };
+  const std::string plain = script("cmbench", ""), slow = script("slow-cmbench", "CMBENCH_FAULT=slow:10000@/fiber ");
   // One pass per repetition (--min-time 0): the passes the base calibrates
   // would make every head repetition of pingpong ten times longer, and which
   // cells are flagged does not depend on them.
-  auto c = ab(slow, "--preset ci --workloads prodcons,pingpong,ring,echo --min-time 0", t.path + "/ab", 1);
+  auto c = ab(slow, "--preset ci --workloads prodcons,pingpong,ring,echo --min-time 0", t.path + "/ab", 1, plain);
   size_t fiber = 0;
   for (const auto& cell : c["cells"]) {
     const std::string name = cell["name"];
