@@ -66,9 +66,9 @@ bool can_pin();
 // is running on, the one the kernel chose for it at exec, where the
 // scheduler places a new program on the idlest CPU. So two runs side by side
 // (ctest -j2) get a CPU each rather than both a fixed one. Sets
-// kLoadGenCpusEnv (harness/cell/cpus.hpp) to the CPUs it leaves (and removes any inherited value
-// when it pins nothing). Returns an error message when it cannot.
+// kLoadGenCpusEnv (harness/cell/cpus.hpp) to the CPUs it leaves, and removes
+// any inherited value when it pins nothing. Returns an error message when it
+// cannot.
 std::string apply_pin();
-
 
 }  // namespace cmbench
