@@ -18,9 +18,9 @@ std::string cpu_list(const cpu_set_t& set) {
   return out;
 }
 
-std::string apply_load_generator_cpus() {
+CpuMove apply_load_generator_cpus() {
   const char* env = std::getenv(kLoadGenCpusEnv);
-  if (!env || !*env) return "";
+  if (!env || !*env) return {};
   const std::string text = env;
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -29,15 +29,18 @@ std::string apply_load_generator_cpus() {
     int cpu = -1;
     const auto [next, ec] = std::from_chars(at, end, cpu);
     if (ec != std::errc() || cpu < 0 || cpu >= CPU_SETSIZE || (next != end && *next != ','))
-      return fmt::format("{}='{}' is not accepted; accepted: CPU numbers separated by commas, e.g. 1,3",
-                         kLoadGenCpusEnv, text);
+      return {fmt::format("{}='{}' is not accepted; accepted: CPU numbers separated by commas, e.g. 1,3",
+                          kLoadGenCpusEnv, text),
+              EINVAL};
     CPU_SET(cpu, &set);
     if (next == end) break;
     at = next;
   }
-  if (sched_setaffinity(0, sizeof set, &set) != 0)
-    return fmt::format("{}={}: sched_setaffinity: {}", kLoadGenCpusEnv, text, std::strerror(errno));
-  return "";
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    const int err = errno;
+    return {fmt::format("{}={}: sched_setaffinity: {}", kLoadGenCpusEnv, text, std::strerror(err)), err};
+  }
+  return {};
 }
 
 }  // namespace cmbench

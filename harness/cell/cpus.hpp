@@ -17,9 +17,17 @@ inline constexpr const char* kLoadGenCpusEnv = "CMBENCH_LOADGEN_CPUS";
 // The CPUs of `set`, ascending, separated by commas ("" for none).
 std::string cpu_list(const cpu_set_t& set);
 
+// What apply_load_generator_cpus() did: `error` is empty when it moved the
+// generator or had nothing to do; else it names the variable, and `err` is
+// EINVAL for a value that is not a list of CPU numbers or the errno of the
+// failed sched_setaffinity().
+struct CpuMove {
+  std::string error;
+  int err = 0;
+};
+
 // In the load generator: moves it to the CPUs kLoadGenCpusEnv names, when
-// set. Returns an error message naming the variable when its value is not a
-// list of CPU numbers or the move fails; "" otherwise.
-std::string apply_load_generator_cpus();
+// set.
+CpuMove apply_load_generator_cpus();
 
 }  // namespace cmbench

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 
@@ -125,9 +126,13 @@ TEST(Pin, TheLoadGeneratorMovesToTheCpusTheCellLeft) {
       sched_getaffinity(0, sizeof before, &before);
       if (value) setenv(kLoadGenCpusEnv, value, 1);
       else unsetenv(kLoadGenCpusEnv);
-      const std::string err = apply_load_generator_cpus();
-      if (!err.empty())
-        _exit(err.find(kLoadGenCpusEnv) != std::string::npos && err.find("accepted") != std::string::npos ? 3 : 4);
+      const CpuMove move = apply_load_generator_cpus();
+      if (!move.error.empty()) {
+        if (move.error.find(kLoadGenCpusEnv) == std::string::npos) _exit(4);
+        if (move.error.find("accepted") != std::string::npos) _exit(move.err == EINVAL ? 3 : 4);
+        // A list the kernel refuses: the errno of sched_setaffinity, named.
+        _exit(move.error.find("sched_setaffinity") != std::string::npos && move.err == EINVAL ? 7 : 4);
+      }
       cpu_set_t set;
       CPU_ZERO(&set);
       if (sched_getaffinity(0, sizeof set, &set) != 0) _exit(5);
@@ -141,6 +146,11 @@ TEST(Pin, TheLoadGeneratorMovesToTheCpusTheCellLeft) {
   EXPECT_EQ(in_child(std::to_string(last).c_str(), last), 0);
   EXPECT_EQ(in_child(nullptr, -1), 0);
   for (const char* bad : {"x", "1,", ",1", "-1", "1;2", "1 ", "99999"}) EXPECT_EQ(in_child(bad, -1), 3) << bad;
+  // A well-formed list of no CPU this process may use (none is numbered
+  // CPU_SETSIZE - 1 here): sched_setaffinity() fails with EINVAL.
+  if (last < CPU_SETSIZE - 1) {
+    EXPECT_EQ(in_child(std::to_string(CPU_SETSIZE - 1).c_str(), -1), 7);
+  }
 }
 
 }  // namespace

@@ -206,7 +206,7 @@ func (g *loadgen) close() {
 
 // noteLoadgenCPUs notes where the generator ran when the cell is pinned: the CPUs
 // the cell left, which `cmbench loadgen` moved itself to
-// (harness/sandbox/pin.hpp, CMBENCH_LOADGEN_CPUS).
+// (CMBENCH_LOADGEN_CPUS, harness/cell/cpus.hpp; set by apply_pin in harness/sandbox/pin.cpp).
 func noteLoadgenCPUs(probe *Probe) {
 	if cpus := os.Getenv("CMBENCH_LOADGEN_CPUS"); cpus != "" {
 		probe.Note("load_generator_cpus", cpus)

@@ -731,9 +731,9 @@ int loadgen_main(int argc, char** argv) {
   // Off the pinned cell's CPU, before the first connection
   // (harness/cell/cpus.hpp). A move that fails is the run's error.
   try {
-    if (const std::string err = apply_load_generator_cpus(); !err.empty()) {
-      std::snprintf(res.error, sizeof res.error, "%s", err.c_str());
-      res.err = EINVAL;
+    if (const CpuMove move = apply_load_generator_cpus(); !move.error.empty()) {
+      std::snprintf(res.error, sizeof res.error, "%s", move.error.c_str());
+      res.err = move.err;
     } else {
       res.fd_limit = raise_fd_limit(cfg.connections);
       Generator gen(cfg, res);
