@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -76,6 +77,7 @@ bool StackPool::kernel_has_guard_regions() noexcept {
 StackPool::StackPool(std::size_t stack_size, Guards guards)
     : page_(page_size()),
       size_(round_up(stack_size < page_ ? page_ : stack_size, page_)),
+      colors_(std::bit_floor(std::clamp<std::size_t>(size_ / kColorBytesPer, 1, kMaxColors))),
       guard_budget_(read_guard_budget()),
       guards_(guards != Guards::automatic ? guards
               : kernel_has_guard_regions() ? Guards::regions
@@ -113,15 +115,10 @@ void StackPool::attach_stack(ControlBlock* cb) noexcept {
   CMBENCH_FIBER_INVARIANT(reserved_ > 0, "a stack is attached only to a fiber that reserved one at spawn");
   --reserved_;
   ++in_use_;
-  char* bottom;
   if (!free_guarded_.empty()) {
-    bottom = free_guarded_.back();
-    free_guarded_.pop_back();
-    cb->guarded = true;
+    take_free(cb, free_guarded_);
   } else if (!free_unguarded_.empty()) {
-    bottom = free_unguarded_.back();
-    free_unguarded_.pop_back();
-    cb->guarded = false;
+    take_free(cb, free_unguarded_);
   } else {
     // Fresh slots in the order they were carved (bottom up in each slab),
     // so that the slot beneath, whose top holds this one's canary, is
@@ -133,12 +130,29 @@ void StackPool::attach_stack(ControlBlock* cb) noexcept {
                               "every reserved stack is a free or a fresh slot (in_use_ + reserved_ <= carved_)");
     }
     const Slab& slab = slabs_[fresh_slab_];
-    bottom = bottom_of(slab, fresh_slot_++);
+    // Slot k's color: k % colors (a mask: colors_ is a power of two).
+    cb->stack_color = static_cast<uint16_t>((fresh_slot_ & (colors_ - 1)) * kColorStep);
+    cb->stack_bottom = bottom_of(slab, fresh_slot_++);
+    cb->stack_size = size_;
     cb->guarded = slab.guarded;
     ++touched_;
   }
-  cb->stack_bottom = bottom;
+}
+
+// A free list's entry is the stack's bottom, which is page-aligned, with its
+// color's index in the low bits: the color stays the slot's, and reading it
+// back costs no division.
+uintptr_t StackPool::free_entry(const ControlBlock* cb) noexcept {
+  return reinterpret_cast<uintptr_t>(cb->stack_bottom) | cb->stack_color / kColorStep;
+}
+
+void StackPool::take_free(ControlBlock* cb, std::vector<uintptr_t>& from) noexcept {
+  const uintptr_t entry = from.back();
+  from.pop_back();
+  cb->guarded = &from == &free_guarded_;
+  cb->stack_bottom = reinterpret_cast<const void*>(entry & ~uintptr_t{kMaxColors - 1});
   cb->stack_size = size_;
+  cb->stack_color = static_cast<uint16_t>((entry & (kMaxColors - 1)) * kColorStep);
 }
 
 [[gnu::noinline]] void StackPool::release(ControlBlock* cb) noexcept {
@@ -171,8 +185,7 @@ void StackPool::attach_stack(ControlBlock* cb) noexcept {
 }
 
 void StackPool::free_locked(ControlBlock* cb) noexcept {
-  char* bottom = static_cast<char*>(const_cast<void*>(cb->stack_bottom));
-  (cb->guarded ? free_guarded_ : free_unguarded_).push_back(bottom);  // capacity reserved
+  (cb->guarded ? free_guarded_ : free_unguarded_).push_back(free_entry(cb));  // capacity reserved
   cb->stack_bottom = nullptr;
   cb->stack_size = 0;
   --in_use_;
@@ -207,11 +220,7 @@ void StackPool::refill(Cache& cache) noexcept {
     ControlBlock* cb = free_blocks_;
     free_blocks_ = cb->next;
     cb->next = nullptr;
-    std::vector<char*>& from = free_guarded_.empty() ? free_unguarded_ : free_guarded_;
-    cb->guarded = &from == &free_guarded_;
-    cb->stack_bottom = from.back();
-    cb->stack_size = size_;
-    from.pop_back();
+    take_free(cb, free_guarded_.empty() ? free_unguarded_ : free_guarded_);
     ++in_use_;
     cache.blocks[cache.size++] = cb;
   }
@@ -240,7 +249,7 @@ void StackPool::grow_blocks() {
 void StackPool::carve() {
   if (slabs_.empty() || slabs_.back().carved == slabs_.back().slots) map_slab();
   Slab& slab = slabs_.back();
-  std::vector<char*>& free_list = slab.guarded ? free_guarded_ : free_unguarded_;
+  std::vector<uintptr_t>& free_list = slab.guarded ? free_guarded_ : free_unguarded_;
   // Room for every slot of its kind on its free list.
   const std::size_t of_kind = (slab.guarded ? guarded_ : carved_ - guarded_) + 1;
   try {
@@ -310,7 +319,9 @@ void StackPool::prefetch_resume(const ControlBlock* cb) noexcept {
   const char* sp;
   std::memcpy(&sp, static_cast<const void*>(&cb->ctx), sizeof sp);
   if (!sp || !cb->stack_bottom) return;
-  const char* top = static_cast<const char*>(cb->stack_bottom) + cb->stack_size;
+  // Up to the top of its frames, where Boost.Context's record is: below
+  // the canary of the slot above and the slot's color.
+  const char* top = static_cast<const char*>(cb->stack_bottom) + cb->stack_size - kCanaryBytes - cb->stack_color;
   const char* end = std::min(top, sp + kPrefetchLines * kCacheLine);
   for (const char* line = sp; line < end; line += kCacheLine) __builtin_prefetch(line, 0, 3);
   if (!cb->guarded)
@@ -319,14 +330,15 @@ void StackPool::prefetch_resume(const ControlBlock* cb) noexcept {
 }
 
 // The stack Boost.Context sees is the whole slot but its top kCanaryBytes
-// (the canary of the stack above): its stack_context's sp is there, and its
-// size reaches down to the bottom of the stack (the canary included: it is
-// the part of the stack a fiber must never reach). Boost then puts its own
+// (the canary of the stack above) and then its color (cb->stack_color
+// bytes, see StackPool::kColorStep): its stack_context's sp is there, and its size
+// reaches down to the bottom of the stack (the canary included: it is the
+// part of the stack a fiber must never reach). Boost then puts its own
 // record (the fiber's function object) just below sp.
 boost::context::preallocated StackPool::preallocated(const ControlBlock* cb) const noexcept {
   boost::context::stack_context sctx;
   char* bottom = static_cast<char*>(const_cast<void*>(cb->stack_bottom));
-  sctx.size = size_ - kCanaryBytes;
+  sctx.size = size_ - kCanaryBytes - cb->stack_color;
   sctx.sp = bottom + sctx.size;
   return boost::context::preallocated(sctx.sp, sctx.size, sctx);
 }

@@ -125,13 +125,17 @@ struct alignas(64) ControlBlock {
   bool cancelled = false;
   // The stack has a guard page below it (else only the canary protects it).
   bool guarded = false;
+  // How much lower than the top of its slot the stack starts
+  // (StackPool::kColorStep), set with stack_bottom.
+  uint16_t stack_color = 0;
   // Atomic for JoinHandle::done() on another thread; written by finish()
   // alone (a load and a store, no read-modify-write).
   std::atomic<uint64_t> generation{0};
   // The usable stack [bottom, bottom + size) once the fiber has started
   // (null before, except on a block from a worker's stock, StackPool::Cache,
-  // which keeps the stack its last fiber ran on): for the canary check and
-  // for AddressSanitizer's fiber-switch annotations.
+  // which keeps the stack its last fiber ran on): for the canary check,
+  // the prefetch of a parked fiber's frames and AddressSanitizer's
+  // fiber-switch annotations.
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;
@@ -156,6 +160,10 @@ struct alignas(64) ControlBlock {
   template <typename Fn>
   static void run_heap(ControlBlock* cb, bool call);
 };
+
+#if !defined(__SANITIZE_THREAD__)
+static_assert(sizeof(ControlBlock) == 192, "a control block is three cache lines");
+#endif
 
 class StackPool {
  public:
@@ -212,8 +220,28 @@ class StackPool {
   static constexpr std::size_t kCacheLine = 64;
 
   // Where Boost.Context may build the fiber on `cb`'s stack: all of it but
-  // the slot's top kCanaryBytes (the canary of the stack above).
+  // the slot's top kCanaryBytes (the canary of the stack above) and its
+  // color.
   boost::context::preallocated preallocated(const ControlBlock* cb) const noexcept;
+
+  // Stack coloring. Slots are a whole number of pages apart, so without it
+  // every fiber's first frames (the ones a parked fiber keeps and a resumed
+  // one reads) would lie at the same offset in their pages: in the same few
+  // sets of the L1 cache, which is indexed by that offset, and of the L2,
+  // indexed by it and a few bits of the physical page. ring's 503 fibers,
+  // visited in turn, then missed where they would fit, by an amount that
+  // depended on which physical pages the process got. So each slot's stack
+  // starts lower by its color (ControlBlock::stack_color): slot k of a slab
+  // by (k % colors) steps of 256 bytes (Boost.Context aligns its record, the
+  // top of a fiber's frames, down to 256), with at most kMaxColors colors
+  // and one per kColorBytesPer bytes of stack, a power of two (a 4 KiB stack
+  // gets 2, 16 KiB and up 8: at most 1,792 bytes, so that a parked spawn
+  // fiber's 936 bytes of frames stay within the top page). glibc's threads
+  // had the same (nptl's COLORING_INCREMENT).
+  static constexpr std::size_t kColorStep = 256;
+  static constexpr std::size_t kMaxColors = 8;
+  static constexpr std::size_t kColorBytesPer = 2048;
+  std::size_t colors() const noexcept { return colors_; }
 
   std::size_t stack_size() const noexcept { return size_; }
   std::size_t guard_size() const noexcept { return page_; }
@@ -280,6 +308,7 @@ class StackPool {
 
   std::size_t page_;
   std::size_t size_;
+  std::size_t colors_;
   std::size_t guard_budget_;
   Guards guards_;
   std::size_t carved_ = 0;
@@ -291,10 +320,13 @@ class StackPool {
   // The next fresh slot: slabs_[fresh_slab_], slot fresh_slot_.
   std::size_t fresh_slab_ = 0;
   std::size_t fresh_slot_ = 0;
-  // Finished fibers' stacks (their bottoms), LIFO; room for every carved
-  // slot is reserved when it is carved, so releasing never allocates.
-  std::vector<char*> free_guarded_;  // served first
-  std::vector<char*> free_unguarded_;
+  // Finished fibers' stacks (free_entry(): the bottom and the color), LIFO;
+  // room for every carved slot is reserved when it is carved, so releasing
+  // never allocates.
+  std::vector<uintptr_t> free_guarded_;  // served first
+  std::vector<uintptr_t> free_unguarded_;
+  static uintptr_t free_entry(const ControlBlock* cb) noexcept;
+  void take_free(ControlBlock* cb, std::vector<uintptr_t>& from) noexcept;
   std::vector<Slab> slabs_;
   // Control blocks: arrays of them, and the free ones (threaded through
   // `next`, which a free block does not otherwise use).

@@ -3,9 +3,12 @@
 // overflow must cause.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +73,26 @@ TEST(FiberStacks, AWorkersStockLeavesTheStacksThatSpawnedFibersCountOn) {
   pool.unbind_cache(stock);
   EXPECT_EQ(stock.size, 0u);
   EXPECT_EQ(pool.free_count(), pool.mapped());
+}
+
+// Stack coloring (StackPool::color_of): fibers alive at once, each on a
+// stack of its own, run the same code to the same depth, yet their frames
+// lie at as many different lines of their pages as the pool has colors
+// (8 from 16 KiB stacks up, one per 2 KiB below), not all at one offset.
+TEST(FiberStacks, ConsecutiveStacksPutTheirFramesAtDifferentLinesOfTheirPages) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  for (const auto& [stack, colors] : {std::pair<std::size_t, std::size_t>{16384, 8}, {65536, 8}, {4096, 2}}) {
+    Scheduler s(stack);
+    std::set<uintptr_t> lines;
+    for (int i = 0; i < 64; ++i)
+      s.spawn([&] {
+        lines.insert(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) % page / 64);
+        this_fiber::yield();  // alive until all 64 have started: 64 stacks
+      });
+    s.run();
+    EXPECT_EQ(s.stacks_mapped(), 64u) << stack;
+    EXPECT_EQ(lines.size(), colors) << stack;
+  }
 }
 
 TEST(FiberScheduler, StackSizeIsRoundedToPages) {
