@@ -94,6 +94,11 @@ json context_view(const ReportData& d) {
   row("CPU idle", field("cpuidle"));
   row("free page reporting", [&](const Run& run) { return plain(free_page_reporting_text(ctx_of(run))); });
   row("kernel limits", field("kernel_limits"));
+  row("machine's speed", [&](const Run& run) {
+    const auto steady = machine_steadiness(run.doc);
+    if (!steady) return plain("not measured (no cell with 3 repetitions and the speed loop)");
+    return json{{"text", machine_steadiness_text(*steady)}, {"code", false}, {"bad", machine_unsteady(*steady)}};
+  });
   row("commit", [&](const Run& run) {
     auto ctx = ctx_of(run);
     std::string commit = ctx_string(ctx, "git_commit");

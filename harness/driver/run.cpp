@@ -674,6 +674,8 @@ int run_matrix(RunOptions opt, const std::vector<std::string>& argv) {
       fmt::print("\n{}\n", fold(fmt::format("NOTE: {}", kHaltAtOnceNote), kTableColumns, 0));
     if (fresh_memory_cells && host_reclaims_free_memory(doc["context"]))
       fmt::print("\n{}\n", fold(fmt::format("NOTE: {}", host_reclaim_note(doc["context"])), kTableColumns, 0));
+    if (const auto steady = machine_steadiness(doc); steady && machine_unsteady(*steady))
+      fmt::print("\n{}\n", fold(fmt::format("NOTE: {}", machine_steadiness_note(*steady)), kTableColumns, 0));
   }
   // Every cell of the file counts, those kept from the run being resumed too.
   std::map<Outcome, size_t> outcomes;

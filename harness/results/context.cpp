@@ -10,12 +10,16 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "harness/stats/stats.hpp"
 
 #include "build_info.hpp"  // generated: CMBENCH_GIT_COMMIT, CMBENCH_GIT_DIRTY
 
@@ -119,6 +123,48 @@ std::string host_reclaim_note(const nlohmann::json& context) {
       "root, `echo {} > /sys/module/page_reporting/parameters/page_reporting_order` turns it off until the next "
       "boot (results/README.md, \"Memory a VM hands back\").",
       order_field(r, "page_reporting_order"), order_field(r, "max_order") + 1);
+}
+
+std::optional<MachineSteadiness> machine_steadiness(const nlohmann::json& run_doc) {
+  std::vector<double> cvs;
+  if (run_doc.is_object() && run_doc.contains("cells") && run_doc["cells"].is_array()) {
+    for (const auto& c : run_doc["cells"]) {
+      if (!c.is_object() || c.value("outcome", "") != "ok") continue;
+      if (!c.contains("repetitions") || !c["repetitions"].is_array() || c["repetitions"].size() < 3) continue;
+      const auto* loop = c.contains("aggregates") && c["aggregates"].is_object() && c["aggregates"].contains("ref_loop_ns")
+                             ? &c["aggregates"]["ref_loop_ns"]
+                             : nullptr;
+      if (loop && loop->is_object() && loop->contains("cv") && (*loop)["cv"].is_number())
+        cvs.push_back((*loop)["cv"].get<double>());
+    }
+  }
+  if (cvs.empty()) return std::nullopt;
+  std::sort(cvs.begin(), cvs.end());
+  MachineSteadiness s;
+  s.cells = cvs.size();
+  s.median_cv = median(cvs);
+  // Nearest rank: the smallest value with at least 90% of them at or below it.
+  s.p90_cv = cvs[static_cast<size_t>(std::ceil(0.9 * static_cast<double>(cvs.size()))) - 1];
+  s.above = static_cast<size_t>(std::count_if(cvs.begin(), cvs.end(), [](double v) { return v > kSteadyMachineCv; }));
+  return s;
+}
+
+bool machine_unsteady(const MachineSteadiness& s) { return s.median_cv > kSteadyMachineCv; }
+
+std::string machine_steadiness_text(const MachineSteadiness& s) {
+  return fmt::format("the speed loop's CV over a cell's repetitions: median {:.1f}%, 90th percentile {:.1f}%; above "
+                     "{:.0f}% in {} of {} cells",
+                     s.median_cv * 100, s.p90_cv * 100, kSteadyMachineCv * 100, s.above, s.cells);
+}
+
+std::string machine_steadiness_note(const MachineSteadiness& s) {
+  return fmt::format(
+      "The machine's own speed varied during this run: a fixed loop timed around every repetition (ref_loop_ns) "
+      "had a CV of {:.1f}% at the median cell, and above {:.0f}% in {} of {} cells. A cell's time cannot repeat "
+      "more closely than the CPU it ran on, so its \"unstable\" warning may say more of the machine than of the "
+      "model: read the medians, and for stability figures run again when the machine is quieter "
+      "(results/README.md, \"How steady the machine was\").",
+      s.median_cv * 100, kSteadyMachineCv * 100, s.above, s.cells);
 }
 
 const char* build_type() { return CMBENCH_BUILD_TYPE; }

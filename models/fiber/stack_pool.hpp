@@ -241,7 +241,6 @@ class StackPool {
   static constexpr std::size_t kColorStep = 256;
   static constexpr std::size_t kMaxColors = 8;
   static constexpr std::size_t kColorBytesPer = 2048;
-  std::size_t colors() const noexcept { return colors_; }
 
   std::size_t stack_size() const noexcept { return size_; }
   std::size_t guard_size() const noexcept { return page_; }

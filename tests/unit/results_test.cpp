@@ -252,6 +252,47 @@ TEST(Context, IdleCpusHaltAtOnceOnlyWithHaltpollAndNoGuestPolling) {
   EXPECT_FALSE(idle_cpus_halt_at_once(nullptr));
 }
 
+// The machine's steadiness comes from the ok cells' speed loop over 3
+// repetitions or more; the others, and files without the loop, say nothing.
+TEST(Context, MachineSteadinessIsTheSpeedLoopsCvOverTheCellsThatMeasuredIt) {
+  auto cell = [](const char* outcome, size_t reps, double loop_cv) {
+    nlohmann::json c = {{"outcome", outcome}, {"repetitions", nlohmann::json::array()}};
+    for (size_t i = 0; i < reps; ++i) c["repetitions"].push_back(nlohmann::json::object());
+    c["aggregates"] = {{"ns_per_op", {{"cv", 0.5}}}};
+    if (loop_cv >= 0) c["aggregates"]["ref_loop_ns"] = {{"cv", loop_cv}};
+    return c;
+  };
+  nlohmann::json doc = {{"cells", nlohmann::json::array()}};
+  EXPECT_FALSE(machine_steadiness(doc).has_value());
+  EXPECT_FALSE(machine_steadiness(nullptr).has_value());
+  // Not counted: a failed cell, 2 repetitions, no loop figures.
+  doc["cells"].push_back(cell("failed", 5, 0.50));
+  doc["cells"].push_back(cell("ok", 2, 0.50));
+  doc["cells"].push_back(cell("ok", 5, -1));
+  EXPECT_FALSE(machine_steadiness(doc).has_value());
+  for (double cv : {0.010, 0.020, 0.025, 0.040, 0.050, 0.060, 0.011, 0.012, 0.013, 0.100})
+    doc["cells"].push_back(cell("ok", 5, cv));
+  const auto s = machine_steadiness(doc);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->cells, 10u);
+  EXPECT_DOUBLE_EQ(s->median_cv, (0.020 + 0.025) / 2);
+  EXPECT_DOUBLE_EQ(s->p90_cv, 0.060);  // the 9th of 10 in order
+  EXPECT_EQ(s->above, 4u);             // 0.04, 0.05, 0.06, 0.1
+  EXPECT_FALSE(machine_unsteady(*s));
+  EXPECT_EQ(machine_steadiness_text(*s),
+            "the speed loop's CV over a cell's repetitions: median 2.2%, 90th percentile 6.0%; above 3% in 4 of 10 "
+            "cells");
+  // Two more loud cells move the median above 3%: the note names the figures.
+  doc["cells"].push_back(cell("ok", 3, 0.09));
+  doc["cells"].push_back(cell("ok", 3, 0.08));
+  doc["cells"].push_back(cell("ok", 3, 0.07));
+  const auto loud = machine_steadiness(doc);
+  ASSERT_TRUE(loud.has_value());
+  EXPECT_TRUE(machine_unsteady(*loud));
+  const std::string note = machine_steadiness_note(*loud);
+  EXPECT_NE(note.find("a CV of 4.0% at the median cell, and above 3% in 7 of 13 cells"), std::string::npos) << note;
+}
+
 // Free page reporting is recorded only with a balloon that offers it (bit 5
 // of the virtio features) and a kernel order to read; it is on only while
 // that order is one the buddy allocator has.
