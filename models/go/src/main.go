@@ -132,6 +132,7 @@ func runCell(c cellArgs) map[string]any {
 	params := Params{values: c.params, cmbench: c.cmbench}
 	probe := newProbe()
 	outcome := "ok"
+	speedBefore := 0.0
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -140,6 +141,7 @@ func runCell(c cellArgs) map[string]any {
 			}
 		}()
 		setGomaxprocs(params, probe)
+		speedBefore = speedLoopNs() // the CPU's speed around the repetition (speed.go)
 		// --passes: the whole workload again in this process, each pass
 		// verified, as harness/sandbox/cell.cpp runs them.
 		var err error
@@ -181,7 +183,11 @@ func runCell(c cellArgs) map[string]any {
 	}()
 	out["outcome"] = outcome
 	if probe.Stopped() {
-		out["metrics"] = probe.Metrics()
+		metrics := probe.Metrics()
+		if outcome == "ok" && speedBefore > 0 {
+			metrics["ref_loop_ns"] = (speedBefore + speedLoopNs()) / 2
+		}
+		out["metrics"] = metrics
 	}
 	out["notes"] = probe.notes
 	// The cell's own peak resident memory, read from /proc as the C++ cell

@@ -221,7 +221,7 @@ var harnessMetrics = map[string]bool{
 	"cpu_sys_s": true, "ctx_voluntary": true, "ctx_involuntary": true, "cpu_ns_per_op": true,
 	"ctx_per_op": true, "memory_units": true, "memory_baseline_bytes": true,
 	"memory_parked_bytes": true, "memory_per_unit_bytes": true, "memory_per_unit_method": true,
-	"kernel_per_unit_bytes": true, "latency_ns": true, "memory_peak_bytes": true,
+	"kernel_per_unit_bytes": true, "latency_ns": true, "memory_peak_bytes": true, "ref_loop_ns": true,
 }
 
 // Metric is Probe::metric: a metric of the workload's own, written into the

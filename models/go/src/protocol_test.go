@@ -94,6 +94,10 @@ func TestWorkloadsVerify(t *testing.T) {
 			if m["operations"].(uint64) == 0 || m["wall_s"].(float64) <= 0 {
 				t.Errorf("%s: metrics %v", name, m)
 			}
+			// The speed loop around the repetition (speed.go), as the C++ cells write it.
+			if loop, ok := m["ref_loop_ns"].(float64); !ok || loop <= 0 {
+				t.Errorf("%s: ref_loop_ns %v", name, m["ref_loop_ns"])
+			}
 		}
 	}
 }
