@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "harness/results/context.hpp"
 #include "harness/results/results.hpp"
 #include "harness/cli/table.hpp"
 #include "harness/results/metrics.hpp"
@@ -335,6 +336,16 @@ Comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
                                        "the machine's, not the code's",
                                        key, bc.value(key, nlohmann::json()).dump(),
                                        hc.value(key, nlohmann::json()).dump()));
+  // A machine whose own speed varied more than the gate's target hides the
+  // changes below it: they are not flagged, though nothing is flagged
+  // falsely either (the test compares ranks and the intervals resample
+  // what varied).
+  for (const auto& [side, doc] : {std::pair<const char*, const nlohmann::json*>{"BASE", &base}, {"HEAD", &head}})
+    if (const auto steady = machine_steadiness(*doc); steady && machine_unsteady(*steady))
+      c.warnings.push_back(fmt::format(
+          "the machine's own speed varied during {}: {}; a change smaller than that may go unflagged "
+          "(results/README.md, \"How steady the machine was\")",
+          side, machine_steadiness_text(*steady)));
   return c;
 }
 

@@ -95,6 +95,27 @@ TEST(Compare, TooFewRepetitionsWarnInsteadOfDeciding) {
   EXPECT_EQ(comparison_status(c), 0);
 }
 
+// A side whose speed loop varied above 3% at the median cell gets a warning
+// that names it and its figures; the verdicts are the test's, unchanged.
+TEST(Compare, AnUnsteadyMachineIsNamedPerSideAndChangesNoVerdict) {
+  auto base = doc({{"a", around(100, 15)}, {"b", around(100, 15)}});
+  auto head = doc({{"a", around(100, 15)}, {"b", around(120, 15)}});
+  const Comparison quiet = compare_results(base, head, CompareOptions{});
+  for (auto& c : head["cells"]) c["aggregates"] = {{"ref_loop_ns", {{"cv", 0.06}}}};
+  for (auto& c : base["cells"]) c["aggregates"] = {{"ref_loop_ns", {{"cv", 0.01}}}};
+  const Comparison loud = compare_results(base, head, CompareOptions{});
+  ASSERT_EQ(loud.warnings.size(), quiet.warnings.size() + 1);
+  const std::string& w = loud.warnings.back();
+  EXPECT_NE(w.find("varied during HEAD: the speed loop's CV over a cell's repetitions: median 6.0%"),
+            std::string::npos)
+      << w;
+  EXPECT_EQ(w.find("BASE"), std::string::npos) << w;
+  EXPECT_EQ(loud.regressed, quiet.regressed);
+  EXPECT_EQ(cell(loud, "b").change, Change::regressed);
+  EXPECT_NE(comparison_markdown(loud).find("> warning: the machine's own speed varied during HEAD"),
+            std::string::npos);
+}
+
 TEST(Compare, ACellThatBrokeIsARegression) {
   auto base = doc({{"a", around(100, 10)}, {"b", around(100, 10)}});
   auto head = doc({{"a", around(100, 10)}, {"b", {}}}, "crashed");
