@@ -282,7 +282,7 @@ TEST(Context, MachineSteadinessIsTheSpeedLoopsCvOverTheCellsThatMeasuredIt) {
   EXPECT_EQ(machine_steadiness_text(*s),
             "the speed loop's CV over a cell's repetitions: median 2.2%, 90th percentile 6.0%; above 3% in 4 of 10 "
             "cells");
-  // Two more loud cells move the median above 3%: the note names the figures.
+  // Three more loud cells move the median above 3%: the note names the figures.
   doc["cells"].push_back(cell("ok", 3, 0.09));
   doc["cells"].push_back(cell("ok", 3, 0.08));
   doc["cells"].push_back(cell("ok", 3, 0.07));
