@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "harness/cell/params.hpp"
 
@@ -28,41 +29,50 @@ struct Task {
   void* data = nullptr;  // the owner's, as uv_handle_t::data and uv_req_t::data
 };
 
-// A FIFO of tasks linked through Task::next: O(1), no allocation.
+// A FIFO of tasks linked through Task::next: O(1), no allocation. The tail is
+// the address of the last link (of head_ when empty), so a push is three
+// stores and no branch: it is on the hot path of every hand-off. A popped
+// task's next is left as it was; push() sets it. Movable, not copyable: an
+// empty queue's tail points into itself.
 class TaskQueue {
  public:
+  TaskQueue() noexcept = default;
+  TaskQueue(const TaskQueue&) = delete;
+  TaskQueue& operator=(const TaskQueue&) = delete;
+  TaskQueue(TaskQueue&& other) noexcept { *this = std::move(other); }
+  TaskQueue& operator=(TaskQueue&& other) noexcept {
+    if (this != &other) {
+      head_ = other.head_;
+      tail_ = head_ != nullptr ? other.tail_ : &head_;
+      other.head_ = nullptr;
+      other.tail_ = &other.head_;
+    }
+    return *this;
+  }
+
   bool empty() const noexcept { return head_ == nullptr; }
 
   void push(Task* t) noexcept {
     t->next = nullptr;
-    if (tail_ != nullptr) {
-      tail_->next = t;
-    } else {
-      head_ = t;
-    }
-    tail_ = t;
+    *tail_ = t;
+    tail_ = &t->next;
   }
 
   Task* pop() noexcept {
     Task* t = head_;
     if (t != nullptr) {
       head_ = t->next;
-      if (head_ == nullptr) tail_ = nullptr;
-      t->next = nullptr;
+      if (head_ == nullptr) tail_ = &head_;
     }
     return t;
   }
 
   // Moves every task into the returned queue and leaves this one empty.
-  TaskQueue take() noexcept {
-    TaskQueue all = *this;
-    head_ = tail_ = nullptr;
-    return all;
-  }
+  TaskQueue take() noexcept { return std::move(*this); }
 
  private:
   Task* head_ = nullptr;
-  Task* tail_ = nullptr;
+  Task** tail_ = &head_;
 };
 
 // How the callback of a woken waiter is scheduled. Which one a run uses is
@@ -132,12 +142,19 @@ class Loop {
   // first.
   // Inline: it is the hot path of every hand-off.
   void complete(Task* t) noexcept {
+    // Called from a callback the loop is running from its ready queue, the
+    // common case, queueing is all either policy does: inline, the
+    // trampoline (only the outermost caller drains, and this completion runs
+    // when the current callback has returned); deferred, the idle handle is
+    // active while its batch runs, and what the batch queues waits for the
+    // next iteration. One test on the hot path of every hand-off.
+    if (draining_) {
+      ready_.push(t);
+      return;
+    }
     if (continuation_ == Continuation::inline_trampoline) {
       ready_.push(t);
-      // The trampoline: only the outermost caller drains. A completion raised
-      // by a callback that is already running from drain() is just appended
-      // and runs when that callback has returned.
-      if (!draining_) drain();
+      drain();
       return;
     }
     post(t);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -155,6 +156,75 @@ TEST(UvLoop, DeferredCompletionWaitsForTheLoop) {
   EXPECT_EQ(c.runs, 0);
   EXPECT_FALSE(loop.run());
   EXPECT_EQ(c.runs, 1);
+}
+
+// A chain of completions raised from inside running callbacks: inline, each
+// runs as soon as the one that raised it returns, in the same loop iteration
+// and never nested; deferred, each waits for the next iteration.
+struct CompletionChain {
+  Task task;
+  Loop* loop = nullptr;
+  uv_prepare_t prepare{};  // counts iterations without keeping the loop alive
+  uint64_t iterations = 0;
+  std::vector<uint64_t> ran_in;  // the iteration each link ran in
+  int depth = 0, max_depth = 0;
+  int left = 0;
+  static void run_cb(Task* t) {
+    auto* self = static_cast<CompletionChain*>(t->data);
+    self->max_depth = std::max(self->max_depth, ++self->depth);
+    self->ran_in.push_back(self->iterations);
+    if (--self->left > 0) self->loop->complete(&self->task);
+    --self->depth;
+  }
+  explicit CompletionChain(Loop& l, int links) : loop(&l), left(links) {
+    task.run = &run_cb;
+    task.data = this;
+    uv_prepare_init(l.get(), &prepare);
+    prepare.data = this;
+    uv_prepare_start(&prepare, [](uv_prepare_t* p) { ++static_cast<CompletionChain*>(p->data)->iterations; });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));
+  }
+};
+
+TEST(UvLoop, CompletionsRaisedByARunningCallbackFollowTheContinuationPolicy) {
+  for (auto c : {Continuation::inline_trampoline, Continuation::deferred}) {
+    Loop loop(c);
+    CompletionChain links(loop, 4);
+    loop.post(&links.task);
+    EXPECT_FALSE(loop.run());
+    ASSERT_EQ(links.ran_in.size(), 4u) << to_string(c);
+    EXPECT_EQ(links.max_depth, 1) << to_string(c) << ": a completion ran nested in its caller";
+    for (size_t i = 1; i < links.ran_in.size(); ++i) {
+      if (c == Continuation::inline_trampoline) {
+        EXPECT_EQ(links.ran_in[i], links.ran_in[0]) << "inline: link " << i << " left the iteration";
+      } else {
+        EXPECT_EQ(links.ran_in[i], links.ran_in[i - 1] + 1) << "deferred: link " << i;
+      }
+    }
+  }
+}
+
+TEST(UvTaskQueue, TakeMovesEveryTaskOutAndBothQueuesStayUsable) {
+  Counted a, b, c, d;
+  TaskQueue q;
+  q.push(&a.task);
+  q.push(&b.task);
+  TaskQueue taken = q.take();
+  EXPECT_TRUE(q.empty());
+  q.push(&c.task);      // the emptied queue's tail is its own head again
+  taken.push(&d.task);  // the taken one's tail is b's link
+  EXPECT_EQ(taken.pop(), &a.task);
+  EXPECT_EQ(taken.pop(), &b.task);
+  EXPECT_EQ(taken.pop(), &d.task);
+  EXPECT_EQ(taken.pop(), nullptr);
+  EXPECT_EQ(q.pop(), &c.task);
+  EXPECT_EQ(q.pop(), nullptr);
+  // An empty queue moved: the new one's tail is its own head, not the old one's.
+  TaskQueue moved = q.take();
+  moved.push(&a.task);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(moved.pop(), &a.task);
+  EXPECT_TRUE(moved.empty());
 }
 
 // --- the callback channel ---------------------------------------------------
