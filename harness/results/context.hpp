@@ -66,8 +66,9 @@ inline constexpr double kSteadyMachineCv = 0.03;
 // fewer than 3 repetitions). `run_doc` is a results file's document.
 std::optional<MachineSteadiness> machine_steadiness(const nlohmann::json& run_doc);
 bool machine_unsteady(const MachineSteadiness& s);
-// "median 5.3%, 90th percentile 11.5%; above 3% in 180 of 193 cells", for
-// the report's context table.
+// "the speed loop's CV over a cell's repetitions: median 5.3%, 90th
+// percentile 11.4%; above 3% in 180 of 193 cells", for the report's context
+// table.
 std::string machine_steadiness_text(const MachineSteadiness& s);
 // One paragraph for the console summary when machine_unsteady(): what was
 // measured, what it means for the cells' CVs, and what to do.
