@@ -142,8 +142,8 @@ class Loop {
   // first.
   // Inline: it is the hot path of every hand-off.
   void complete(Task* t) noexcept {
-    // Called from a callback the loop is running from its ready queue, the
-    // common case, queueing is all either policy does: inline, the
+    // When a callback the loop runs from its ready queue raises a completion
+    // (the common case), queueing it is all either policy does: inline, the
     // trampoline (only the outermost caller drains, and this completion runs
     // when the current callback has returned); deferred, the idle handle is
     // active while its batch runs, and what the batch queues waits for the
