@@ -32,6 +32,15 @@ class IntrusiveQueue {
     tail_ = node;
   }
 
+  // Queues `node` ahead of the others: a mutex's waiter that was woken and
+  // lost the lock again keeps its place at the head (mutex.cpp).
+  void push_front(T* node) noexcept {
+    if constexpr (kCounted) ++count_;
+    node->next = head_;
+    head_ = node;
+    if (!tail_) tail_ = node;
+  }
+
   T* pop() noexcept {
     T* node = head_;
     if (node) {

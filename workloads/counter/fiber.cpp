@@ -1,8 +1,9 @@
 // counter in the fiber model: U fibers on the project's own runtime
 // (cooperative; one thread unless the `threads` parameter asks for M:N) each
 // add 1 to a count K times. With threads > 1 the units run in parallel and
-// the modes below are contended for real: the mutex parks the loser (FIFO
-// handoff, so each contended increment costs a park and a wake-up), the
+// the modes below are contended for real: the mutex parks the loser and
+// wakes it to compete again, handing the lock over only to a waiter that
+// has starved for a millisecond (Go's two modes, models/fiber/mutex.hpp), the
 // atomic bounces its cache line between cores, and the owner fiber of the
 // message mode receives from units on every thread. With one thread:
 //   lock     a cmbench::fiber::Mutex around ++count. The runtime is one thread
@@ -57,10 +58,12 @@ void run(const Params& params, Probe& probe) {
     rt::Mutex mutex;
     uint64_t count = 0;
     probe.note("lock", sched.multi()
-                           ? "cmbench::fiber::Mutex (FIFO handoff); contended: units run in "
-                             "parallel on the worker threads, a loser parks and the unlocker "
-                             "hands the lock over"
-                           : "cmbench::fiber::Mutex (FIFO handoff); uncontended: on one thread a "
+                           ? "cmbench::fiber::Mutex (Go's normal and starvation modes); "
+                             "contended: units run in parallel on the worker threads, a loser "
+                             "parks and is woken to compete again, and a waiter starved for "
+                             "1 ms is handed the lock"
+                           : "cmbench::fiber::Mutex (Go's normal and starvation modes); "
+                             "uncontended: on one thread a "
                              "unit never parks or yields inside its loop, so each runs its "
                              "increments to the end before the next starts");
     probe.start();
