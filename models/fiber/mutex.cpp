@@ -1,28 +1,17 @@
 #include "models/fiber/mutex.hpp"
 
-#include <chrono>
+#include <cstdint>
 #include <stdexcept>
 
+#include "harness/cell/probe.hpp"
 #include "models/fiber/scheduler.hpp"
 
 namespace cmbench::fiber {
 
-namespace {
-
-// Read on the slow paths only: when a fiber first parks, when a woken one
-// loses, when the lock is handed over in starvation mode.
-long long clock_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 // What a parked fiber waits with, on its own stack. Written by release_locked()
 // under lock_; read by the fiber once it runs again.
 struct Mutex::Waiter {
-  long long since = 0;  // when the fiber first parked on this lock
+  int64_t since = 0;    // when the fiber first parked on this lock (now_ns(), as the timers)
   bool handed = false;  // starvation mode: made the owner before it ran
   bool woken = false;   // normal mode: woken to compete for the lock
 };
@@ -57,12 +46,12 @@ void Mutex::lock_slow(Scheduler* s, ControlBlock* self) {
     }
     if (owner_ == self) throw std::logic_error("cmbench::fiber::Mutex is not recursive");
     if (!lost) {
-      w.since = clock_ns();
+      w.since = now_ns();
       waiters_.push(self);
     } else {
       // Woken and beaten to it: back to the head of the queue, and past
       // the threshold the lock is handed over from now on.
-      if (clock_ns() - w.since >= kStarvingAfterNs) starving_ = true;
+      if (now_ns() - w.since >= kStarvingAfterNs) starving_ = true;
       waiters_.push_front(self);
     }
     self->wait = &w;
@@ -107,7 +96,7 @@ ControlBlock* Mutex::release_locked() noexcept {
       owner_ = next;
       w->handed = true;
       // Back to normal mode once a waiter did not wait long, or none is left.
-      if (waiters_.empty() || clock_ns() - w->since < kStarvingAfterNs) starving_ = false;
+      if (waiters_.empty() || now_ns() - w->since < kStarvingAfterNs) starving_ = false;
       return next;
     }
     starving_ = false;

@@ -15,8 +15,8 @@
 //
 // Starvation mode: a woken waiter that loses after waiting kStarvingAfterNs
 // or more switches the mutex to handoff: unlock() makes the first waiter the
-// owner before it runs, and lock() queues behind the waiters instead of
-// taking a free lock. The mutex returns to normal mode when a waiter it hands
+// owner before it runs, so the lock is never free while fibers wait and a
+// lock() queues behind them. The mutex returns to normal mode when a waiter it hands
 // the lock to waited less than the threshold, or was the last. On a
 // cooperative scheduler a fiber that unlocks and relocks in a loop without
 // yielding keeps the lock from the waiters on its own thread whatever the
@@ -26,6 +26,8 @@
 // In M:N mode the queue and the owner are guarded by a SpinLock, which a
 // fiber that parks hands to Scheduler::park() (released once its context is
 // saved); with one thread nothing is locked.
+#include <cstdint>
+
 #include "models/fiber/intrusive.hpp"
 #include "models/fiber/spinlock.hpp"
 #include "models/fiber/stack_pool.hpp"
@@ -49,7 +51,7 @@ class Mutex {
   bool starving() const noexcept { return starving_; }
 
   // Go's starvationThresholdNs.
-  static constexpr long long kStarvingAfterNs = 1'000'000;
+  static constexpr int64_t kStarvingAfterNs = 1'000'000;
 
  private:
   struct Waiter;  // on the parked fiber's stack, at ControlBlock::wait

@@ -158,31 +158,40 @@ TEST(UvLoop, DeferredCompletionWaitsForTheLoop) {
   EXPECT_EQ(c.runs, 1);
 }
 
+// Counts loop iterations with an unreferenced prepare handle, which runs once
+// per iteration without keeping the loop alive.
+struct IterationCounter {
+  uv_prepare_t prepare{};
+  uint64_t iterations = 0;
+  explicit IterationCounter(Loop& loop) {
+    uv_prepare_init(loop.get(), &prepare);
+    prepare.data = this;
+    uv_prepare_start(
+        &prepare, [](uv_prepare_t* p) { ++static_cast<IterationCounter*>(p->data)->iterations; });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));
+  }
+};
+
 // A chain of completions raised from inside running callbacks: inline, each
 // runs as soon as the one that raised it returns, in the same loop iteration
 // and never nested; deferred, each waits for the next iteration.
 struct CompletionChain {
   Task task;
   Loop* loop = nullptr;
-  uv_prepare_t prepare{};  // counts iterations without keeping the loop alive
-  uint64_t iterations = 0;
+  IterationCounter counter;
   std::vector<uint64_t> ran_in;  // the iteration each link ran in
   int depth = 0, max_depth = 0;
   int left = 0;
   static void run_cb(Task* t) {
     auto* self = static_cast<CompletionChain*>(t->data);
     self->max_depth = std::max(self->max_depth, ++self->depth);
-    self->ran_in.push_back(self->iterations);
+    self->ran_in.push_back(self->counter.iterations);
     if (--self->left > 0) self->loop->complete(&self->task);
     --self->depth;
   }
-  explicit CompletionChain(Loop& l, int links) : loop(&l), left(links) {
+  explicit CompletionChain(Loop& l, int links) : loop(&l), counter(l), left(links) {
     task.run = &run_cb;
     task.data = this;
-    uv_prepare_init(l.get(), &prepare);
-    prepare.data = this;
-    uv_prepare_start(&prepare, [](uv_prepare_t* p) { ++static_cast<CompletionChain*>(p->data)->iterations; });
-    uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));
   }
 };
 
@@ -229,19 +238,6 @@ TEST(UvTaskQueue, TakeMovesEveryTaskOutAndBothQueuesStayUsable) {
 
 // --- the callback channel ---------------------------------------------------
 
-// Counts loop iterations with an unreferenced prepare handle, which runs once
-// per iteration without keeping the loop alive.
-struct IterationCounter {
-  uv_prepare_t prepare{};
-  uint64_t iterations = 0;
-  explicit IterationCounter(Loop& loop) {
-    uv_prepare_init(loop.get(), &prepare);
-    prepare.data = this;
-    uv_prepare_start(
-        &prepare, [](uv_prepare_t* p) { ++static_cast<IterationCounter*>(p->data)->iterations; });
-    uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));
-  }
-};
 
 // A log of what completed, in order: "s<value>:<status>" or "r<value>" / "r-".
 struct Log {
