@@ -18,7 +18,8 @@ const ModelInfo& info() {
           "none: one address space; with threads=1 fibers never run at the same time, with "
           "threads>1 (work_stealing) they run in parallel and migrate between threads",
           "a fixed-size stack (the stack_size parameter) from pooled_fixedsize_stack (Boost.Pool, "
-          "malloc'd blocks), no guard page; the fiber's context object lives at its top",
+          "malloc'd blocks), colored as the fiber model's, no guard page; the fiber's context object "
+          "lives at its top",
           "boost::fibers::buffered_channel (power-of-two size, holds size - 1; exact capacity "
           "with a credit semaphore) and unbuffered_channel (rendezvous); boost::fibers::mutex",
           "Boost.Fiber 1.81 (scheduler, channels, mutex), Boost.Context, Boost.Asio for sockets",

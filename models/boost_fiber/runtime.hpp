@@ -19,11 +19,17 @@
 //    memory mapping each and vm.max_map_count stops near 32,000 of them), so
 //    an overflow is not caught, hence the margin. Blocks grow geometrically
 //    from kFirstBlock stacks up to kStacksPerBlock, never beyond, so no single
-//    allocation is larger than kStacksPerBlock * stack_size. Memory: a parked
-//    fiber costs two resident pages (8 KiB, measured by spawn), most likely
-//    its top page and its lowest one, which Boost.Pool writes when it threads
-//    its free list through every chunk of a new block; a fiber that has run
-//    to its end has touched a third.
+//    allocation is larger than kStacksPerBlock chunks. The stacks are colored
+//    (models/stack_color.hpp says why): a chunk is stack_size plus one color
+//    step, 256 bytes, and a fiber gets all of it, so each stack's top lies
+//    256 bytes further along its page than the one before (16 offsets for
+//    any stack size that is a whole number of pages). The fiber model's pool
+//    gets there differently, by lowering the top of page-sized slots, because
+//    its slots must stay whole pages for their guard pages. Memory: a parked
+//    fiber touches its top page and its chunk's lowest one, which Boost.Pool
+//    writes when it threads its free list through every chunk of a new
+//    block. Chunks are no longer a whole number of pages, so a chunk's top
+//    frames and the next chunk's lowest word sometimes share a page.
 //
 // 2. Capacity. boost::fibers::buffered_channel<T>(n) accepts only a power of
 //    two n >= 2 and holds n - 1 values (one slot tells full from empty).
@@ -80,6 +86,7 @@
 #include "harness/cell/errors.hpp"
 #include "harness/cell/params.hpp"
 #include "harness/cell/probe.hpp"
+#include "models/stack_color.hpp"
 
 namespace cmbench::boost_fiber {
 
@@ -90,13 +97,14 @@ inline constexpr std::size_t kStacksPerBlock = 1024;
 // The first block, in stacks (Boost.Pool doubles it for every new block).
 inline constexpr std::size_t kFirstBlock = 64;
 
-// The suite's stack allocator: pooled_fixedsize_stack (header comment, 1),
-// behind a lock when fibers run on several threads (3). Copies share the pool
-// and the lock, as pooled_fixedsize_stack's copies share their pool.
+// The suite's stack allocator: pooled_fixedsize_stack (header comment, 1) of
+// chunks one color step longer than stack_size, behind a lock when fibers
+// run on several threads (3). Copies share the pool and the lock, as
+// pooled_fixedsize_stack's copies share their pool.
 class StackAllocator {
  public:
   StackAllocator(uint64_t stack_size, bool shared)
-      : pool_(static_cast<std::size_t>(stack_size), kFirstBlock, kStacksPerBlock),
+      : pool_(static_cast<std::size_t>(stack_size) + kStackColorStep, kFirstBlock, kStacksPerBlock),
         lock_(shared ? std::make_shared<std::mutex>() : nullptr) {}
   boost::context::stack_context allocate() {
     if (!lock_) return pool_.allocate();
@@ -317,7 +325,7 @@ inline void prepare(Probe& probe, uint64_t stack_size, unsigned threads = 1) {
   probe.note("stack_size", stack_size);
   probe.note("stack_allocator",
              "boost::fibers::pooled_fixedsize_stack: Boost.Pool blocks of up to " +
-                 std::to_string(kStacksPerBlock) + " stacks, reused when a fiber ends" +
+                 std::to_string(kStacksPerBlock) + " stacks, reused when a fiber ends, colored as the fiber model's" +
                  (threads > 1 ? std::string(", behind a std::mutex (threads > 1)") : std::string()));
   probe.note("stack_protection", "none (no guard page)");
 }

@@ -77,7 +77,7 @@ bool StackPool::kernel_has_guard_regions() noexcept {
 StackPool::StackPool(std::size_t stack_size, Guards guards)
     : page_(page_size()),
       size_(round_up(stack_size < page_ ? page_ : stack_size, page_)),
-      colors_(std::bit_floor(std::clamp<std::size_t>(size_ / kColorBytesPer, 1, kMaxColors))),
+      colors_(stack_colors(size_)),
       guard_budget_(read_guard_budget()),
       guards_(guards != Guards::automatic ? guards
               : kernel_has_guard_regions() ? Guards::regions

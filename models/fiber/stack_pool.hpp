@@ -88,6 +88,7 @@
 
 #include "models/fiber/intrusive.hpp"
 #include "models/fiber/spinlock.hpp"
+#include "models/stack_color.hpp"
 
 namespace cmbench::fiber {
 
@@ -224,23 +225,12 @@ class StackPool {
   // color.
   boost::context::preallocated preallocated(const ControlBlock* cb) const noexcept;
 
-  // Stack coloring. Slots are a whole number of pages apart, so without it
-  // every fiber's first frames (the ones a parked fiber keeps and a resumed
-  // one reads) would lie at the same offset in their pages: in the same few
-  // sets of the L1 cache, which is indexed by that offset, and of the L2,
-  // indexed by it and a few bits of the physical page. ring's 503 fibers,
-  // visited in turn, then missed where they would fit, by an amount that
-  // depended on which physical pages the process got. So each slot's stack
-  // starts lower by its color (ControlBlock::stack_color): slot k of a slab
-  // by (k % colors) steps of 256 bytes (Boost.Context aligns its record, the
-  // top of a fiber's frames, down to 256), with at most kMaxColors colors
-  // and one per kColorBytesPer bytes of stack, a power of two (a 4 KiB stack
-  // gets 2, 16 KiB and up 8: at most 1,792 bytes, so that a parked spawn
-  // fiber's 936 bytes of frames stay within the top page). glibc's threads
-  // had the same (nptl's COLORING_INCREMENT).
-  static constexpr std::size_t kColorStep = 256;
-  static constexpr std::size_t kMaxColors = 8;
-  static constexpr std::size_t kColorBytesPer = 2048;
+  // Stack coloring (models/stack_color.hpp): slot k of a slab starts lower
+  // by (k % colors) steps (ControlBlock::stack_color), at most 1,792 bytes
+  // for 16 KiB and up, so that a parked spawn fiber's 936 bytes of frames
+  // stay within the top page.
+  static constexpr std::size_t kColorStep = kStackColorStep;
+  static constexpr std::size_t kMaxColors = kMaxStackColors;
 
   std::size_t stack_size() const noexcept { return size_; }
   std::size_t guard_size() const noexcept { return page_; }

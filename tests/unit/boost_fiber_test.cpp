@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,23 @@ namespace {
 
 namespace bf = cmbench::boost_fiber;
 namespace fibers = boost::fibers;
+
+// The stacks are colored (models/stack_color.hpp): sixteen 16 KiB stacks in
+// a row have their tops at sixteen different offsets in their pages, and each
+// has at least the stack_size asked for.
+TEST(BoostFiberStacks, ConsecutiveStacksStartAtDifferentOffsetsInTheirPages) {
+  constexpr std::size_t kSize = 16384;
+  auto salloc = bf::stack_allocator(kSize);
+  std::vector<boost::context::stack_context> stacks;
+  std::set<uintptr_t> offsets;
+  for (int i = 0; i < 16; ++i) {
+    stacks.push_back(salloc.allocate());
+    EXPECT_GE(stacks.back().size, kSize);
+    offsets.insert(reinterpret_cast<uintptr_t>(stacks.back().sp) % 4096);
+  }
+  EXPECT_EQ(offsets.size(), 16u) << "sixteen stacks in a row should start at sixteen offsets in their pages";
+  for (auto& sc : stacks) salloc.deallocate(sc);
+}
 
 TEST(BoostFiberCapacity, BufferedCapacityIsAPowerOfTwoHoldingAtLeastB) {
   EXPECT_EQ(bf::buffered_capacity_for(1), 2u);

@@ -8,7 +8,7 @@
 // itself finished and ends; main joins every fiber (a vector of N fiber
 // handles, 8 bytes each, counted in the memory per unit).
 //
-// Stacks come from pooled_fixedsize_stack (models/boost_fiber/runtime.hpp),
+// Stacks come from pooled_fixedsize_stack, colored (models/boost_fiber/runtime.hpp),
 // no guard page; Boost.Fiber keeps a fiber's context object at the top of its
 // stack, so a parked fiber costs the pages of its stack it touched and nothing
 // else. When a stack cannot be allocated (Boost.Pool's malloc fails:
