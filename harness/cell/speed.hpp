@@ -12,6 +12,7 @@
 // ref_loop_ns (results/README.md) lets a reader, and the unstable warning,
 // tell that apart from a cell that varies by itself.
 #include <cstdint>
+#include <optional>
 
 namespace cmbench {
 
@@ -25,5 +26,24 @@ double speed_loop_ns(uint64_t steps = kSpeedLoopSteps);
 // (`run --count instructions`), which emulates it at a speed of its own, and
 // where the repetition's figures are counts, not times.
 bool speed_loop_applies();
+
+// The cores' own round trip around a repetition of a cell whose units run on
+// several threads (ref_cross_cpu_ns): one cache line handed back and forth
+// between two threads pinned to the first two CPUs this thread may use, the
+// mean time of a round trip in nanoseconds. The runner times it just before
+// it starts the cell process and just after it reaps it.
+//
+// Why: on the 2-core development VM it was 77 to 130 ns most of the time
+// and about 420 ns for spells of minutes (the host placed the two vCPUs
+// farther apart), and the M:N cells moved with it (skynet at threads:0 175
+// to 290 ns a leaf, correlation 0.87) while the speed loop did not
+// (results/README.md, "How steady the machine was").
+//
+// Nothing when fewer than two CPUs are allowed or a thread cannot be pinned.
+// It stops after kCrossCpuDeadlineNs, so that two CPUs shared with other
+// work cost the run little time, and gives the mean of the round trips done.
+inline constexpr uint64_t kCrossCpuRounds = 5'000;
+inline constexpr int64_t kCrossCpuDeadlineNs = 20'000'000;
+std::optional<double> cross_cpu_round_trip_ns(uint64_t rounds = kCrossCpuRounds);
 
 }  // namespace cmbench

@@ -160,6 +160,7 @@ RepetitionRequest repetition_request(const Cell& cell, double timeout_s,
   req.model = cell.entry->model->name;
   req.params = cell.params.all();
   req.pin = pin && pinned_cell(req.workload, req.model, req.params);
+  req.cross_cpu = !req.pin && not_on_one_thread(req.workload, req.model, req.params).has_value();
   req.timeout_s = timeout_s;
   req.sample_tree_memory = cell.entry->model->process_tree;
   req.stop = stop;

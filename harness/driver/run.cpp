@@ -130,7 +130,7 @@ RepetitionResult add_process_passes(std::vector<RepetitionResult> parts) {
   if (parts.empty()) throw std::invalid_argument("add_process_passes: no passes");
   const size_t n = parts.size();
   if (n == 1) return std::move(parts.front());
-  double wall = 0, user = 0, sys = 0, loop = 0, peak = 0;
+  double wall = 0, user = 0, sys = 0, loop = 0, cross_cpu = 0, peak = 0;
   uint64_t ops = 0, voluntary = 0, involuntary = 0;
   double elapsed = 0, stopped = 0;
   nlohmann::json rusage = nlohmann::json::object();
@@ -145,6 +145,7 @@ RepetitionResult add_process_passes(std::vector<RepetitionResult> parts) {
     voluntary += m.value(metrics::ctx_voluntary.name, uint64_t{0});
     involuntary += m.value(metrics::ctx_involuntary.name, uint64_t{0});
     loop += m.value(metrics::ref_loop_ns.name, 0.0);
+    cross_cpu += m.value(metrics::ref_cross_cpu_ns.name, 0.0);
     peak = std::max(peak, m.value(metrics::memory_peak_bytes.name, 0.0));
     elapsed += p.elapsed_s;
     stopped += p.stopped_s;
@@ -172,6 +173,8 @@ RepetitionResult add_process_passes(std::vector<RepetitionResult> parts) {
   m[metrics::cpu_ns_per_op.name] = (user + sys) * 1e9 / per;
   m[metrics::ctx_per_op.name] = static_cast<double>(voluntary + involuntary) / per;
   if (m.contains(metrics::ref_loop_ns.name)) m[metrics::ref_loop_ns.name] = loop / static_cast<double>(n);
+  if (m.contains(metrics::ref_cross_cpu_ns.name))
+    m[metrics::ref_cross_cpu_ns.name] = cross_cpu / static_cast<double>(n);
   if (m.contains(metrics::memory_peak_bytes.name)) m[metrics::memory_peak_bytes.name] = peak;
   out.cell_rusage = rusage;
   out.elapsed_s = elapsed;

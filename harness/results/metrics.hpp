@@ -119,6 +119,11 @@ inline constexpr Metric kTable[] = {
            "the CPU's speed around the repetition: a fixed loop of 1,000,000 dependent multiply-adds, timed in the "
            "cell just before and just after the workload, the mean of the two (harness/cell/speed.hpp)",
            probe, {.aggregated = true, .positive = true}),
+    metric("ref_cross_cpu_ns", "ns", none,
+           "the cores' round trip around the repetition of a cell whose units run on several threads: one cache "
+           "line handed between two threads pinned to the first two CPUs allowed, timed by the runner just before "
+           "and just after the cell process, the mean of the two (harness/cell/speed.hpp)",
+           runner, {.aggregated = true, .positive = true}),
     metric("ctx_voluntary", "count", none, "voluntary context switches in the timed region", probe,
            {.aggregated = true}),
     metric("ctx_involuntary", "count", none, "involuntary context switches in the timed region", probe,
@@ -238,6 +243,7 @@ inline constexpr const Metric& cpu_user_s = row("cpu_user_s");
 inline constexpr const Metric& cpu_sys_s = row("cpu_sys_s");
 inline constexpr const Metric& cpu_ns_per_op = row("cpu_ns_per_op");
 inline constexpr const Metric& ref_loop_ns = row("ref_loop_ns");
+inline constexpr const Metric& ref_cross_cpu_ns = row("ref_cross_cpu_ns");
 inline constexpr const Metric& ctx_voluntary = row("ctx_voluntary");
 inline constexpr const Metric& ctx_involuntary = row("ctx_involuntary");
 inline constexpr const Metric& ctx_per_op = row("ctx_per_op");

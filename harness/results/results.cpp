@@ -181,9 +181,15 @@ void finish_cell(CellResult& r, const std::string& build_type) {
     double cv = a["cv"].get<double>();
     // With the CPU's own speed over the same repetitions (ref_loop_ns,
     // harness/cell/speed.hpp): as large, the machine; far smaller, the cell.
-    std::string speed;
+    // And the cores' round trip (ref_cross_cpu_ns), for a cell on several
+    // threads: the cost of every hand-off between them.
+    std::vector<std::string> refs;
     if (r.aggregates.contains(metrics::ref_loop_ns.name))
-      speed = fmt::format(" (the CPU's own speed by {:.1f}%)", r.aggregates[metrics::ref_loop_ns.name]["cv"].get<double>() * 100);
+      refs.push_back(fmt::format("the CPU's own speed by {:.1f}%", r.aggregates[metrics::ref_loop_ns.name]["cv"].get<double>() * 100));
+    if (r.aggregates.contains(metrics::ref_cross_cpu_ns.name))
+      refs.push_back(fmt::format("the cores' round trip by {:.1f}%",
+                                 r.aggregates[metrics::ref_cross_cpu_ns.name]["cv"].get<double>() * 100));
+    const std::string speed = refs.empty() ? "" : fmt::format(" ({})", fmt::join(refs, ", "));
     if (cv > kUnstableCv)
       r.warnings.push_back(fmt::format(
           "unstable: time per operation varies by {:.1f}% (CV) over {} repetitions{}, above {:.0f}%{}",

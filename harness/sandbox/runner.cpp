@@ -36,6 +36,7 @@
 #include "harness/cell/errors.hpp"
 #include "harness/cell/memory.hpp"
 #include "harness/cell/probe.hpp"
+#include "harness/cell/speed.hpp"
 #include "harness/registry/registry.hpp"
 #include "harness/sandbox/crash.hpp"
 #include "harness/sandbox/external.hpp"
@@ -554,7 +555,9 @@ std::string memory_size_text(uint64_t bytes) {
   return fmt::format("{:.1f} {}", v, units[u]);
 }
 
-RepetitionResult run_repetition(const RepetitionRequest& req) {
+namespace {
+
+RepetitionResult run_cell_process(const RepetitionRequest& req) {
   RepetitionResult res;
   // A cell runs this very binary: spawned through /proc/self/exe, which
   // names the running image even when the file it came from has been
@@ -917,6 +920,18 @@ RepetitionResult run_repetition(const RepetitionRequest& req) {
   } else if (res.outcome != Outcome::ok) {
     res.message = with_leaks(res.message);
   }
+  return res;
+}
+
+}  // namespace
+
+RepetitionResult run_repetition(const RepetitionRequest& req) {
+  if (!req.cross_cpu) return run_cell_process(req);
+  const std::optional<double> before = cross_cpu_round_trip_ns();
+  RepetitionResult res = run_cell_process(req);
+  const std::optional<double> after = cross_cpu_round_trip_ns();
+  if (before && after && res.outcome == Outcome::ok && res.metrics.is_object())
+    res.metrics[metrics::ref_cross_cpu_ns.name] = (*before + *after) / 2;
   return res;
 }
 

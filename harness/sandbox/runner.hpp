@@ -50,6 +50,10 @@ struct RepetitionRequest {
   // --pin: the cell process pins itself to the CPU it starts on before the
   // workload runs (harness/sandbox/pin.hpp).
   bool pin = false;
+  // The cell's units run on several threads: the runner times the cores'
+  // round trip just before and just after the cell process
+  // (ref_cross_cpu_ns, harness/cell/speed.hpp).
+  bool cross_cpu = false;
 };
 
 struct RepetitionResult {

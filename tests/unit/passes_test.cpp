@@ -131,6 +131,7 @@ TEST(Passes, PassesInFreshProcessesAddUpAsAProbesDo) {
     r.metrics["ctx_voluntary"] = k;
     r.metrics["ctx_involuntary"] = 1;
     r.metrics["ref_loop_ns"] = 1000.0 * (k + 1);
+    r.metrics["ref_cross_cpu_ns"] = 100.0 * (k + 1);
     r.metrics["memory_peak_bytes"] = k == 1 ? 9000.0 : 8000.0;
     r.cell_rusage = {{"cpu_user_s", 0.01}, {"ctx_voluntary", 2}};
     r.elapsed_s = 0.005;
@@ -150,6 +151,7 @@ TEST(Passes, PassesInFreshProcessesAddUpAsAProbesDo) {
   EXPECT_EQ(m["ctx_involuntary"], 3u);
   EXPECT_DOUBLE_EQ(m["ctx_per_op"].get<double>(), 6.0 / 3000);
   EXPECT_DOUBLE_EQ(m["ref_loop_ns"].get<double>(), 2000.0);  // their mean
+  EXPECT_DOUBLE_EQ(m["ref_cross_cpu_ns"].get<double>(), 200.0);  // their mean
   EXPECT_DOUBLE_EQ(m["memory_peak_bytes"].get<double>(), 9000.0);  // the highest
   EXPECT_EQ(m["memory_units"], 7u) << "memory per unit is the first pass's";
   EXPECT_EQ(m["workload_figure"], 12.0) << "a workload's own metric is the last pass's";

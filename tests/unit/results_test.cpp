@@ -90,6 +90,19 @@ TEST(Results, TheUnstableWarningGivesTheCpusOwnSpeed) {
             "unstable: time per operation varies by 20.0% (CV) over 3 repetitions (the CPU's own speed by 20.0%), "
             "above 5%");
   EXPECT_TRUE(r.aggregates.contains("ref_loop_ns"));
+  // A cell on several threads: the cores' round trip (ref_cross_cpu_ns) too.
+  CellResult m;
+  m.cell = &cells[0];
+  for (double v : {100.0, 120.0, 80.0}) {
+    m.reps.push_back(fake_rep(v));
+    m.reps.back().metrics["ref_loop_ns"] = 1.5e6;
+    m.reps.back().metrics["ref_cross_cpu_ns"] = v;  // 20% too
+  }
+  finish_cell(m, "Release");
+  ASSERT_EQ(m.warnings.size(), 1u);
+  EXPECT_EQ(m.warnings[0],
+            "unstable: time per operation varies by 20.0% (CV) over 3 repetitions (the CPU's own speed by 0.0%, the "
+            "cores' round trip by 20.0%), above 5%");
 }
 
 // When one repetition makes the spread (the rest within 5%), the warning

@@ -1,5 +1,6 @@
 // The parts of `cmbench run` that decide without running a cell: which
-// outcomes fail a run, which cells --pin pins, and the pin itself.
+// outcomes fail a run, which cells --pin pins, and the pin itself; and the
+// cores' round trip the runner times around cells on several threads.
 #include "harness/driver/run.hpp"
 
 #include <gtest/gtest.h>
@@ -9,8 +10,12 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <string>
+#include <thread>
 
+#include "harness/cell/speed.hpp"
+#include "harness/driver/matrix.hpp"
 #include "harness/sandbox/pin.hpp"
 
 namespace cmbench {
@@ -151,6 +156,51 @@ TEST(Pin, TheLoadGeneratorMovesToTheCpusTheCellLeft) {
   if (last < CPU_SETSIZE - 1) {
     EXPECT_EQ(in_child(std::to_string(CPU_SETSIZE - 1).c_str(), -1), 7);
   }
+}
+
+// The runner times the cores' round trip (ref_cross_cpu_ns) around the
+// cells whose units run on several threads, and around no other: not the
+// one-thread cells, nor the kernel-scheduled ones that --pin puts on one CPU.
+TEST(CrossCpu, TimedAroundTheCellsOnSeveralThreadsOnly) {
+  Selection sel;
+  sel.models = {"fiber", "thread", "go"};
+  sel.workloads = {"pingpong", "prodcons"};
+  int several = 0, one = 0;
+  for (const Cell& cell : expand(sel)) {
+    const RepetitionRequest pinned = repetition_request(cell, 10, nullptr, true);
+    const RepetitionRequest unpinned = repetition_request(cell, 10, nullptr, false);
+    const bool on_several = not_on_one_thread(pinned.workload, pinned.model, pinned.params).has_value();
+    EXPECT_EQ(pinned.cross_cpu, on_several && !pinned.pin) << cell.name;
+    EXPECT_EQ(unpinned.cross_cpu, on_several) << cell.name;
+    (pinned.cross_cpu ? several : one) += 1;
+  }
+  EXPECT_GT(several, 0);
+  EXPECT_GT(one, 0);
+}
+
+// The round trip itself: a positive time where two CPUs are allowed, and
+// nothing where the thread may run on one CPU only.
+TEST(CrossCpu, ARoundTripNeedsTwoCpus) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  if (CPU_COUNT(&allowed) < 2) GTEST_SKIP() << "this machine lets the test use one CPU only";
+  const std::optional<double> rtt = cross_cpu_round_trip_ns(1000);
+  ASSERT_TRUE(rtt.has_value());
+  EXPECT_GT(*rtt, 0.0);
+  std::optional<double> alone = 1.0;
+  std::thread([&] {
+    cpu_set_t first;
+    CPU_ZERO(&first);
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &allowed)) {
+        CPU_SET(c, &first);
+        break;
+      }
+    ASSERT_EQ(sched_setaffinity(0, sizeof first, &first), 0);
+    alone = cross_cpu_round_trip_ns(1000);
+  }).join();
+  EXPECT_FALSE(alone.has_value());
 }
 
 }  // namespace

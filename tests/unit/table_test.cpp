@@ -93,6 +93,16 @@ TEST(Table, FixedParametersOnceVaryingOnesInTheRowsNotesByKind) {
   EXPECT_NE(t3.find("1 cell unstable (CV > 5%): prodcons/thread (12.0%, CPU 0.4%, 1.9% without one)"),
             std::string::npos)
       << t3;
+  // A cell on several threads has the cores' round trip beside the CPU.
+  const std::string cores =
+      "unstable: time per operation varies by 12.0% (CV) over 5 repetitions (the CPU's own speed by 0.4%, the "
+      "cores' round trip by 40.2%), above 5%; 1.9% without repetition 2 (+30% from the median)";
+  const std::string t4 = format_table(nlohmann::json::array(
+      {cell("prodcons/thread/producers:4/capacity:1024", "thread", {{"producers", "4"}, {"capacity", "1024"}}, "ok",
+            {cores})}));
+  EXPECT_NE(t4.find("1 cell unstable (CV > 5%): prodcons/thread (12.0%, CPU 0.4%, cores 40.2%, 1.9% without one)"),
+            std::string::npos)
+      << t4;
 }
 
 TEST(Table, FoldKeepsWordsWhole) {

@@ -222,6 +222,7 @@ var harnessMetrics = map[string]bool{
 	"ctx_per_op": true, "memory_units": true, "memory_baseline_bytes": true,
 	"memory_parked_bytes": true, "memory_per_unit_bytes": true, "memory_per_unit_method": true,
 	"kernel_per_unit_bytes": true, "latency_ns": true, "memory_peak_bytes": true, "ref_loop_ns": true,
+	"ref_cross_cpu_ns": true,
 }
 
 // Metric is Probe::metric: a metric of the workload's own, written into the
