@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <system_error>
 #include <thread>
 
 #include "harness/cell/probe.hpp"
@@ -54,7 +55,7 @@ std::optional<double> cross_cpu_round_trip_ns(uint64_t rounds) {
   } line;
   alignas(64) std::atomic<bool> quit{false};
   std::atomic<int> pinned{0};  // threads pinned; -1 once one could not be
-  std::thread echo([&] {
+  auto echo_body = [&] {
     if (!pin(cpus[1])) {
       pinned.store(-1);
       return;
@@ -65,10 +66,10 @@ std::optional<double> cross_cpu_round_trip_ns(uint64_t rounds) {
         if (quit.load(std::memory_order_relaxed)) return;
       line.value.store(want + 1, std::memory_order_release);
     }
-  });
+  };
   uint64_t done = 0;
   int64_t elapsed = 0;
-  std::thread initiator([&] {
+  auto initiator_body = [&] {
     const bool ok = pin(cpus[0]);
     while (ok && pinned.load() == 0) std::this_thread::yield();
     if (ok && pinned.load() > 0) {
@@ -86,9 +87,18 @@ std::optional<double> cross_cpu_round_trip_ns(uint64_t rounds) {
       elapsed = now_ns() - t0;
     }
     quit.store(true, std::memory_order_relaxed);
-  });
-  initiator.join();
-  echo.join();
+  };
+  // A thread the runner cannot start (a process limit reached) leaves the
+  // figure out; it never stops the run.
+  std::thread echo, initiator;
+  try {
+    echo = std::thread(echo_body);
+    initiator = std::thread(initiator_body);
+  } catch (const std::system_error&) {
+    quit.store(true, std::memory_order_relaxed);
+  }
+  if (initiator.joinable()) initiator.join();
+  if (echo.joinable()) echo.join();
   if (done == 0) return std::nullopt;
   return static_cast<double>(elapsed) / static_cast<double>(done);
 }
